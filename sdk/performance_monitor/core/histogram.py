@@ -76,6 +76,11 @@ def percentile(
         return None
     # Nearest-rank definition: the smallest value with at least q% at or below it.
     rank = max(1, math.ceil(q / 100.0 * count))
+    # The extreme ranks are known exactly when min and max were observed.
+    if rank == 1 and lowest is not None:
+        return lowest
+    if rank == count and highest is not None:
+        return highest
     seen = 0
     value = 0.0
     for index in sorted(histogram):

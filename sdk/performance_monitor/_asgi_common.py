@@ -1,0 +1,239 @@
+"""Pure ASGI middleware shared by the FastAPI/Starlette integration.
+
+Messages are forwarded unchanged. The request is timed until the final body
+message, so a background task that runs after the response is not billed to
+it; streaming responses are timed to their last chunk. Sampled requests are
+profiled with an async-aware pyinstrument profiler (one per request, so
+concurrent requests never share a session) and the sync endpoints Starlette
+runs in its thread pool are profiled in their worker thread
+(:func:`install_threadpool_profiling`).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from .core.monitor import Monitor
+from .core.profiler import RequestProfiler
+from .core.record import redact_body
+from .core.request import RequestState, current_request, reset_current, set_current
+from .utils.logger import guard
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+RouteResolver = Callable[[Scope], "str | None"]
+
+
+def scope_route(scope: Scope) -> str | None:
+    """The route template Starlette/FastAPI matched (``scope['route'].path``)."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    if isinstance(path, str):
+        return scope.get("root_path", "") + path if scope.get("root_path") else path
+    return None
+
+
+class MonitoredASGIApp:
+    def __init__(
+        self,
+        app: ASGIApp,
+        monitor: Monitor,
+        *,
+        route_resolver: RouteResolver = scope_route,
+        track_request_body: bool = False,
+        track_response_body: bool = False,
+    ) -> None:
+        self.app = app
+        self.monitor = monitor
+        self.route_resolver = route_resolver
+        self.track_request_body = track_request_body
+        self.track_response_body = track_response_body
+        if monitor.active:
+            install_threadpool_profiling()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state = None
+        with guard("starting a request"):
+            state = self.monitor.begin(scope["method"], scope["path"])
+        if state is None:
+            await self.app(scope, receive, send)
+            return
+        token = set_current(state)
+        exchange = _Exchange(self, scope, state)
+        if state.sampled and self.track_request_body:
+            receive = exchange.wrap_receive(receive)
+
+        async def monitored_send(message: Message) -> None:
+            exchange.saw(message)
+            try:
+                await send(message)
+            finally:
+                if exchange.complete:
+                    exchange.done()
+
+        try:
+            await self.app(scope, receive, monitored_send)
+        except BaseException:
+            exchange.done(error=True)
+            raise
+        finally:
+            exchange.done()
+            reset_current(token)
+
+
+class _Exchange:
+    __slots__ = (
+        "owner",
+        "scope",
+        "state",
+        "status",
+        "content_type",
+        "size",
+        "complete",
+        "finished",
+        "request_body",
+        "response_body",
+    )
+
+    def __init__(self, owner: MonitoredASGIApp, scope: Scope, state: RequestState) -> None:
+        self.owner = owner
+        self.scope = scope
+        self.state = state
+        self.status = 0
+        self.content_type: str | None = None
+        self.size = 0
+        self.complete = False
+        self.finished = False
+        self.request_body = bytearray()
+        self.response_body = bytearray()
+
+    def wrap_receive(self, receive: Receive) -> Receive:
+        limit = self.owner.monitor.config.max_body_size
+
+        async def monitored_receive() -> Message:
+            message = await receive()
+            if message.get("type") == "http.request" and len(self.request_body) <= limit:
+                self.request_body += message.get("body", b"")[: limit + 1]
+            return message
+
+        return monitored_receive
+
+    def saw(self, message: Message) -> None:
+        kind = message.get("type")
+        if kind == "http.response.start":
+            self.status = message.get("status", 0)
+            if self.state.sampled:
+                for name, value in message.get("headers", ()):
+                    if name.lower() == b"content-type":
+                        self.content_type = value.decode("latin-1")
+        elif kind == "http.response.body":
+            body = message.get("body", b"")
+            self.size += len(body)
+            if self.state.sampled and self.owner.track_response_body:
+                limit = self.owner.monitor.config.max_body_size
+                if len(self.response_body) <= limit:
+                    self.response_body += body[: limit + 1]
+            if not message.get("more_body", False):
+                self.complete = True
+
+    def done(self, error: bool = False) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        with guard("finishing a request"):
+            monitor = self.owner.monitor
+            state = self.state
+            duration = monitor.stop_timing(state)
+            state.route = state.route or self.owner.route_resolver(self.scope)
+            # An exception after the response was sent does not change what the client got.
+            status = self.status if self.status and not (error and not self.complete) else 500
+            details = None
+            if state.sampled:
+                details = self._details(status)
+            monitor.finish(state, status, duration, error=error, details=details)
+
+    def _details(self, status: int) -> dict[str, Any]:
+        scope = self.scope
+        config = self.owner.monitor.config
+        headers = {
+            name.decode("latin-1").lower(): value.decode("latin-1")
+            for name, value in scope.get("headers", ())
+        }
+        client = scope.get("client")
+        details: dict[str, Any] = {
+            "query_string": scope.get("query_string", b"").decode("latin-1"),
+            "headers": headers,
+            "remote_ip": client[0] if client else None,
+            "response_size": self.size,
+            "content_type": self.content_type,
+        }
+        extra = config.sensitive_params
+        if self.owner.track_request_body:
+            details["request_body"] = redact_body(
+                bytes(self.request_body), config.max_body_size, extra
+            )
+        if self.owner.track_response_body:
+            details["response_body"] = redact_body(
+                bytes(self.response_body), config.max_body_size, extra
+            )
+        return details
+
+
+_threadpool_installed = False
+
+
+def install_threadpool_profiling() -> None:
+    """Profile functions Starlette/FastAPI hand to ``anyio.to_thread.run_sync``.
+
+    pyinstrument samples one thread; a ``def`` endpoint runs in a worker
+    thread, so a profiler on the event loop would only see ``[await]``. The
+    patched ``run_sync`` is a pass-through unless the calling context belongs
+    to a sampled request that is still being profiled.
+    """
+    global _threadpool_installed
+    if _threadpool_installed:
+        return
+    import anyio.to_thread
+
+    original = anyio.to_thread.run_sync
+
+    @functools.wraps(original)
+    async def run_sync(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        state = current_request()
+        if state is not None and state.profiler is not None and state.profiler.running:
+            func = _profiled_in_thread(func, state)
+        return await original(func, *args, **kwargs)
+
+    anyio.to_thread.run_sync = run_sync  # type: ignore[assignment]
+    _threadpool_installed = True
+
+
+def _profiled_in_thread(func: Callable[..., Any], state: RequestState) -> Callable[..., Any]:
+    profiler = state.profiler
+    assert profiler is not None
+    interval = profiler._profiler.interval
+    deadline_left = max(0.001, profiler._profiler.deadline - time.monotonic())
+
+    @functools.wraps(func)
+    def run(*args: Any) -> Any:
+        thread_profiler = RequestProfiler(interval=interval, max_duration=deadline_left)
+        started = thread_profiler.start()
+        try:
+            return func(*args)
+        finally:
+            if started:
+                with guard("stopping a thread-pool profiler"):
+                    session = thread_profiler.stop()
+                    if session is not None:
+                        state.thread_sessions.append(session)
+
+    return run

@@ -1,0 +1,88 @@
+"""In-process endpoint aggregates: every request, sampled or not, lands here.
+
+The hot path (:meth:`EndpointAggregates.record`) is one dict lookup and a few
+additions under an uncontended lock: no I/O, no logging. :meth:`drain` swaps
+the table out and turns it into the metric points of
+``POST /api/v1/performance/metrics``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from .histogram import bucket_index
+
+_STATUS_CLASSES = ("1xx", "1xx", "2xx", "3xx", "4xx", "5xx")
+
+
+def status_class(status: int) -> str:
+    return _STATUS_CLASSES[status // 100] if 100 <= status < 600 else "5xx"
+
+
+class EndpointAggregates:
+    """Count, errors, sum/min/max and a log-scale histogram per endpoint key."""
+
+    def __init__(self, app_version: str | None = None) -> None:
+        self.app_version = app_version or "unknown"
+        self._lock = threading.Lock()
+        # (route, method, status class) -> [count, errors, sum, min, max, {bucket: n}]
+        self._table: dict[tuple[str, str, str], list[Any]] = {}
+        self._interval_start = time.time()
+
+    def record(self, route: str, method: str, status: int, duration: float, error: bool) -> None:
+        key = (route, method, _STATUS_CLASSES[status // 100] if 100 <= status < 600 else "5xx")
+        bucket = bucket_index(duration)
+        failed = 1 if error or status >= 500 else 0
+        with self._lock:
+            entry = self._table.get(key)
+            if entry is None:
+                self._table[key] = [1, failed, duration, duration, duration, {bucket: 1}]
+                return
+            entry[0] += 1
+            entry[1] += failed
+            entry[2] += duration
+            if duration < entry[3]:
+                entry[3] = duration
+            if duration > entry[4]:
+                entry[4] = duration
+            histogram = entry[5]
+            histogram[bucket] = histogram.get(bucket, 0) + 1
+
+    def drain(self) -> list[dict[str, Any]]:
+        """Take the points accumulated since the last drain (and reset)."""
+        now = time.time()
+        with self._lock:
+            table, self._table = self._table, {}
+            start, self._interval_start = self._interval_start, now
+        return [
+            {
+                "route": route,
+                "method": method,
+                "status_class": klass,
+                "app_version": self.app_version,
+                "interval_start": start,
+                "interval_end": now,
+                "count": count,
+                "errors": errors,
+                "duration_sum": total,
+                "duration_min": low,
+                "duration_max": high,
+                "histogram": {str(k): v for k, v in histogram.items()},
+            }
+            for (route, method, klass), (
+                count,
+                errors,
+                total,
+                low,
+                high,
+                histogram,
+            ) in table.items()
+        ]
+
+    def reset(self) -> None:
+        """Forget everything (used in a forked child, whose parent reports its own)."""
+        with self._lock:
+            self._table = {}
+            self._interval_start = time.time()

@@ -1,0 +1,258 @@
+"""The per-app runtime: decides sampling, times requests and hands data to the sender.
+
+Framework integrations call :meth:`Monitor.begin` when a request starts and
+:meth:`Monitor.finish` when its response is complete. For an unsampled request
+that is a random draw, a small state object and an aggregate update.
+"""
+
+from __future__ import annotations
+
+import inspect
+import random
+import time
+import tracemalloc
+import uuid
+import weakref
+from typing import Any, Literal
+
+from ..utils.config import Config
+from ..utils.logger import guard, logger
+from .aggregates import EndpointAggregates
+from .profiler import RequestProfiler
+from .record import CapturedRequest, detect_git_commit, environment_info, iso
+from .request import RequestState
+from .sender import Sender
+
+UNMATCHED_ROUTE = "[unmatched]"
+_ADAPTIVE_PATHS_LIMIT = 1024
+_monitors: weakref.WeakSet[Monitor] = weakref.WeakSet()
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        logger.warning(message)
+
+
+def start_memory(state: RequestState) -> None:
+    """Start measuring memory for a sampled request (tracemalloc, started only on demand)."""
+    if state.memory_start is not None:
+        return
+    if not tracemalloc.is_tracing():
+        tracemalloc.start()
+        state.extra["stop_tracemalloc"] = True
+    tracemalloc.reset_peak()
+    state.memory_start = tracemalloc.get_traced_memory()[0] / 1e6
+
+
+class Monitor:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        framework: str,
+        framework_version: str | None = None,
+        async_mode: Literal["enabled", "disabled"] = "disabled",
+    ) -> None:
+        self.config = config
+        self.framework = framework
+        self.async_mode = async_mode
+        self.active = config.disabled_reason is None
+        self.sampling_rate = config.sampling_rate
+        self.remote_enabled = True
+        self._excluded = tuple(config.excluded_paths)
+        self._included = tuple(config.include_patterns)
+        self._adaptive: dict[str, int] = {}
+        self._adaptive_paths: dict[str, str] = {}
+        self.aggregates = EndpointAggregates(config.app_version)
+        self.sender: Sender | None = None
+        if not self.active:
+            _warn_once(
+                f"performance_monitor is off for this {framework} app: {config.disabled_reason}"
+            )
+            return
+        self.version_info = {
+            "app_version": config.app_version or "unknown",
+            "git_commit": config.git_commit or detect_git_commit() or "",
+            "deploy_time": config.deploy_time or iso(time.time()),
+        }
+        self.environment = environment_info(framework, framework_version)
+        self.sender = Sender(config, self.aggregates, on_remote_config=self.apply_remote_config)
+        self.sender.ensure_started()
+        _monitors.add(self)
+
+    # -- configuration ---------------------------------------------------------------
+
+    def apply_remote_config(self, data: dict[str, Any]) -> None:
+        """Take ``enabled``/``sampling_rate`` from ``GET /api/v1/sdk/config``."""
+        if isinstance(data.get("enabled"), bool):
+            self.remote_enabled = data["enabled"]
+        rate = data.get("sampling_rate")
+        if isinstance(rate, (int, float)) and 0.0 <= rate <= 1.0:
+            if rate != self.sampling_rate:
+                logger.info("performance_monitor: sampling rate is now %s (remote config)", rate)
+            self.sampling_rate = float(rate)
+
+    def is_excluded(self, path: str) -> bool:
+        if self._excluded and path.startswith(self._excluded):
+            return True
+        return bool(self._included) and not any(p in path for p in self._included)
+
+    # -- the request path --------------------------------------------------------------
+
+    def begin(self, method: str, path: str, *, force_sample: bool = False) -> RequestState | None:
+        """State for a new request, or None when this request is not monitored."""
+        if not self.active or not self.remote_enabled or self.is_excluded(path):
+            return None
+        sampled = force_sample or random.random() < self.sampling_rate
+        if not sampled and self._adaptive:
+            sampled = self._take_adaptive(path)
+        state = RequestState(method, path, sampled)
+        if sampled:
+            with guard("starting the profiler"):
+                self._start_sampled(state)
+        return state
+
+    def _start_sampled(self, state: RequestState) -> None:
+        config = self.config
+        state.track_sql = config.track_sql
+        state.track_memory = config.track_memory
+        state.slow_query_threshold = config.slow_query_threshold
+        if state.track_memory:
+            start_memory(state)
+        profiler = RequestProfiler(
+            interval=config.profiler_interval,
+            max_duration=config.max_trace_duration,
+            async_mode=self.async_mode,
+        )
+        frame = inspect.currentframe()
+        caller = frame.f_back.f_back if frame and frame.f_back else None
+        if profiler.start(caller_frame=caller):
+            state.profiler = profiler
+        state.start = time.perf_counter()
+
+    def stop_timing(self, state: RequestState) -> float:
+        """Stop the clock (and the profiler) at the end of the response; returns the duration."""
+        duration = time.perf_counter() - state.start
+        if state.sampled and state.profiler is not None and state.profiler.running:
+            with guard("stopping the profiler"):
+                state.extra["session"] = state.profiler.stop()
+                state.extra["cpu_time"] = time.thread_time() - state.start_cpu
+        return duration
+
+    def finish(
+        self,
+        state: RequestState,
+        status: int,
+        duration: float,
+        *,
+        error: bool = False,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """Fold the request into the aggregates; queue a record if it was sampled.
+
+        ``details`` (sampled requests only) holds query_string, headers,
+        remote_ip, response_size, content_type and optionally the bodies.
+        """
+        route = state.route or UNMATCHED_ROUTE
+        self.aggregates.record(route, state.method, status, duration, error)
+        if duration > self.config.ai_analysis_threshold and self.config.adaptive_capture_count:
+            self._arm_adaptive(route, state.path)
+        if state.sampled:
+            with guard("queueing a performance record"):
+                self._queue_record(state, route, status, duration, details or {})
+
+    def _queue_record(
+        self, state: RequestState, route: str, status: int, duration: float, details: dict[str, Any]
+    ) -> None:
+        assert self.sender is not None
+        config = self.config
+        extra = state.extra
+        metrics: dict[str, Any] = {
+            "database_metrics": {
+                "query_count": state.query_count,
+                "query_time": state.query_time,
+                "slow_queries": state.slow_queries,
+            },
+            "cache_metrics": {
+                "cache_hits": state.cache_hits,
+                "cache_misses": state.cache_misses,
+                "cache_time": state.cache_time,
+            },
+        }
+        if state.template_time:
+            metrics["template_time"] = state.template_time
+        if state.memory_start is not None:
+            current, peak = tracemalloc.get_traced_memory()
+            metrics["memory_usage"] = {
+                "peak_memory": peak / 1e6,
+                "memory_delta": current / 1e6 - state.memory_start,
+            }
+            if extra.get("stop_tracemalloc"):
+                tracemalloc.stop()
+        tags = {**config.tags, **state.tags}
+        if duration > config.ai_analysis_threshold and config.enable_ai_analysis:
+            tags["ai_analysis"] = "requested"
+        profiler = state.profiler
+        captured = CapturedRequest(
+            trace_id=uuid.uuid4().hex,
+            timestamp=state.start_wall,
+            method=state.method,
+            path=state.path,
+            route=route,
+            query_string=details.get("query_string", ""),
+            headers=details.get("headers", {}),
+            remote_ip=details.get("remote_ip"),
+            status_code=status,
+            response_size=details.get("response_size"),
+            content_type=details.get("content_type"),
+            total_duration=duration,
+            cpu_time=extra.get("cpu_time", time.thread_time() - state.start_cpu),
+            performance_extra=metrics,
+            version_info=self.version_info,
+            environment=self.environment,
+            tags=tags,
+            session=extra.get("session"),
+            thread_sessions=list(state.thread_sessions),
+            max_tree_nodes=config.max_tree_nodes,
+            sensitive_headers=config.sensitive_headers,
+            sensitive_params=config.sensitive_params,
+            request_body=details.get("request_body"),
+            response_body=details.get("response_body"),
+            profile_truncated=profiler.truncated if profiler is not None else False,
+        )
+        self.sender.submit(captured)
+
+    # -- adaptive capture --------------------------------------------------------------
+
+    def _arm_adaptive(self, route: str, path: str) -> None:
+        self._adaptive[route] = self.config.adaptive_capture_count
+        if len(self._adaptive_paths) >= _ADAPTIVE_PATHS_LIMIT:
+            self._adaptive_paths.clear()
+        self._adaptive_paths[path] = route
+
+    def _take_adaptive(self, path: str) -> bool:
+        route = self._adaptive_paths.get(path)
+        remaining = self._adaptive.get(route) if route is not None else None
+        if not remaining:
+            return False
+        if remaining <= 1:
+            self._adaptive.pop(route, None)  # type: ignore[arg-type]
+        else:
+            self._adaptive[route] = remaining - 1  # type: ignore[index]
+        return True
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        return self.sender.flush(timeout) if self.sender is not None else True
+
+    def close(self) -> None:
+        if self.sender is not None:
+            self.sender.close()
+            _monitors.discard(self)
+
+
+def all_monitors() -> list[Monitor]:
+    return list(_monitors)

@@ -1,0 +1,230 @@
+"""Assemble a performance record (docs/data-model.md) from what a request captured.
+
+:class:`CapturedRequest` is what the request thread queues; its :meth:`build`
+runs on the sender thread, where the pyinstrument session becomes the flat
+tree and the compressed ``profile_session``.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import zlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from pyinstrument.session import Session
+
+from .tree import SDK_DIR, find_await_parent, flatten, graft, request_root, session_tree
+
+REDACTED = "[REDACTED]"
+SENSITIVE_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "set-cookie",
+        "x-api-key",
+        "x-project-key",
+        "x-auth-token",
+        "x-csrftoken",
+        "x-csrf-token",
+        "x-xsrf-token",
+    }
+)
+# A header, parameter or body field whose name contains one of these is redacted.
+SENSITIVE_WORDS = (
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "pwd",
+    "api_key",
+    "apikey",
+    "api-key",
+    "auth",
+    "session",
+    "cookie",
+    "signature",
+    "credential",
+)
+THREADPOOL_FUNCTIONS = frozenset({"run_in_threadpool", "run_sync", "_run_sync"})
+
+
+def is_sensitive(name: str, extra: Iterable[str] = ()) -> bool:
+    lowered = name.lower()
+    if lowered in SENSITIVE_HEADERS or lowered in extra:
+        return True
+    return any(word in lowered for word in SENSITIVE_WORDS)
+
+
+def redact_mapping(values: Mapping[str, Any], extra: Iterable[str] = ()) -> dict[str, Any]:
+    extra = frozenset(e.lower() for e in extra)
+    return {k: (REDACTED if is_sensitive(k, extra) else v) for k, v in values.items()}
+
+
+def redact_query(query_string: str, extra: Iterable[str] = ()) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for key, value in parse_qsl(query_string, keep_blank_values=True):
+        if key in params:
+            current = params[key]
+            params[key] = [*current, value] if isinstance(current, list) else [current, value]
+        else:
+            params[key] = value
+    return redact_mapping(params, extra)
+
+
+def redact_body(raw: bytes, limit: int, extra: Iterable[str] = ()) -> str:
+    """A body for the record: JSON bodies with sensitive keys redacted, cut at ``limit``."""
+    text = raw[: max(limit * 4, limit)].decode("utf-8", errors="replace")
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return text[:limit]
+    return json.dumps(_redact_json(data, frozenset(e.lower() for e in extra)))[:limit]
+
+
+def _redact_json(data: Any, extra: frozenset[str]) -> Any:
+    if isinstance(data, dict):
+        return {
+            k: REDACTED if is_sensitive(str(k), extra) else _redact_json(v, extra)
+            for k, v in data.items()
+        }
+    if isinstance(data, list):
+        return [_redact_json(v, extra) for v in data]
+    return data
+
+
+def detect_git_commit() -> str | None:
+    """The commit from common CI/PaaS variables, else ``git rev-parse`` (once, at start-up)."""
+    for name in ("PYSTRUMENT_GIT_COMMIT", "GIT_COMMIT", "SOURCE_VERSION", "COMMIT_SHA"):
+        if os.environ.get(name):
+            return os.environ[name]
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=2,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = result.stdout.strip()
+    return commit if result.returncode == 0 and commit else None
+
+
+def iso(timestamp: float) -> str:
+    moment = datetime.datetime.fromtimestamp(timestamp, tz=datetime.timezone.utc)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def environment_info(framework: str, framework_version: str | None) -> dict[str, Any]:
+    return {
+        "python_version": platform.python_version(),
+        "framework": framework,
+        "framework_version": framework_version or "",
+        "server_info": {
+            "hostname": socket.gethostname(),
+            "pid": os.getpid(),
+            "platform": sys.platform,
+        },
+    }
+
+
+def compress_session(session: Session) -> str:
+    raw = json.dumps(session.to_json()).encode("utf-8")
+    return base64.b64encode(zlib.compress(raw, 6)).decode("ascii")
+
+
+@dataclass
+class CapturedRequest:
+    """Everything a sampled request recorded; :meth:`build` makes the record dict."""
+
+    trace_id: str
+    timestamp: float
+    method: str
+    path: str
+    route: str
+    query_string: str
+    headers: dict[str, str]
+    remote_ip: str | None
+    status_code: int
+    response_size: int | None
+    content_type: str | None
+    total_duration: float
+    cpu_time: float
+    performance_extra: dict[str, Any]
+    version_info: dict[str, Any]
+    environment: dict[str, Any]
+    tags: dict[str, str]
+    session: Session | None
+    thread_sessions: list[Session] = field(default_factory=list)
+    max_tree_nodes: int = 500
+    sensitive_headers: list[str] = field(default_factory=list)
+    sensitive_params: list[str] = field(default_factory=list)
+    request_body: str | None = None
+    response_body: str | None = None
+    profile_truncated: bool = False
+
+    def build(self) -> dict[str, Any]:
+        headers = redact_mapping(self.headers, self.sensitive_headers)
+        request_info: dict[str, Any] = {
+            "method": self.method,
+            "path": self.path,
+            "route": self.route,
+            "query_params": redact_query(self.query_string, self.sensitive_params),
+            "headers": headers,
+            "user_agent": self.headers.get("user-agent", ""),
+            "remote_ip": self.remote_ip or "",
+        }
+        response_info: dict[str, Any] = {
+            "status_code": self.status_code,
+            "response_size": self.response_size or 0,
+            "content_type": self.content_type or "",
+        }
+        if self.request_body is not None:
+            request_info["body"] = self.request_body
+        if self.response_body is not None:
+            response_info["body"] = self.response_body
+        record: dict[str, Any] = {
+            "trace_id": self.trace_id,
+            "timestamp": iso(self.timestamp),
+            "request_info": request_info,
+            "response_info": response_info,
+            "performance_metrics": {
+                "total_duration": self.total_duration,
+                "cpu_time": self.cpu_time,
+                **self.performance_extra,
+            },
+            "version_info": self.version_info,
+            "environment": self.environment,
+            "tags": {
+                **self.tags,
+                **({"profile_truncated": "true"} if self.profile_truncated else {}),
+            },
+        }
+        if self.session is not None:
+            record["function_calls"] = self._function_calls(self.session)
+            record["profile_session"] = compress_session(self.session)
+        return record
+
+    def _function_calls(self, session: Session) -> list[dict[str, Any]]:
+        root = session_tree(session)
+        if root is None:
+            return []
+        root = request_root(root, SDK_DIR)
+        for thread_session in self.thread_sessions:
+            subtree = session_tree(thread_session)
+            if subtree is not None:
+                parent = find_await_parent(root, THREADPOOL_FUNCTIONS) or root
+                graft(parent, subtree)
+        return flatten(root, self.max_tree_nodes)

@@ -1,0 +1,118 @@
+"""Per-request state, reachable from anywhere in the request through a context variable.
+
+Framework integrations create a :class:`RequestState`; SQL, cache and template
+hooks find it with :func:`current_request` and add to its counters. Hooks are
+no-ops when there is no state or the request is not sampled.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from typing import TYPE_CHECKING, Any
+
+from pyinstrument.session import Session
+
+if TYPE_CHECKING:
+    from .profiler import RequestProfiler
+
+_current: contextvars.ContextVar[RequestState | None] = contextvars.ContextVar(
+    "performance_monitor_request", default=None
+)
+
+MAX_SLOW_QUERIES = 20
+MAX_STATEMENT_LENGTH = 1000
+
+
+class RequestState:
+    __slots__ = (
+        "method",
+        "path",
+        "route",
+        "start",
+        "start_wall",
+        "start_cpu",
+        "sampled",
+        "profiler",
+        "thread_sessions",
+        "query_count",
+        "query_time",
+        "slow_queries",
+        "cache_hits",
+        "cache_misses",
+        "cache_time",
+        "template_time",
+        "template_depth",
+        "tags",
+        "track_sql",
+        "track_memory",
+        "slow_query_threshold",
+        "memory_start",
+        "extra",
+    )
+
+    def __init__(self, method: str, path: str, sampled: bool) -> None:
+        self.method = method
+        self.path = path
+        self.route: str | None = None
+        self.start = time.perf_counter()
+        self.sampled = sampled
+        self.profiler: RequestProfiler | None = None
+        self.track_sql = True
+        self.track_memory = False
+        if sampled:
+            self.start_wall = time.time()
+            self.start_cpu = time.thread_time()
+            self.thread_sessions: list[Session] = []
+            self.query_count = 0
+            self.query_time = 0.0
+            self.slow_queries: list[dict[str, Any]] = []
+            self.cache_hits = 0
+            self.cache_misses = 0
+            self.cache_time = 0.0
+            self.template_time = 0.0
+            self.template_depth = 0
+            self.tags: dict[str, str] = {}
+            self.memory_start: float | None = None
+            self.slow_query_threshold = 0.1
+            self.extra: dict[str, Any] = {}
+
+    def add_query(self, statement: str, duration: float) -> None:
+        if not self.track_sql:
+            return
+        self.query_count += 1
+        self.query_time += duration
+        if duration >= self.slow_query_threshold and len(self.slow_queries) < MAX_SLOW_QUERIES:
+            self.slow_queries.append(
+                {"statement": statement[:MAX_STATEMENT_LENGTH], "duration": duration}
+            )
+
+    def add_cache(self, hit: bool | None, duration: float) -> None:
+        if hit is True:
+            self.cache_hits += 1
+        elif hit is False:
+            self.cache_misses += 1
+        self.cache_time += duration
+
+
+def current_request() -> RequestState | None:
+    """The sampled request being handled in this context, if any."""
+    state = _current.get()
+    return state if state is not None and state.sampled else None
+
+
+def current_state() -> RequestState | None:
+    """The request being handled in this context, sampled or not."""
+    return _current.get()
+
+
+def set_current(state: RequestState | None) -> contextvars.Token[RequestState | None]:
+    return _current.set(state)
+
+
+def reset_current(token: contextvars.Token[RequestState | None]) -> None:
+    try:
+        _current.reset(token)
+    except ValueError:
+        # Reset from another context (a generator finished elsewhere): just clear.
+        _current.set(None)

@@ -1,0 +1,195 @@
+"""Turn a pyinstrument session into the flat, pruned node list of ``function_calls``.
+
+Contract (docs/data-model.md): nodes in pre-order; ``call_id`` unique, root 0;
+``duration`` includes children; ``self_time = duration - sum(children)``;
+pruned children of a node are folded into one ``"[other]"`` child, so times
+still add up; at most ``budget`` nodes in all.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyinstrument import processors
+from pyinstrument.frame import SELF_TIME_FRAME_IDENTIFIER, Frame
+from pyinstrument.session import Session
+
+OTHER = "[other]"
+
+_PROCESSORS = (
+    processors.remove_importlib,
+    processors.remove_tracebackhide,
+    processors.merge_consecutive_self_time,
+    processors.aggregate_repeated_calls,
+)
+
+
+@dataclass
+class Node:
+    function_name: str
+    file_path: str
+    line_number: int
+    duration: float
+    is_application: bool
+    children: list[Node] = field(default_factory=list)
+
+    @property
+    def self_time(self) -> float:
+        return max(0.0, self.duration - sum(child.duration for child in self.children))
+
+
+def session_tree(session: Session) -> Node | None:
+    """The session's call tree as :class:`Node` s (self-time frames folded into parents)."""
+    frame = session.root_frame()
+    options: dict[str, Any] = {}
+    for processor in _PROCESSORS:
+        frame = processor(frame, options)
+    return None if frame is None else _convert(frame)
+
+
+# Frames of the SDK itself are never "application code", even in an editable install.
+SDK_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _convert(frame: Frame) -> Node:
+    node = Node(
+        function_name=frame.function or frame.identifier,
+        file_path=frame.file_path or "",
+        line_number=frame.line_no or 0,
+        duration=frame.time,
+        is_application=bool(frame.is_application_code)
+        and not frame.is_synthetic
+        and not (frame.file_path or "").startswith(SDK_DIR),
+    )
+    node.children = [
+        _convert(child)
+        for child in frame.children
+        if child.identifier != SELF_TIME_FRAME_IDENTIFIER
+    ]
+    return node
+
+
+def graft(parent: Node, subtree: Node, *, replacing: str = "[await]") -> None:
+    """Attach ``subtree`` (e.g. a thread-pool call) under ``parent`` without adding time.
+
+    The time comes out of ``parent``'s ``replacing`` child (the time the
+    coroutine spent awaiting the thread) or, failing that, its self time, so
+    the durations keep adding up.
+    """
+    await_node = next((c for c in parent.children if c.function_name == replacing), None)
+    room = await_node.duration if await_node else parent.self_time
+    if subtree.duration > room:
+        _scale(subtree, room / subtree.duration if subtree.duration else 0.0)
+    if await_node is not None:
+        await_node.duration -= subtree.duration
+        if await_node.duration <= 1e-9:
+            parent.children.remove(await_node)
+    parent.children.append(subtree)
+
+
+def _scale(node: Node, factor: float) -> None:
+    node.duration *= factor
+    for child in node.children:
+        _scale(child, factor)
+
+
+def find_await_parent(
+    root: Node, within: frozenset[str], await_name: str = "[await]"
+) -> Node | None:
+    """The parent of the longest ``[await]`` node below a node named in ``within``."""
+    best: tuple[float, Node] | None = None
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, inside = stack.pop()
+        inside = inside or node.function_name in within
+        for child in node.children:
+            if inside and child.function_name == await_name:
+                if best is None or child.duration > best[0]:
+                    best = (child.duration, node)
+            else:
+                stack.append((child, inside))
+    return best[1] if best else None
+
+
+def request_root(root: Node, sdk_dir: str) -> Node:
+    """The SDK middleware's frame (the request itself), dropping the server's frames above it."""
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node.file_path.startswith(sdk_dir):
+            return node
+        stack.extend(reversed(node.children))
+    return root
+
+
+def flatten(root: Node, budget: int = 500) -> list[dict[str, Any]]:
+    """Pre-order flat nodes, keeping the heaviest ``budget`` nodes (``[other]`` included)."""
+    budget = max(budget, 2)
+    keep = _select(root, budget)
+    nodes: list[dict[str, Any]] = []
+    counter = itertools.count()
+
+    def emit(node: Node, parent_id: int | None, depth: int, order: int) -> None:
+        call_id = next(counter)
+        kept = [c for c in node.children if id(c) in keep]
+        pruned = sum(c.duration for c in node.children if id(c) not in keep)
+        entry = {
+            "call_id": call_id,
+            "parent_call_id": parent_id,
+            "function_name": node.function_name,
+            "file_path": node.file_path,
+            "line_number": node.line_number,
+            "duration": node.duration,
+            "self_time": node.self_time,
+            "depth": depth,
+            "call_order": order,
+            "is_application": node.is_application,
+        }
+        nodes.append(entry)
+        for position, child in enumerate(kept):
+            emit(child, call_id, depth + 1, position)
+        if len(kept) < len(node.children):
+            nodes.append(
+                {
+                    "call_id": next(counter),
+                    "parent_call_id": call_id,
+                    "function_name": OTHER,
+                    "file_path": "",
+                    "line_number": 0,
+                    "duration": pruned,
+                    "self_time": pruned,
+                    "depth": depth + 1,
+                    "call_order": len(kept),
+                    "is_application": False,
+                }
+            )
+
+    emit(root, None, 0, 0)  # recursion depth is bounded by the node budget
+    return nodes
+
+
+def _select(root: Node, budget: int) -> set[int]:
+    """Greedy: admit the heaviest frontier node while kept nodes + needed [other]s fit."""
+    keep = {id(root)}
+    unkept_children = {id(root): len(root.children)}
+    others = 1 if root.children else 0
+    tie = itertools.count()
+    frontier = [(-c.duration, next(tie), c, root) for c in root.children]
+    heapq.heapify(frontier)
+    while frontier:
+        _, _, node, parent = heapq.heappop(frontier)
+        remaining_parent = unkept_children[id(parent)] - 1
+        new_others = others - (1 if remaining_parent == 0 else 0) + (1 if node.children else 0)
+        if len(keep) + 1 + new_others > budget:
+            continue
+        keep.add(id(node))
+        unkept_children[id(parent)] = remaining_parent
+        unkept_children[id(node)] = len(node.children)
+        others = new_others
+        for child in node.children:
+            heapq.heappush(frontier, (-child.duration, next(tie), child, node))
+    return keep

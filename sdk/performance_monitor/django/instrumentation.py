@@ -1,0 +1,143 @@
+"""Django SQL, cache and template timing for sampled requests.
+
+SQL uses ``connection.execute_wrapper`` around the request. Django has no
+cache or template signals outside tests, so the cache backends' ``get``/
+``set`` (and ``get_many`` where a backend defines its own) and
+``Template.render`` are wrapped once; the wrappers return straight to the
+original when the current request is not sampled.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+from ..core.request import current_request
+from ..utils.logger import guard
+
+_MISSING = object()
+_PATCHED = "_performance_monitor_patched"
+
+
+def _sql_wrapper(
+    execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
+) -> Any:
+    state = current_request()
+    if state is None:
+        return execute(sql, params, many, context)
+    start = time.perf_counter()
+    try:
+        return execute(sql, params, many, context)
+    finally:
+        with guard("recording a Django query"):
+            state.add_query(sql, time.perf_counter() - start)
+
+
+@contextmanager
+def track_queries() -> Iterator[None]:
+    """Count every query on every database connection of this thread while active."""
+    from django.db import connections
+
+    with ExitStack() as stack:
+        for connection in connections.all():
+            stack.enter_context(connection.execute_wrapper(_sql_wrapper))
+        yield
+
+
+def install_cache_tracking() -> None:
+    from django.conf import settings
+    from django.core.cache import caches
+
+    for alias in getattr(settings, "CACHES", {}):
+        with guard("instrumenting the Django cache"):
+            backend = type(caches[alias])
+            if backend.__dict__.get(_PATCHED):
+                continue
+            _patch_get(backend)
+            _patch_timed(backend, "set")
+            if "get_many" in backend.__dict__:
+                _patch_get_many(backend)
+            setattr(backend, _PATCHED, True)
+
+
+def _patch_get(backend: type) -> None:
+    original = backend.get  # type: ignore[attr-defined]
+
+    @functools.wraps(original)
+    def get(self: Any, key: Any, default: Any = None, version: Any = None) -> Any:
+        state = current_request()
+        if state is None:
+            return original(self, key, default, version)
+        start = time.perf_counter()
+        value = original(self, key, _MISSING, version)
+        hit = value is not _MISSING
+        state.add_cache(hit, time.perf_counter() - start)
+        return value if hit else default
+
+    backend.get = get  # type: ignore[attr-defined]
+
+
+def _patch_get_many(backend: type) -> None:
+    original = backend.get_many  # type: ignore[attr-defined]
+
+    @functools.wraps(original)
+    def get_many(self: Any, keys: Any, version: Any = None) -> Any:
+        state = current_request()
+        if state is None:
+            return original(self, keys, version)
+        keys = list(keys)
+        start = time.perf_counter()
+        found = original(self, keys, version)
+        elapsed = time.perf_counter() - start
+        state.cache_hits += len(found)
+        state.cache_misses += len(keys) - len(found)
+        state.cache_time += elapsed
+        return found
+
+    backend.get_many = get_many  # type: ignore[attr-defined]
+
+
+def _patch_timed(backend: type, name: str) -> None:
+    original = getattr(backend, name)
+
+    @functools.wraps(original)
+    def timed(self: Any, *args: Any, **kwargs: Any) -> Any:
+        state = current_request()
+        if state is None:
+            return original(self, *args, **kwargs)
+        start = time.perf_counter()
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            state.add_cache(None, time.perf_counter() - start)
+
+    setattr(backend, name, timed)
+
+
+def install_template_tracking() -> None:
+    from django.template.base import Template
+
+    if Template.__dict__.get(_PATCHED):
+        return
+    original = Template.render
+
+    @functools.wraps(original)
+    def render(self: Any, context: Any) -> Any:
+        state = current_request()
+        if state is None:
+            return original(self, context)
+        # Included templates render inside their parent: time only the outermost.
+        state.template_depth += 1
+        start = time.perf_counter()
+        try:
+            return original(self, context)
+        finally:
+            state.template_depth -= 1
+            if state.template_depth == 0:
+                state.template_time += time.perf_counter() - start
+
+    Template.render = render
+    setattr(Template, _PATCHED, True)

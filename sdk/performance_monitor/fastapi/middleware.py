@@ -1,0 +1,66 @@
+"""FastAPI/Starlette: a pure ASGI middleware taking the SPEC §5 keyword arguments."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .._asgi_common import ASGIApp, MonitoredASGIApp, Receive, Scope, Send
+from ..core.monitor import Monitor
+from ..utils.config import Config
+
+
+def _version(name: str) -> str | None:
+    try:
+        from importlib.metadata import version
+
+        return version(name)
+    except Exception:
+        return None
+
+
+class PerformanceMiddleware:
+    """``app.add_middleware(PerformanceMiddleware, project_key=..., api_endpoint=..., ...)``.
+
+    Any :class:`~performance_monitor.utils.config.Config` key is accepted as a
+    keyword argument (``exclude_paths`` is an alias of ``excluded_paths``), or
+    pass a ready ``config=Config(...)``.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        config: Config | Mapping[str, Any] | None = None,
+        track_request_body: bool | None = None,
+        track_response_body: bool | None = None,
+        **settings: Any,
+    ) -> None:
+        if isinstance(config, Config):
+            resolved = config
+        else:
+            values = {**(config or {}), **settings}
+            if track_request_body is not None:
+                values["track_request_body"] = track_request_body
+            if track_response_body is not None:
+                values["track_response_body"] = track_response_body
+            resolved = Config(values)
+        self.config = resolved
+        self.monitor = Monitor(
+            resolved,
+            framework="fastapi",
+            framework_version=_version("fastapi") or _version("starlette"),
+            async_mode="enabled",
+        )
+        self.app = app
+        self._handler: Any = app
+        if self.monitor.active:
+            self._handler = MonitoredASGIApp(
+                app,
+                self.monitor,
+                track_request_body=resolved.track_request_body,
+                track_response_body=resolved.track_response_body,
+            )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._handler(scope, receive, send)

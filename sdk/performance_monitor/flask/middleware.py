@@ -1,0 +1,92 @@
+"""Flask: ``PerformanceMiddleware(app, config)`` / ``init_app``, and the zero-code WSGI wrapper."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .._wsgi_common import MonitoredWSGIApp, WSGIApp
+from ..core.monitor import Monitor
+from ..core.request import current_state
+from ..utils.config import Config
+
+
+def _config(config: Config | Mapping[str, Any] | None) -> Config:
+    return config if isinstance(config, Config) else Config(config)
+
+
+def _flask_version() -> str | None:
+    try:
+        from importlib.metadata import version
+
+        return version("flask")
+    except Exception:
+        return None
+
+
+def _remember_flask_route() -> None:
+    from flask import request
+
+    state = current_state()
+    if state is not None and request.url_rule is not None:
+        state.route = request.url_rule.rule
+
+
+class PerformanceMiddleware:
+    """Monitors a Flask app: ``PerformanceMiddleware(app, config)`` or ``init_app(app)`` later."""
+
+    def __init__(self, app: Any = None, config: Config | Mapping[str, Any] | None = None) -> None:
+        self.config = _config(config)
+        self.monitor: Monitor | None = None
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Any) -> None:
+        monitor = Monitor(self.config, framework="flask", framework_version=_flask_version())
+        self.monitor = monitor
+        app.extensions["performance_monitor"] = self
+        if not monitor.active:
+            return
+        # First, so the route is known even if a later hook answers the request itself.
+        app.before_request_funcs.setdefault(None, []).insert(0, _remember_flask_route)
+        app.wsgi_app = MonitoredWSGIApp(app.wsgi_app, monitor)
+
+
+class PerformanceWSGIWrapper:
+    """Wraps any WSGI app without code changes to it: ``app = PerformanceWSGIWrapper(app, config)``.
+
+    For a Flask app the route template comes from its URL map; for other WSGI
+    apps the route is the path (pass ``route_resolver(environ)`` to do better).
+    """
+
+    def __init__(
+        self,
+        app: WSGIApp,
+        config: Config | Mapping[str, Any] | None = None,
+        *,
+        route_resolver: Any = None,
+    ) -> None:
+        self.app = app
+        flask_app: Any = app if hasattr(app, "url_map") and hasattr(app, "wsgi_app") else None
+        self.monitor = Monitor(
+            _config(config),
+            framework="flask" if flask_app is not None else "wsgi",
+            framework_version=_flask_version() if flask_app is not None else None,
+        )
+        if flask_app is not None and self.monitor.active:
+            flask_app.before_request_funcs.setdefault(None, []).insert(0, _remember_flask_route)
+        elif route_resolver is None:
+            route_resolver = _path_route
+        self._wrapped = (
+            MonitoredWSGIApp(app, self.monitor, route_resolver) if self.monitor.active else app
+        )
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        return self._wrapped(environ, start_response)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.app, name)
+
+
+def _path_route(environ: dict[str, Any]) -> str:
+    return str(environ.get("PATH_INFO") or "/")
