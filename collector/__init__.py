@@ -1,0 +1,1 @@
+"""The collector: a thin FastAPI service that authenticates, validates and stores."""

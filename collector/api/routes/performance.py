@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from collector.deps import AdminDep, SettingsDep, StoreDep, sdk_project
+from collector.envelope import ok
+from collector.ingest import split_batch, validate_metrics, validate_records
+from collector.limits import read_json_body
+from pystrument_lab import trends
+from pystrument_lab.errors import InvalidPerformanceData
+from pystrument_lab.store import Store
+
+router = APIRouter(prefix="/api/v1/performance", tags=["performance"])
+
+
+@router.post("/collect", summary="SDK: submit sampled request records (one or a batch)")
+async def collect(request: Request, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
+    payload = await read_json_body(request, settings.max_request_size)
+    body_key, raw = split_batch(payload, settings.max_batch_size)
+    project = await run_in_threadpool(sdk_project, request, store, body_key)
+    valid, rejected = validate_records(raw)
+    if not valid:
+        first = rejected[0]
+        raise InvalidPerformanceData(
+            f"{first['field']}: {first['error']}" if first["field"] else first["error"],
+            data={"accepted": 0, "duplicates": 0, "rejected": rejected},
+        )
+    accepted, duplicates = await run_in_threadpool(_store_records, store, project["project_key"], valid)
+    return ok({"accepted": accepted, "duplicates": duplicates, "rejected": rejected})
+
+
+def _store_records(store: Store, project_key: str, records: list[dict[str, Any]]) -> tuple[int, int]:
+    accepted, duplicates = store.insert_records(project_key, records)
+    store.touch_project(project_key)
+    return accepted, duplicates
+
+
+@router.post("/metrics", summary="SDK: submit per-endpoint aggregates of every request")
+async def metrics(request: Request, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
+    payload = await read_json_body(request, settings.max_request_size)
+    batch = validate_metrics(payload)
+    project = await run_in_threadpool(sdk_project, request, store, batch.project_key)
+    stored = await run_in_threadpool(_store_metrics, store, project["project_key"], batch.batch_id, batch)
+    return ok(stored)
+
+
+def _store_metrics(store: Store, project_key: str, batch_id: str | None, batch: Any) -> dict[str, Any]:
+    # The batch marker goes first: after a failure half-way a resent batch is
+    # ignored (some points lost) rather than counted twice.
+    if batch_id is not None and not store.claim_metric_batch(project_key, batch_id):
+        return {"accepted": 0, "duplicate_batch": True}
+    points = [point.model_dump() for point in batch.metrics]
+    accepted = store.add_metrics(project_key, points)
+    store.touch_project(project_key)
+    return {"accepted": accepted, "duplicate_batch": False}
+
+
+@router.get("/records", summary="Sampled records with filters, sort and pagination", dependencies=[AdminDep])
+def records(
+    store: StoreDep,
+    project_key: str,
+    page: Annotated[int, Query(ge=1)] = 1,
+    size: Annotated[int, Query(ge=1, le=500)] = 20,
+    route: str | None = None,
+    path: str | None = None,
+    method: str | None = None,
+    status_code: Annotated[int | None, Query(ge=100, le=599)] = None,
+    app_version: str | None = None,
+    time_range: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    min_duration: Annotated[float | None, Query(ge=0)] = None,
+    sort: Annotated[str, Query(pattern=r"^[+-]?[a-z_]+$")] = "-timestamp",
+) -> dict[str, Any]:
+    store.get_project(project_key)
+    if time_range is not None:
+        span = trends.window(time_range, until=until)
+        since, until = span.since, span.until
+    items, total = store.find_records(
+        project_key,
+        route=route,
+        path=path,
+        method=method,
+        status_code=status_code,
+        app_version=app_version,
+        since=since,
+        until=until,
+        min_duration=min_duration,
+        sort=sort,
+        skip=(page - 1) * size,
+        limit=size,
+    )
+    return ok({"items": items, "total": total, "page": page, "size": size})
+
+
+@router.get("/records/{project_key}/{trace_id}", summary="One record with its call tree", dependencies=[AdminDep])
+def record(project_key: str, trace_id: str, store: StoreDep) -> dict[str, Any]:
+    found = store.get_record(trace_id, project_key)
+    if found is None:
+        raise InvalidPerformanceData(f"no record {trace_id!r} in this project", status=404)
+    tree = store.get_call_tree(project_key, trace_id)
+    found["function_calls"] = tree["nodes"] if tree else []
+    found["has_session"] = bool(tree and tree.get("session"))
+    return ok(found)
+
+
+@router.get("/trends/{project_key}", summary="Throughput, latency percentiles and error rate over time", dependencies=[AdminDep])
+def project_trends(
+    project_key: str,
+    store: StoreDep,
+    time_range: str = "24h",
+    bucket: str | None = None,
+    route: str | None = None,
+    method: str | None = None,
+    app_version: str | None = None,
+) -> dict[str, Any]:
+    store.get_project(project_key)
+    span = trends.window(time_range, bucket=bucket)
+    return ok(trends.project_trends(store, project_key, span, route=route, method=method, app_version=app_version))

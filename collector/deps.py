@@ -1,0 +1,103 @@
+"""Dependencies shared by the routes: the store, the settings and the two kinds of credential."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from pystrument_lab.errors import AuthenticationError, InvalidProjectKey, PermissionDenied
+from pystrument_lab.settings import Settings
+from pystrument_lab.store import Store
+
+PROJECT_CACHE_SECONDS = 5.0
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def get_store(request: Request) -> Store:
+    """The store, with its indexes created on first use (the collector may start before it)."""
+    store: Store = request.app.state.store
+    store.ensure_indexes()
+    return store
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+StoreDep = Annotated[Store, Depends(get_store)]
+
+
+def _presented_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip() or None
+    return request.headers.get("x-admin-token") or None
+
+
+def require_admin(request: Request) -> None:
+    """Management endpoints: the admin token as ``Authorization: Bearer`` or ``X-Admin-Token``."""
+    expected: str = request.app.state.admin_token
+    token = _presented_token(request)
+    if token is None:
+        if request.headers.get("x-project-key"):
+            raise PermissionDenied("a project key may only send data; this endpoint needs the admin token")
+        raise AuthenticationError(
+            "missing credentials: send the admin token as 'Authorization: Bearer <token>' "
+            "(see 'pystrument admin-token')"
+        )
+    if not secrets.compare_digest(token.encode(), expected.encode()):
+        raise AuthenticationError("the admin token is not valid")
+
+
+AdminDep = Depends(require_admin)
+
+
+class ProjectCache:
+    """Short-lived cache of project documents so ingest does not read the project every call."""
+
+    def __init__(self, ttl: float = PROJECT_CACHE_SECONDS) -> None:
+        self.ttl = ttl
+        self._items: dict[str, tuple[float, dict[str, Any] | None]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, store: Store, key: str) -> dict[str, Any] | None:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._items.get(key)
+        if hit is not None and now - hit[0] < self.ttl:
+            return hit[1]
+        project = store.find_project(key)
+        with self._lock:
+            if len(self._items) > 10_000:
+                self._items.clear()
+            self._items[key] = (now, project)
+        return project
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._items.pop(key, None)
+
+
+def sdk_project(request: Request, store: Store, body_key: str | None = None, *, for_ingest: bool = True) -> dict[str, Any]:
+    """The project an SDK request speaks for, from ``X-Project-Key`` or the body.
+
+    Unknown keys get 20003; an inactive or archived project may not send data.
+    The per-project rate limit applies here.
+    """
+    key = request.headers.get("x-project-key") or body_key
+    if not key:
+        raise AuthenticationError("missing project key: send it in the X-Project-Key header")
+    project = request.app.state.project_cache.get(store, key)
+    if project is None:
+        raise InvalidProjectKey("the project key is not known; check PROJECT_KEY in the SDK configuration")
+    if for_ingest and project.get("status") != "active":
+        raise InvalidProjectKey(
+            f"project {project['name']!r} is {project.get('status')}; it does not accept data",
+            status=403,
+        )
+    request.app.state.rate_limiter.check(key)
+    return project

@@ -1,0 +1,79 @@
+"""The response envelope ``{"code", "msg", "data"}`` and the handlers that make every failure one."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pymongo.errors import PyMongoError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from pystrument_lab.errors import HTTP_STATUS, ErrorCode, PystrumentError
+
+logger = logging.getLogger("collector")
+
+
+def ok(data: Any = None, msg: str = "success") -> dict[str, Any]:
+    return {"code": int(ErrorCode.SUCCESS), "msg": msg, "data": data}
+
+
+def error_response(code: ErrorCode, msg: str, *, status: int | None = None, data: Any = None) -> JSONResponse:
+    return JSONResponse(
+        status_code=status or HTTP_STATUS[code],
+        content={"code": int(code), "msg": msg, "data": jsonable_encoder(data)},
+    )
+
+
+def describe_validation_error(errors: list[dict[str, Any]], prefix: str = "") -> str:
+    """``"records[2].performance_metrics.total_duration: Input should be a valid number"``."""
+    if not errors:
+        return "invalid input"
+    first = errors[0]
+    location = prefix
+    for part in first.get("loc", ()):
+        if part in ("body", "query", "path", "header"):
+            continue
+        location += f"[{part}]" if isinstance(part, int) else (f".{part}" if location else str(part))
+    message = first.get("msg", "invalid value")
+    return f"{location}: {message}" if location else message
+
+
+def install_exception_handlers(app: FastAPI) -> None:
+    @app.exception_handler(PystrumentError)
+    async def _pystrument_error(_: Request, exc: PystrumentError) -> JSONResponse:
+        return error_response(exc.code, exc.message, status=exc.status, data=exc.data)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = list(exc.errors())
+        return error_response(
+            ErrorCode.PARAMETER_ERROR,
+            describe_validation_error(errors),
+            data={"errors": [{"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in errors[:20]]},
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {
+            401: ErrorCode.AUTHENTICATION_ERROR,
+            403: ErrorCode.PERMISSION_ERROR,
+            429: ErrorCode.RATE_LIMIT_ERROR,
+        }.get(exc.status_code, ErrorCode.PARAMETER_ERROR if exc.status_code < 500 else ErrorCode.SYSTEM_ERROR)
+        return error_response(code, str(exc.detail), status=exc.status_code)
+
+    @app.exception_handler(PyMongoError)
+    async def _store_error(_: Request, exc: PyMongoError) -> JSONResponse:
+        logger.warning("store unavailable: %s", type(exc).__name__)
+        return error_response(
+            ErrorCode.DATABASE_ERROR,
+            "the store is unavailable; the request was not processed, try again later",
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unexpected error")
+        return error_response(ErrorCode.SYSTEM_ERROR, "unexpected server error")

@@ -1,0 +1,75 @@
+"""Validate SDK payloads record by record, so one bad record never poisons a batch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from collector.envelope import describe_validation_error
+from collector.schemas.performance import MetricBatch, RecordIn
+from pystrument_lab.errors import InvalidPerformanceData
+
+
+def split_batch(payload: Any, max_batch: int) -> tuple[str | None, list[Any]]:
+    """(project key named in the body, raw records) of a single record or a batch."""
+    if isinstance(payload, list):
+        return None, payload
+    if not isinstance(payload, dict):
+        raise InvalidPerformanceData("the body must be a record object or {'records': [...]}")
+    body_key = payload.get("project_key") if isinstance(payload.get("project_key"), str) else None
+    if "records" in payload:
+        records = payload["records"]
+        if not isinstance(records, list):
+            raise InvalidPerformanceData("records: must be a list of record objects")
+    else:
+        records = [payload]
+    if not records:
+        raise InvalidPerformanceData("records: the batch is empty")
+    if len(records) > max_batch:
+        raise InvalidPerformanceData(
+            f"records: a batch holds at most {max_batch} records (MAX_BATCH_SIZE), got {len(records)}"
+        )
+    return body_key, records
+
+
+def validate_records(raw: list[Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(valid records as dicts ready to store, rejections with index, field and reason)."""
+    valid: list[dict[str, Any]] = []
+    rejected: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for index, item in enumerate(raw):
+        try:
+            record = RecordIn.model_validate(item)
+        except ValidationError as exc:
+            errors = list(exc.errors())
+            message = describe_validation_error(errors)
+            field, _, reason = message.partition(": ")
+            rejected.append({"index": index, "field": field if reason else "", "error": reason or message})
+            continue
+        if record.trace_id in seen:
+            rejected.append({"index": index, "field": "trace_id", "error": "duplicate trace_id within the batch"})
+            continue
+        seen.add(record.trace_id)
+        document = record.model_dump(mode="python")
+        if record.profile_session:
+            document["profile_session"] = _decode_session(record.profile_session)
+        valid.append(document)
+    return valid, rejected
+
+
+def _decode_session(text: str) -> bytes | None:
+    import base64
+    import binascii
+
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None  # the tree nodes are kept; only the raw session is unusable
+
+
+def validate_metrics(payload: Any) -> MetricBatch:
+    try:
+        return MetricBatch.model_validate(payload)
+    except ValidationError as exc:
+        raise InvalidPerformanceData(describe_validation_error(list(exc.errors()))) from exc

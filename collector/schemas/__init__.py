@@ -1,0 +1,1 @@
+"""Pydantic models of every request body the collector accepts."""

@@ -1,0 +1,265 @@
+"""The ``pystrument`` command: run the services and manage projects from a shell."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pystrument_lab.errors import PystrumentError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _settings() -> Any:
+    from pystrument_lab.settings import get_settings
+
+    return get_settings()
+
+
+def _store() -> Any:
+    from pystrument_lab.store import connect
+
+    return connect()
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, default=str))
+
+
+# -- store -----------------------------------------------------------------
+
+
+def _embedded() -> Any:
+    from pystrument_lab.embedded import EmbeddedServer
+
+    settings = _settings()
+    return EmbeddedServer(settings.home, port=settings.store_port)
+
+
+def cmd_store(args: argparse.Namespace) -> int:
+    settings = _settings()
+    if settings.mongodb_url and args.action != "status":
+        print("PYSTRUMENT_MONGODB_URL is set: the store is external and not managed here.")
+        return 0
+    server = _embedded()
+    if args.action == "start":
+        print(server.ensure_running())
+    elif args.action == "stop":
+        print("stopped" if server.stop() else "not running")
+    else:
+        if settings.mongodb_url:
+            from pystrument_lab.store import Store
+
+            store = Store(settings.mongodb_url, database=settings.database)
+            status = {"external": True, "healthy": store.ping()}
+        else:
+            status = server.status()
+        _print_json(status)
+        return 0 if status.get("healthy", status.get("running")) else 1
+    return 0
+
+
+# -- projects --------------------------------------------------------------
+
+
+def cmd_projects_create(args: argparse.Namespace) -> int:
+    project = _store().create_project(
+        args.name,
+        framework=args.framework,
+        description=args.description,
+        sampling_rate=args.sampling_rate,
+    )
+    if args.json:
+        _print_json(project)
+    else:
+        print(f"created project {project['name']!r}\nproject key: {project['project_key']}")
+    return 0
+
+
+def cmd_projects_list(args: argparse.Namespace) -> int:
+    items, _ = _store().list_projects(page=1, size=1000)
+    if args.json:
+        _print_json(items)
+        return 0
+    if not items:
+        print("no projects yet: pystrument projects create NAME --framework flask")
+    for project in items:
+        print(
+            f"{project['name']:<30} {project['framework']:<8} {project['status']:<9} "
+            f"{project['project_key']}"
+        )
+    return 0
+
+
+def cmd_admin_token(_: argparse.Namespace) -> int:
+    from pystrument_lab.settings import admin_token
+
+    print(admin_token(_settings()))
+    return 0
+
+
+# -- services --------------------------------------------------------------
+
+
+def cmd_collector(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = _settings()
+    uvicorn.run(
+        "collector.app:app",
+        host=args.host or settings.collector_host,
+        port=args.port or settings.collector_port,
+        log_level=settings.log_level.lower(),
+    )
+    return 0
+
+
+@dataclass
+class Service:
+    name: str
+    command: list[str]
+    url: str | None = None
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+
+def services_for_up(settings: Any) -> list[Service]:
+    """The processes ``pystrument up`` runs, in start order."""
+    python = sys.executable
+    return [
+        Service(
+            "collector",
+            [python, "-m", "pystrument_lab.cli", "collector"],
+            url=f"{settings.collector_url}  (API docs: {settings.collector_url}/docs)",
+        ),
+    ]
+
+
+def _wait_http(url: str, timeout: float) -> bool:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1.0):
+                return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from pystrument_lab.settings import admin_token
+
+    settings = _settings()
+    started_store = False
+    if not settings.mongodb_url:
+        server = _embedded()
+        started_store = server.state() is None
+        url = server.ensure_running()
+    else:
+        url = settings.mongodb_url
+    env = {**os.environ, "PYSTRUMENT_MONGODB_URL": url, "PYSTRUMENT_ADMIN_TOKEN": admin_token(settings)}
+    services = services_for_up(settings)
+    stopping = False
+
+    def stop(*_: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        for service in services:
+            service.process = subprocess.Popen(service.command, env=env)
+        if not _wait_http(f"{settings.collector_url}/health", timeout=60):
+            print("the collector did not come up; see its output above", file=sys.stderr)
+            return 1
+        print("\nPystrument is up.")
+        print(f"  store:     {url}{'  (embedded)' if not settings.mongodb_url else ''}")
+        for service in services:
+            if service.url:
+                print(f"  {service.name + ':':<10} {service.url}")
+        print(f"  admin token: {admin_token(settings)}")
+        print("Press Ctrl-C to stop.\n", flush=True)
+        while not stopping:
+            for service in services:
+                if service.process is not None and service.process.poll() is not None:
+                    print(f"{service.name} exited with {service.process.returncode}", file=sys.stderr)
+                    stopping = True
+            time.sleep(0.5)
+    finally:
+        for service in reversed(services):
+            if service.process is not None and service.process.poll() is None:
+                service.process.terminate()
+        for service in services:
+            if service.process is not None:
+                try:
+                    service.process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    service.process.kill()
+        if started_store:
+            _embedded().stop()
+        print("stopped.")
+    return 0
+
+
+# -- parser ----------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pystrument",
+        description="Pystrument: performance analysis for Python web services.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = commands.add_parser("up", help="start the store, collector and other services; Ctrl-C stops them")
+    up.set_defaults(handler=cmd_up)
+
+    collector = commands.add_parser("collector", help="run the collector (FastAPI) in the foreground")
+    collector.add_argument("--host", help="address to bind (default PYSTRUMENT_COLLECTOR_HOST or 127.0.0.1)")
+    collector.add_argument("--port", type=int, help="port (default PYSTRUMENT_COLLECTOR_PORT or 8000)")
+    collector.set_defaults(handler=cmd_collector)
+
+    store = commands.add_parser("store", help="start, stop or inspect the embedded store")
+    store.add_argument("action", choices=["start", "stop", "status"], help="what to do")
+    store.set_defaults(handler=cmd_store)
+
+    projects = commands.add_parser("projects", help="create and list projects")
+    project_commands = projects.add_subparsers(dest="projects_command", required=True, metavar="ACTION")
+    create = project_commands.add_parser("create", help="create a project and print its SDK key")
+    create.add_argument("name", help="unique project name")
+    create.add_argument("--framework", default="other", choices=["flask", "django", "fastapi", "other"])
+    create.add_argument("--description", default="")
+    create.add_argument("--sampling-rate", type=float, default=0.3, help="fraction of requests profiled (0-1)")
+    create.add_argument("--json", action="store_true", help="print the project as JSON")
+    create.set_defaults(handler=cmd_projects_create)
+    listing = project_commands.add_parser("list", help="list projects")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.set_defaults(handler=cmd_projects_list)
+
+    token = commands.add_parser("admin-token", help="print the admin token the collector expects")
+    token.set_defaults(handler=cmd_admin_token)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except PystrumentError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

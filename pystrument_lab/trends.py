@@ -1,0 +1,207 @@
+"""Trends and per-endpoint statistics from the pre-aggregated metric stream.
+
+Pure Python over ``endpoint_metrics`` documents (see the store), so the
+collector can use it without the dataframe stack; the loaders wrap the same
+rows in DataFrames. Percentiles come from merged log-scale histograms and are
+within ``histogram.RELATIVE_ERROR`` (4.4 %) of a true duration at that rank.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from performance_monitor.core import histogram
+
+from pystrument_lab.errors import ParameterError
+from pystrument_lab.store import Store, as_utc, floor_time, utcnow
+
+PERCENTILES = (50.0, 95.0, 99.0)
+_RANGE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_MAX_SPAN = timedelta(days=400)
+
+
+def parse_duration(text: str) -> timedelta:
+    """``"15m"``, ``"1h"``, ``"24h"``, ``"7d"``, ``"2w"`` → timedelta."""
+    match = _RANGE.match(text or "")
+    if not match:
+        raise ParameterError(
+            f"time range {text!r} is not understood; use a number and a unit m/h/d/w, e.g. 1h, 24h, 7d, 30d"
+        )
+    span = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    if not timedelta(0) < span <= _MAX_SPAN:
+        raise ParameterError(f"time range {text!r} must be between 1m and 400d")
+    return span
+
+
+def resolution_for(span: timedelta) -> str:
+    """Minute documents up to a day, hour documents beyond: a bounded number of reads."""
+    return "1m" if span <= timedelta(days=1) else "1h"
+
+
+def default_bucket(span: timedelta) -> timedelta:
+    """A bucket width that gives a readable chart (about 60–170 points)."""
+    for width in (
+        timedelta(minutes=1),
+        timedelta(minutes=5),
+        timedelta(minutes=15),
+        timedelta(hours=1),
+        timedelta(hours=6),
+        timedelta(days=1),
+    ):
+        if span / width <= 170:
+            return width
+    return timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class Window:
+    """A time window and how to bucket it."""
+
+    since: datetime
+    until: datetime
+    bucket: timedelta
+    resolution: str
+
+    @property
+    def seconds(self) -> float:
+        return (self.until - self.since).total_seconds()
+
+
+def window(
+    time_range: str | None = "24h",
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    bucket: str | timedelta | None = None,
+) -> Window:
+    """Resolve a time range (or explicit since/until) into a :class:`Window`."""
+    until = as_utc(until) if until is not None else utcnow()
+    if since is None:
+        since = until - parse_duration(time_range or "24h")
+    since = as_utc(since)
+    if since >= until:
+        raise ParameterError("the start of the time range must come before its end")
+    span = until - since
+    resolution = resolution_for(span)
+    width = parse_duration(bucket) if isinstance(bucket, str) else bucket or default_bucket(span)
+    if resolution == "1h" and width < timedelta(hours=1):
+        width = timedelta(hours=1)
+    # Widen the window to whole resolution steps so no partial document is cut off.
+    step = timedelta(minutes=1) if resolution == "1m" else timedelta(hours=1)
+    return Window(floor_time(since, step), until, width, resolution)
+
+
+class _Accumulator:
+    __slots__ = ("count", "errors", "duration_sum", "duration_min", "duration_max", "histogram")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.errors = 0
+        self.duration_sum = 0.0
+        self.duration_min = float("inf")
+        self.duration_max = 0.0
+        self.histogram: dict[int, int] = {}
+
+    def add(self, doc: Mapping[str, Any]) -> None:
+        self.count += int(doc.get("count", 0))
+        self.errors += int(doc.get("errors", 0))
+        self.duration_sum += float(doc.get("duration_sum", 0.0))
+        if doc.get("duration_min") is not None:
+            self.duration_min = min(self.duration_min, float(doc["duration_min"]))
+        if doc.get("duration_max") is not None:
+            self.duration_max = max(self.duration_max, float(doc["duration_max"]))
+        for key, value in (doc.get("histogram") or {}).items():
+            index = int(key)
+            self.histogram[index] = self.histogram.get(index, 0) + int(value)
+
+    def stats(self, seconds: float) -> dict[str, Any]:
+        empty = self.count == 0
+        out: dict[str, Any] = {
+            "count": self.count,
+            "errors": self.errors,
+            "error_rate": (self.errors / self.count) if self.count else 0.0,
+            "throughput": self.count / seconds if seconds > 0 else 0.0,
+            "avg": None if empty else self.duration_sum / self.count,
+            "min": None if empty else self.duration_min,
+            "max": None if empty else self.duration_max,
+        }
+        for q in PERCENTILES:
+            out[f"p{int(q)}"] = histogram.percentile(
+                self.histogram,
+                q,
+                lowest=None if empty else self.duration_min,
+                highest=None if empty else self.duration_max,
+            )
+        return out
+
+
+def trend_buckets(docs: Iterable[Mapping[str, Any]], span: Window) -> list[dict[str, Any]]:
+    """One row per bucket of the window, empty buckets included, oldest first."""
+    start = floor_time(span.since, span.bucket)
+    accumulators: dict[datetime, _Accumulator] = {}
+    cursor = start
+    while cursor < span.until:
+        accumulators[cursor] = _Accumulator()
+        cursor += span.bucket
+    for doc in docs:
+        key = floor_time(doc["bucket_start"], span.bucket)
+        if key in accumulators:
+            accumulators[key].add(doc)
+    seconds = span.bucket.total_seconds()
+    return [{"bucket_start": key, **acc.stats(seconds)} for key, acc in accumulators.items()]
+
+
+def endpoint_rows(
+    docs: Iterable[Mapping[str, Any]], seconds: float, *, by: tuple[str, ...] = ("route", "method")
+) -> list[dict[str, Any]]:
+    """One row per endpoint (or any grouping of metric fields), busiest first."""
+    groups: dict[tuple[Any, ...], _Accumulator] = {}
+    for doc in docs:
+        key = tuple(doc.get(field) for field in by)
+        groups.setdefault(key, _Accumulator()).add(doc)
+    rows = [dict(zip(by, key)) | acc.stats(seconds) for key, acc in groups.items()]
+    rows.sort(key=lambda row: (-row["count"], *(str(row[field]) for field in by)))
+    return rows
+
+
+def summary(docs: Iterable[Mapping[str, Any]], seconds: float) -> dict[str, Any]:
+    acc = _Accumulator()
+    for doc in docs:
+        acc.add(doc)
+    return acc.stats(seconds)
+
+
+def project_trends(
+    store: Store,
+    project_key: str,
+    span: Window,
+    *,
+    route: str | None = None,
+    method: str | None = None,
+    app_version: str | None = None,
+) -> dict[str, Any]:
+    """Summary, buckets and per-endpoint rows for a project over a window."""
+    docs = store.metric_docs(
+        project_key,
+        since=span.since,
+        until=span.until,
+        resolution=span.resolution,
+        route=route,
+        method=method,
+        app_version=app_version,
+    )
+    return {
+        "since": span.since,
+        "until": span.until,
+        "bucket_seconds": int(span.bucket.total_seconds()),
+        "resolution": span.resolution,
+        "percentile_relative_error": round(histogram.RELATIVE_ERROR, 4),
+        "summary": summary(docs, span.seconds),
+        "buckets": trend_buckets(docs, span),
+        "endpoints": endpoint_rows(docs, span.seconds),
+    }

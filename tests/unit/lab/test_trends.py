@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from pystrument_lab import trends
+from pystrument_lab.errors import ParameterError
+
+
+def test_parse_duration() -> None:
+    assert trends.parse_duration("15m") == timedelta(minutes=15)
+    assert trends.parse_duration("24h") == timedelta(hours=24)
+    assert trends.parse_duration("7d") == timedelta(days=7)
+    assert trends.parse_duration("2w") == timedelta(days=14)
+    for bad in ("", "1y", "-1h", "0h", "1000d"):
+        with pytest.raises(ParameterError):
+            trends.parse_duration(bad)
+
+
+@pytest.mark.parametrize(
+    ("time_range", "resolution", "bucket"),
+    [("1h", "1m", 60), ("24h", "1m", 900), ("7d", "1h", 3600), ("30d", "1h", 6 * 3600)],
+)
+def test_window_picks_resolution_and_bucket(time_range: str, resolution: str, bucket: int) -> None:
+    until = datetime(2026, 5, 1, 12, 30, 30, tzinfo=timezone.utc)
+    span = trends.window(time_range, until=until)
+    assert span.resolution == resolution
+    assert span.bucket == timedelta(seconds=bucket)
+    assert span.until == until
+
+
+def test_trend_buckets_fill_gaps_and_sum() -> None:
+    until = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
+    span = trends.window("10m", until=until, bucket="5m")
+    docs = [
+        {"bucket_start": until - timedelta(minutes=9), "count": 2, "errors": 1, "duration_sum": 0.3,
+         "duration_min": 0.1, "duration_max": 0.2, "histogram": {"100": 2}},
+        {"bucket_start": until - timedelta(minutes=8), "count": 1, "errors": 0, "duration_sum": 0.5,
+         "duration_min": 0.5, "duration_max": 0.5, "histogram": {"110": 1}},
+    ]
+    rows = trends.trend_buckets(docs, span)
+    assert [row["count"] for row in rows] == [3, 0]
+    assert rows[0]["error_rate"] == pytest.approx(1 / 3)
+    assert rows[0]["throughput"] == pytest.approx(3 / 300)
+    assert rows[0]["max"] == 0.5 and rows[1]["p95"] is None
