@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# ./run_tests.sh install-deps | unit | integration | e2e | reliability | all | coverage | quality
+set -euo pipefail
+cd "$(dirname "$0")"
+
+VENV="${VENV:-.venv}"
+PY="$VENV/bin/python"
+export LITELLM_LOCAL_MODEL_COST_MAP=True
+export PYTHONDONTWRITEBYTECODE=1
+
+install_deps() {
+    [ -x "$PY" ] || python3 -m venv "$VENV"
+    "$PY" -m pip install --quiet --upgrade pip
+    "$PY" -m pip install --quiet -e ./sdk -e '.[dev]'
+    touch "$VENV/.installed"
+    if [ -d tests/e2e ] && ! command -v chromium >/dev/null 2>&1; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+        else
+            echo "chromium is missing: install Debian's chromium package for the browser tests" >&2
+        fi
+    fi
+}
+
+# pytest exits 5 when a selection holds no test; a folder that is still empty is not a failure.
+run_pytest() {
+    local status=0
+    "$PY" -m pytest "$@" || status=$?
+    if [ "$status" = 5 ]; then status=0; fi
+    return "$status"
+}
+
+quality() {
+    "$VENV/bin/ruff" check .
+    "$VENV/bin/ruff" format --check .
+    "$VENV/bin/mypy" pystrument_lab collector sdk/performance_monitor
+}
+
+case "${1:-all}" in
+    install-deps) install_deps ;;
+    unit) run_pytest tests/unit "${@:2}" ;;
+    integration) run_pytest tests/integration "${@:2}" ;;
+    e2e) run_pytest tests/e2e "${@:2}" ;;
+    reliability) run_pytest tests/reliability tests/security "${@:2}" ;;
+    quality) quality ;;
+    coverage)
+        "$PY" -m pip install --quiet coverage
+        "$PY" -m coverage run -m pytest tests "${@:2}"
+        "$PY" -m coverage report
+        ;;
+    all) run_pytest tests "${@:2}" ;;
+    *) echo "usage: $0 install-deps|unit|integration|e2e|reliability|all|coverage|quality" >&2; exit 2 ;;
+esac

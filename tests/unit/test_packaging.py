@@ -1,0 +1,43 @@
+"""The two ways to install (pip and conda) must list the same runtime dependencies."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+# conda-forge spells a few distributions differently.
+CONDA_NAMES = {"uvicorn": "uvicorn-standard", "pyyaml": "pyyaml"}
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[\s\[<>=!~;]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_every_runtime_dependency_is_in_environment_yml() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    environment = yaml.safe_load((ROOT / "environment.yml").read_text())
+    conda = {_name(item) for item in environment["dependencies"] if isinstance(item, str)}
+    pip_section = next(item["pip"] for item in environment["dependencies"] if isinstance(item, dict))
+    pip = {_name(item) for item in pip_section if not item.startswith("-e")}
+    editable = {item.split()[-1] for item in pip_section if item.startswith("-e")}
+    missing = []
+    for requirement in project["project"]["dependencies"]:
+        name = _name(requirement)
+        if name == "pystrument-sdk":
+            if "./sdk" not in editable:
+                missing.append(name)
+            continue
+        if CONDA_NAMES.get(name, name) not in conda and name not in pip:
+            missing.append(name)
+    assert missing == []
+    assert "." in editable
+
+
+def test_sdk_depends_on_pyinstrument_only() -> None:
+    sdk = tomllib.loads((ROOT / "sdk" / "pyproject.toml").read_text())["project"]
+    assert [_name(item) for item in sdk["dependencies"]] == ["pyinstrument"]
+    assert sdk["requires-python"] == ">=3.9"
