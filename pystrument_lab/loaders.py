@@ -1,0 +1,413 @@
+"""Dataframe loaders: the workbench's view of the store.
+
+``lab = pystrument_lab.connect()`` gives a :class:`Lab`; every loader takes the
+project (name or key) first and its options keyword-only, and returns a polars
+DataFrame, or pandas with ``engine="pandas"``. Empty results are empty frames
+with the full schema. Datetimes are timezone-aware UTC.
+
+Columns, documented once:
+
+records (one row per sampled request)
+    ``id, trace_id, timestamp, method, path, route, status_code,
+    total_duration, cpu_time, query_count, query_time, slow_query_count,
+    cache_hits, cache_misses, cache_time, peak_memory, memory_delta,
+    response_size, app_version, git_commit, framework, python_version, host,
+    node_count`` (durations in s, memory in MB, sizes in bytes).
+endpoints (one row per route and method, from the metric stream of ALL requests)
+    ``route, method, count, errors, error_rate, throughput`` (req/s over the
+    range) ``, avg, min, max, p50, p95, p99`` (s; percentiles within 4.4 %).
+trends (one row per time bucket)
+    ``bucket_start, count, errors, error_rate, throughput, avg, min, max, p50, p95, p99``.
+versions
+    ``app_version, count, errors, error_rate, p50, p95, p99, first_seen, last_seen``.
+projects
+    ``project_key, name, framework, status, sampling_rate, enabled,
+    auto_analysis, created_at, last_activity``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from pystrument_lab import store as store_module
+from pystrument_lab import trends as trends_module
+from pystrument_lab.calltree import CallTree
+from pystrument_lab.treemerge import merge_trees
+from pystrument_lab.errors import ParameterError, ProjectNotFound
+from pystrument_lab.store import Store
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import polars as pl
+
+    from pystrument_lab.treediff import TreeDiff
+
+Engine = Literal["polars", "pandas"]
+Frame = Any  # polars.DataFrame | pandas.DataFrame; kept loose so polars loads lazily
+
+_F, _I, _S, _B, _T = "float", "int", "str", "bool", "time"
+
+RECORD_COLUMNS: dict[str, str] = {
+    "id": _S, "trace_id": _S, "timestamp": _T, "method": _S, "path": _S, "route": _S,
+    "status_code": _I, "total_duration": _F, "cpu_time": _F, "query_count": _I,
+    "query_time": _F, "slow_query_count": _I, "cache_hits": _I, "cache_misses": _I,
+    "cache_time": _F, "peak_memory": _F, "memory_delta": _F, "response_size": _I,
+    "app_version": _S, "git_commit": _S, "framework": _S, "python_version": _S,
+    "host": _S, "node_count": _I,
+}  # fmt: skip
+STAT_COLUMNS: dict[str, str] = {
+    "count": _I, "errors": _I, "error_rate": _F, "throughput": _F, "avg": _F,
+    "min": _F, "max": _F, "p50": _F, "p95": _F, "p99": _F,
+}  # fmt: skip
+ENDPOINT_COLUMNS: dict[str, str] = {"route": _S, "method": _S, **STAT_COLUMNS}
+TREND_COLUMNS: dict[str, str] = {"bucket_start": _T, **STAT_COLUMNS}
+VERSION_COLUMNS: dict[str, str] = {
+    "app_version": _S, "count": _I, "errors": _I, "error_rate": _F, "p50": _F, "p95": _F,
+    "p99": _F, "first_seen": _T, "last_seen": _T,
+}  # fmt: skip
+PROJECT_COLUMNS: dict[str, str] = {
+    "project_key": _S, "name": _S, "framework": _S, "status": _S, "sampling_rate": _F,
+    "enabled": _B, "auto_analysis": _B, "created_at": _T, "last_activity": _T,
+}  # fmt: skip
+
+# The record fields a records() row is built from; the rest is never decoded.
+_RECORD_PROJECTION = {
+    "_id": 1, "trace_id": 1, "timestamp": 1, "method": 1, "path": 1, "route": 1,
+    "status_code": 1, "total_duration": 1, "app_version": 1, "node_count": 1,
+    "performance_metrics": 1, "response_info.response_size": 1,
+    "version_info.git_commit": 1, "environment": 1,
+}  # fmt: skip
+
+
+def to_frame(rows: Sequence[Mapping[str, Any]], schema: Mapping[str, str], engine: Engine) -> Frame:
+    """A DataFrame with exactly ``schema``'s columns and types, even when empty."""
+    import polars as pl
+
+    dtypes = {
+        _F: pl.Float64,
+        _I: pl.Int64,
+        _S: pl.String,
+        _B: pl.Boolean,
+        _T: pl.Datetime("us", "UTC"),
+    }
+    frame = pl.DataFrame(
+        {name: [row.get(name) for row in rows] for name in schema},
+        schema={name: dtypes[kind] for name, kind in schema.items()},
+        strict=False,
+    )
+    if engine == "polars":
+        return frame
+    if engine == "pandas":
+        return frame.to_pandas()
+    raise ParameterError(f"engine must be 'polars' or 'pandas', not {engine!r}")
+
+
+def record_row(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """Flatten one stored record into a records() row."""
+    metrics = doc.get("performance_metrics") or {}
+    database = metrics.get("database_metrics") or {}
+    cache = metrics.get("cache_metrics") or {}
+    memory = metrics.get("memory_usage") or {}
+    environment = doc.get("environment") or {}
+    server = environment.get("server_info") or {}
+    return {
+        "id": str(doc["_id"]) if "_id" in doc else doc.get("id"),
+        "trace_id": doc.get("trace_id"),
+        "timestamp": doc.get("timestamp"),
+        "method": doc.get("method"),
+        "path": doc.get("path"),
+        "route": doc.get("route"),
+        "status_code": doc.get("status_code"),
+        "total_duration": doc.get("total_duration"),
+        "cpu_time": metrics.get("cpu_time"),
+        "query_count": database.get("query_count"),
+        "query_time": database.get("query_time"),
+        "slow_query_count": len(database.get("slow_queries") or ()),
+        "cache_hits": cache.get("cache_hits"),
+        "cache_misses": cache.get("cache_misses"),
+        "cache_time": cache.get("cache_time"),
+        "peak_memory": memory.get("peak_memory"),
+        "memory_delta": memory.get("memory_delta"),
+        "response_size": (doc.get("response_info") or {}).get("response_size"),
+        "app_version": doc.get("app_version"),
+        "git_commit": (doc.get("version_info") or {}).get("git_commit"),
+        "framework": environment.get("framework"),
+        "python_version": environment.get("python_version"),
+        "host": server.get("hostname"),
+        "node_count": doc.get("node_count"),
+    }
+
+
+@dataclass
+class Record:
+    """One sampled request: its stored fields, call tree and pyinstrument session."""
+
+    data: dict[str, Any]
+    tree: CallTree | None
+    session: bytes | None
+
+    @property
+    def trace_id(self) -> str:
+        return str(self.data["trace_id"])
+
+    def pyinstrument_html(self) -> str:
+        """pyinstrument's own interactive HTML view of the stored session."""
+        from pystrument_lab.treeformats import pyinstrument_html
+
+        if self.session is None:
+            raise ParameterError(f"record {self.trace_id} was stored without a pyinstrument session")
+        return pyinstrument_html(self.session)
+
+    def speedscope(self) -> dict[str, Any]:
+        from pystrument_lab.treeformats import to_speedscope
+
+        if self.tree is None:
+            raise ParameterError(f"record {self.trace_id} has no call tree")
+        return to_speedscope(self.tree, name=f"{self.data.get('method')} {self.data.get('path')}")
+
+
+class Lab:
+    """Loaders over one store. Create with :func:`pystrument_lab.connect`."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def __repr__(self) -> str:
+        return f"Lab({self.store.url!r}, database={self.store.db.name!r})"
+
+    # -- projects ---------------------------------------------------------
+
+    def project_key(self, project: str | Mapping[str, Any]) -> str:
+        """The key of a project given by name, key or project dict."""
+        if isinstance(project, Mapping):
+            return str(project["project_key"])
+        found = self.store.find_project(project) or self.store.project_by_name(project)
+        if found is None:
+            raise ProjectNotFound(f"no project named or keyed {project!r}; see lab.projects()")
+        return str(found["project_key"])
+
+    def projects(self, *, engine: Engine = "polars") -> Frame:
+        items, _ = self.store.list_projects(page=1, size=100_000)
+        rows = []
+        for item in items:
+            config = item.get("config") or {}
+            rows.append(
+                {
+                    **item,
+                    "sampling_rate": config.get("sampling_rate"),
+                    "enabled": config.get("enabled"),
+                    "auto_analysis": config.get("auto_analysis"),
+                }
+            )
+        return to_frame(rows, PROJECT_COLUMNS, engine)
+
+    # -- sampled records --------------------------------------------------
+
+    def records(
+        self,
+        project: str,
+        *,
+        time_range: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        route: str | None = None,
+        method: str | None = None,
+        status: int | None = None,
+        app_version: str | None = None,
+        min_duration: float | None = None,
+        limit: int | None = 10_000,
+        sort: str = "-timestamp",
+        engine: Engine = "polars",
+    ) -> Frame:
+        """Sampled requests, newest first (columns: RECORD_COLUMNS)."""
+        since, until = _range(time_range, since, until)
+        docs, _ = self.store.find_records(
+            self.project_key(project),
+            route=route,
+            method=method,
+            status_code=status,
+            app_version=app_version,
+            since=since,
+            until=until,
+            min_duration=min_duration,
+            sort=sort,
+            limit=limit,
+            projection=_RECORD_PROJECTION,
+        )
+        return to_frame([record_row(doc) for doc in docs], RECORD_COLUMNS, engine)
+
+    def record(self, trace_id: str, project: str | None = None) -> Record:
+        """One record with its call tree and pyinstrument session."""
+        key = self.project_key(project) if project is not None else None
+        data = self.store.get_record(trace_id, key)
+        if data is None:
+            raise ParameterError(f"no record with trace_id {trace_id!r}")
+        tree_doc = self.store.get_call_tree(data["project_key"], trace_id)
+        tree = CallTree.from_nodes(tree_doc["nodes"]) if tree_doc and tree_doc.get("nodes") else None
+        return Record(data, tree, tree_doc.get("session") if tree_doc else None)
+
+    # -- metric stream ----------------------------------------------------
+
+    def endpoints(
+        self,
+        project: str,
+        *,
+        time_range: str | None = "24h",
+        since: datetime | None = None,
+        until: datetime | None = None,
+        app_version: str | None = None,
+        engine: Engine = "polars",
+    ) -> Frame:
+        """Per route and method: counts, throughput, error rate, p50/p95/p99."""
+        span = trends_module.window(time_range, since=since, until=until)
+        docs = self._metric_docs(project, span, app_version=app_version)
+        return to_frame(trends_module.endpoint_rows(docs, span.seconds), ENDPOINT_COLUMNS, engine)
+
+    def trends(
+        self,
+        project: str,
+        *,
+        time_range: str | None = "24h",
+        since: datetime | None = None,
+        until: datetime | None = None,
+        bucket: str | None = None,
+        route: str | None = None,
+        method: str | None = None,
+        app_version: str | None = None,
+        engine: Engine = "polars",
+    ) -> Frame:
+        """One row per time bucket, empty buckets included, oldest first."""
+        span = trends_module.window(time_range, since=since, until=until, bucket=bucket)
+        docs = self._metric_docs(project, span, route=route, method=method, app_version=app_version)
+        return to_frame(trends_module.trend_buckets(docs, span), TREND_COLUMNS, engine)
+
+    def versions(self, project: str, *, time_range: str | None = "30d", engine: Engine = "polars") -> Frame:
+        """Per app version: requests, errors and latency, first and last seen."""
+        span = trends_module.window(time_range)
+        docs = self._metric_docs(project, span)
+        rows = trends_module.endpoint_rows(docs, span.seconds, by=("app_version",))
+        seen: dict[str, list[datetime]] = {}
+        for doc in docs:
+            seen.setdefault(doc.get("app_version") or "", []).append(doc["bucket_start"])
+        for row in rows:
+            times = seen.get(row["app_version"] or "", [])
+            row["first_seen"], row["last_seen"] = (min(times), max(times)) if times else (None, None)
+        rows.sort(key=lambda row: row["first_seen"] or datetime.max.replace(tzinfo=span.until.tzinfo))
+        return to_frame(rows, VERSION_COLUMNS, engine)
+
+    def _metric_docs(self, project: str, span: trends_module.Window, **filters: Any) -> list[dict[str, Any]]:
+        return self.store.metric_docs(
+            self.project_key(project),
+            since=span.since,
+            until=span.until,
+            resolution=span.resolution,
+            **filters,
+        )
+
+    # -- call trees -------------------------------------------------------
+
+    def trees(
+        self,
+        project: str,
+        route: str,
+        *,
+        app_version: str | None = None,
+        time_range: str | None = None,
+        limit: int | None = 1000,
+    ) -> list[CallTree]:
+        """The call trees of an endpoint's sampled requests, newest first."""
+        since, until = _range(time_range, None, None)
+        docs = self.store.iter_call_trees(
+            self.project_key(project),
+            route=route,
+            app_version=app_version,
+            since=since,
+            until=until,
+            limit=limit,
+        )
+        return [CallTree.from_nodes(doc["nodes"]) for doc in docs if doc.get("nodes")]
+
+    def merged_tree(
+        self,
+        project: str,
+        route: str,
+        *,
+        app_version: str | None = None,
+        time_range: str | None = None,
+        limit: int | None = 1000,
+    ) -> CallTree:
+        """The endpoint's typical profile: its sampled trees merged into one."""
+        trees = self.trees(project, route, app_version=app_version, time_range=time_range, limit=limit)
+        if not trees:
+            raise ParameterError(
+                f"no call trees for {route!r}"
+                + (f" in version {app_version!r}" if app_version else "")
+                + "; is the endpoint sampled (sampling_rate) and the route spelled as in lab.endpoints()?"
+            )
+        return merge_trees(trees)
+
+    def version_diff(self, project: str, route: str, a: str, b: str, *, limit: int | None = 1000) -> TreeDiff:
+        """Diff of an endpoint's merged trees in versions ``a`` and ``b`` (per request)."""
+        from pystrument_lab.treediff import diff_trees
+
+        return diff_trees(
+            self.merged_tree(project, route, app_version=a, limit=limit),
+            self.merged_tree(project, route, app_version=b, limit=limit),
+        )
+
+    def function_changes(
+        self, project: str, route: str, a: str, b: str, *, limit: int | None = 1000, engine: Engine = "polars"
+    ) -> pl.DataFrame | pd.DataFrame:
+        """Functions ranked by how much slower they got from ``a`` to ``b`` (self time per request)."""
+        from pystrument_lab.treediff import function_changes
+
+        return function_changes(
+            self.merged_tree(project, route, app_version=a, limit=limit),
+            self.merged_tree(project, route, app_version=b, limit=limit),
+            engine=engine,
+        )
+
+    def compare_versions(
+        self,
+        project: str,
+        a: str,
+        b: str,
+        *,
+        time_range: str | None = "30d",
+        alpha: float = 0.01,
+        min_change: float = 0.10,
+        engine: Engine = "polars",
+    ) -> Frame:
+        """Per-endpoint latency change from version ``a`` to ``b``, with regressions flagged."""
+        from pystrument_lab.compare import COMPARISON_COLUMNS, compare_endpoint_docs
+
+        span = trends_module.window(time_range)
+        docs_a = self._metric_docs(project, span, app_version=a)
+        docs_b = self._metric_docs(project, span, app_version=b)
+        rows = compare_endpoint_docs(docs_a, docs_b, alpha=alpha, min_change=min_change)
+        return to_frame(rows, COMPARISON_COLUMNS, engine)
+
+
+def _range(
+    time_range: str | None, since: datetime | None, until: datetime | None
+) -> tuple[datetime | None, datetime | None]:
+    if time_range is None:
+        return since, until
+    span: timedelta = trends_module.parse_duration(time_range)
+    end = until or store_module.utcnow()
+    return end - span, until
+
+
+def connect(url: str | None = None, *, database: str | None = None) -> Lab:
+    """A :class:`Lab` on the configured store (the embedded one when no URL is set)."""
+    return Lab(store_module.connect(url, database=database))
+
+
+def rows_of(frame: Frame) -> Iterable[dict[str, Any]]:
+    """The rows of a polars or pandas frame as dicts."""
+    if hasattr(frame, "iter_rows"):
+        return frame.iter_rows(named=True)  # type: ignore[no-any-return]
+    return frame.to_dict("records")  # type: ignore[no-any-return]
