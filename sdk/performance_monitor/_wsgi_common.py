@@ -2,7 +2,9 @@
 
 The response iterable is wrapped so the request is timed until the body has
 been sent (streaming included); ``close`` is always forwarded, status,
-headers, body and exceptions pass through untouched.
+headers, body and exceptions pass through untouched. The profiler covers the
+app call, where a WSGI app does its work; a streamed body's generator is timed
+but not profiled.
 """
 
 from __future__ import annotations
@@ -66,6 +68,13 @@ class MonitoredWSGIApp:
         except BaseException:
             response.done(error=True)
             raise
+        # Profile only the app call: a body the server never iterates (a test
+        # client, say) must not leave a profiler running on this thread.
+        self.monitor.stop_profiling(state)
+        if isinstance(result, (list, tuple)):
+            response.size = sum(len(chunk) for chunk in result)
+            response.done()
+            return result
         return _ResponseIterator(result, response)
 
 

@@ -132,13 +132,17 @@ class Monitor:
             state.profiler = profiler
         state.start = time.perf_counter()
 
-    def stop_timing(self, state: RequestState) -> float:
-        """Stop the clock (and the profiler) at the end of the response; returns the duration."""
-        duration = time.perf_counter() - state.start
+    def stop_profiling(self, state: RequestState) -> None:
+        """Stop the request's profiler (if any); the request clock keeps running."""
         if state.sampled and state.profiler is not None and state.profiler.running:
             with guard("stopping the profiler"):
                 state.extra["session"] = state.profiler.stop()
                 state.extra["cpu_time"] = time.thread_time() - state.start_cpu
+
+    def stop_timing(self, state: RequestState) -> float:
+        """Stop the clock (and the profiler) at the end of the response; returns the duration."""
+        duration = time.perf_counter() - state.start
+        self.stop_profiling(state)
         return duration
 
     def finish(
@@ -248,9 +252,10 @@ class Monitor:
     def flush(self, timeout: float = 5.0) -> bool:
         return self.sender.flush(timeout) if self.sender is not None else True
 
-    def close(self) -> None:
+    def close(self, timeout: float | None = None) -> None:
+        """Flush (within ``timeout``) and stop sending."""
         if self.sender is not None:
-            self.sender.close()
+            self.sender.close(timeout)
             _monitors.discard(self)
 
 

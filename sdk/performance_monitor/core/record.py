@@ -25,7 +25,7 @@ from pyinstrument.session import Session
 
 from .tree import SDK_DIR, find_await_parent, flatten, graft, request_root, session_tree
 
-REDACTED = "[REDACTED]"
+REDACTED = "[Filtered]"  # the marker the collector uses too
 SENSITIVE_HEADERS = frozenset(
     {
         "authorization",

@@ -110,13 +110,14 @@ class Sender:
             self._cond.notify()
         return self._flushed.wait(timeout)
 
-    def close(self) -> None:
-        """Flush with the ``shutdown_timeout`` deadline and stop the thread."""
+    def close(self, timeout: float | None = None) -> None:
+        """Flush within ``timeout`` (default ``shutdown_timeout``) and stop the thread."""
         if self._closed:
             return
+        atexit.unregister(self.close)
         with guard("flushing at exit"):
             if self._pid == os.getpid():
-                self.flush(self.config.shutdown_timeout)
+                self.flush(self.config.shutdown_timeout if timeout is None else timeout)
         self._closed = True
         with self._cond:
             self._stopping = True
@@ -131,7 +132,8 @@ class Sender:
         config = self.config
         now = time.monotonic()
         next_metrics = now + config.metrics_interval
-        next_poll = now  # ask for the remote config right away
+        # Ask for the remote config right away, then every config_poll_interval.
+        next_poll = now if config.remote_config else float("inf")
         oldest_wait = now
         while True:
             with self._cond:

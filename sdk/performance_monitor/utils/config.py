@@ -127,6 +127,7 @@ FIELDS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "max_tree_nodes": (500, _number(2, 100_000, integer=True)),
     "profiler_interval": (0.001, _number(0.0001, 1.0)),
     "metrics_interval": (10.0, _number(0.05, _HOUR)),
+    "remote_config": (True, _bool),
     "config_poll_interval": (60.0, _number(0.05, 24 * _HOUR)),
     "max_queue_size": (1000, _number(1, 1_000_000, integer=True)),
     "max_retries": (5, _number(0, 100, integer=True)),
@@ -214,6 +215,7 @@ class Config:
     max_tree_nodes: int
     profiler_interval: float
     metrics_interval: float
+    remote_config: bool
     config_poll_interval: float
     max_queue_size: int
     max_retries: int
