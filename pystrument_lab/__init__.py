@@ -7,3 +7,29 @@ ipywidgets, litellm) load only when a function that needs them is called.
 from __future__ import annotations
 
 __version__ = "0.1.0"
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pystrument_lab.loaders import Lab
+
+__all__ = ["Lab", "connect"]
+
+
+def connect(url: str | None = None, *, database: str | None = None) -> Lab:
+    """Open the workbench on the configured store (embedded when no URL is set).
+
+    >>> lab = pystrument_lab.connect()
+    >>> lab.endpoints("demo-shop", time_range="24h")
+    """
+    from pystrument_lab.loaders import connect as _connect
+
+    return _connect(url, database=database)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Lab":
+        from pystrument_lab.loaders import Lab
+
+        return Lab
+    raise AttributeError(f"module 'pystrument_lab' has no attribute {name!r}")
