@@ -1,29 +1,19 @@
-"""Call trees: build one from a record's flat node list, merge many, query them.
+"""The call-tree model: :class:`CallTree` of linked :class:`CallNode` objects.
 
 A record's ``function_calls`` is a flat pre-order list of nodes (see
-``docs/data-model.md``). :meth:`CallTree.from_nodes` turns it into linked
-:class:`CallNode` objects and :meth:`CallTree.to_nodes` turns it back.
-:func:`merge_trees` aggregates many trees into an endpoint's typical profile.
-Queries (hot paths, the self-time table) live in :mod:`pystrument_lab.treestats`,
-diffs in :mod:`pystrument_lab.treediff`, exports (speedscope, pyinstrument
-HTML) in :mod:`pystrument_lab.treeformats`.
+``docs/data-model.md``). :meth:`CallTree.from_nodes` turns it into a tree and
+:meth:`CallTree.to_nodes` turns it back. Around the model:
+:mod:`pystrument_lab.treemerge` (an endpoint's aggregate tree),
+:mod:`pystrument_lab.treestats` (hot paths, the self-time table),
+:mod:`pystrument_lab.treediff` (version A against B) and
+:mod:`pystrument_lab.treeformats` (pyinstrument sessions and HTML, speedscope).
 
 Pure Python, no store access: callers load the nodes.
-
-Exact sums
-----------
-Merged times are correctly rounded sums (:func:`math.fsum`), so the merged
-root total equals ``math.fsum(t.root.duration for t in trees)`` whatever the
-order of the trees. Each merged node also keeps the rounding residual of its
-sum (``duration_residual``/``self_residual``), so totals computed from a merged
-tree (per function, or a merge of merged trees) are still the exact sums of
-the original values, not sums of rounded sums.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,8 +26,6 @@ __all__ = [
     "CallTree",
     "FrameKey",
     "InvalidCallTree",
-    "exact_sum",
-    "merge_trees",
     "renumber",
     "walk",
 ]
@@ -285,120 +273,3 @@ def renumber(root: CallNode) -> None:
     for call_id, node in enumerate(walk(root)):
         node.call_id = call_id
         node.depth = 0 if node.parent is None else node.parent.depth + 1
-
-
-# -- merging -----------------------------------------------------------------
-
-
-def exact_sum(values: list[float]) -> tuple[float, float]:
-    """(correctly rounded sum, rounding residual) of ``values``; consumes the list."""
-    if len(values) == 1:
-        return values[0], 0.0
-    total = math.fsum(values)
-    values.append(-total)
-    return total, math.fsum(values)
-
-
-class _Acc:
-    """A merged node while trees are being added."""
-
-    __slots__ = (
-        "children",
-        "count",
-        "durations",
-        "is_application",
-        "key",
-        "last_tree",
-        "occurrences",
-        "selfs",
-    )
-
-    def __init__(self, key: FrameKey) -> None:
-        self.key = key
-        self.children: dict[FrameKey, _Acc] = {}
-        self.durations: list[float] = []
-        self.selfs: list[float] = []
-        self.count = 0
-        self.occurrences = 0
-        self.is_application = False
-        self.last_tree = -1
-
-    def add(self, node: CallNode, tree_index: int) -> None:
-        self.durations.append(node.duration)
-        self.selfs.append(node.self_time)
-        if node.duration_residual:
-            self.durations.append(node.duration_residual)
-        if node.self_residual:
-            self.selfs.append(node.self_residual)
-        if self.last_tree != tree_index:  # a path repeated inside one tree counts once
-            self.count += node.count
-            self.last_tree = tree_index
-        self.occurrences += node.occurrences
-        self.is_application = self.is_application or node.is_application
-
-
-def merge_trees(trees: Iterable[CallTree]) -> CallTree:
-    """Aggregate trees into one: nodes are identified by their path of frames.
-
-    Times are exact sums (see the module doc), ``count`` is how many requests
-    had the path and ``n_trees`` how many requests were merged, so
-    ``tree.per_request(node.duration)`` is the mean per request. Children are
-    ordered by total time, heaviest first. Trees whose roots differ hang under
-    a synthetic ``"[root]"`` node.
-    """
-    top = _Acc((ROOT, "", 0))
-    n_trees = 0
-    for tree_index, tree in enumerate(trees):
-        n_trees += tree.n_trees
-        stack: list[tuple[CallNode, _Acc]] = [(tree.root, top)]
-        while stack:
-            node, parent = stack.pop()
-            key = (node.function_name, node.file_path, node.line_number)
-            acc = parent.children.get(key)
-            if acc is None:
-                acc = parent.children[key] = _Acc(key)
-            acc.add(node, tree_index)
-            stack.extend((child, acc) for child in node.children)
-    if n_trees == 0:
-        raise InvalidCallTree("merge_trees needs at least one tree")
-    return CallTree(_finish_merge(top, n_trees), n_trees=n_trees)
-
-
-def _finish_merge(top: _Acc, n_trees: int) -> CallNode:
-    if len(top.children) == 1:
-        root = _build(next(iter(top.children.values())))
-        stack = [(root, next(iter(top.children.values())))]
-    else:
-        root = CallNode(ROOT, count=n_trees, occurrences=0)
-        stack = [(root, top)]
-    while stack:
-        node, acc = stack.pop()
-        for child_acc in acc.children.values():
-            child = _build(child_acc)
-            child.parent = node
-            node.children.append(child)
-            stack.append((child, child_acc))
-        node.children.sort(key=lambda c: c.duration, reverse=True)
-    if root.function_name == ROOT and root.occurrences == 0:
-        parts = [v for c in root.children for v in (c.duration, c.duration_residual)]
-        root.duration, root.duration_residual = exact_sum(parts)
-    renumber(root)
-    return root
-
-
-def _build(acc: _Acc) -> CallNode:
-    function_name, file_path, line_number = acc.key
-    duration, duration_residual = exact_sum(acc.durations)
-    self_time, self_residual = exact_sum(acc.selfs)
-    return CallNode(
-        function_name=function_name,
-        file_path=file_path,
-        line_number=line_number,
-        duration=duration,
-        self_time=self_time,
-        is_application=acc.is_application,
-        count=acc.count,
-        occurrences=acc.occurrences,
-        duration_residual=duration_residual,
-        self_residual=self_residual,
-    )

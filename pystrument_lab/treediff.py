@@ -17,7 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from pystrument_lab.calltree import ROOT, CallNode, CallTree, FrameKey, merge_trees
+from pystrument_lab.calltree import ROOT, CallNode, CallTree, FrameKey
+from pystrument_lab.treemerge import merge_trees
 from pystrument_lab.treestats import Engine, FunctionStats, function_stats, to_frame
 
 if TYPE_CHECKING:

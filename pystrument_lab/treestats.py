@@ -11,7 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from pystrument_lab.calltree import OTHER, CallNode, CallTree, FrameKey, exact_sum, walk
+from pystrument_lab.calltree import OTHER, CallNode, CallTree, FrameKey, walk
+from pystrument_lab.treemerge import exact_sum
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -139,7 +140,7 @@ def _accumulate(tree: CallTree) -> dict[FrameKey, _FunctionAcc]:
 def function_stats(tree: CallTree) -> list[FunctionStats]:
     """Per-function statistics, by self time descending (ties by name).
 
-    Sums are exact (see :mod:`pystrument_lab.calltree`): a function's
+    Sums are exact (see :mod:`pystrument_lab.treemerge`): a function's
     ``self_time`` in a merged tree equals ``math.fsum`` of that function's
     self times in the original trees.
     """

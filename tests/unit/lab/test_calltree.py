@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from pystrument_lab.calltree import OTHER, ROOT, CallTree, InvalidCallTree, merge_trees
+from pystrument_lab.calltree import OTHER, ROOT, CallTree, InvalidCallTree
 from pystrument_lab.errors import InvalidPerformanceData
+from pystrument_lab.treemerge import merge_trees
 from pystrument_lab.treestats import function_stats, hot_paths, self_time_table
 
 Spec = tuple[str, float, list["Spec"]]  # (function, self time, children)
@@ -156,7 +157,7 @@ def test_deep_trees_do_not_hit_the_recursion_limit() -> None:
 
 def test_importing_the_model_imports_no_heavy_library() -> None:
     code = (
-        "import sys, pystrument_lab.calltree, pystrument_lab.treestats, "
+        "import sys, pystrument_lab.calltree, pystrument_lab.treemerge, pystrument_lab.treestats, "
         "pystrument_lab.treediff, pystrument_lab.treeformats\n"
         "heavy = {'bokeh', 'ipywidgets', 'polars', 'pandas'} & set(sys.modules)\n"
         "print(sorted(heavy))"

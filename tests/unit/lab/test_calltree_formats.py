@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from pyinstrument import Profiler
 
-from pystrument_lab.calltree import OTHER, InvalidCallTree, merge_trees
+from pystrument_lab.calltree import OTHER, InvalidCallTree
 from pystrument_lab.treeformats import (
     SPEEDSCOPE_SCHEMA,
     from_pyinstrument,
@@ -21,6 +21,7 @@ from pystrument_lab.treeformats import (
     session_to_bytes,
     to_speedscope,
 )
+from pystrument_lab.treemerge import merge_trees
 from tests.unit.lab.test_calltree import SIMPLE, tree
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pystrument_lab.calltree import OTHER, merge_trees
+from pystrument_lab.calltree import OTHER
+from pystrument_lab.treemerge import merge_trees
 from pystrument_lab.widgets import CallTreeWidget, TreeViewState, flame_graph, flame_graph_data
 from pystrument_lab.widgets.flamegraph import NEUTRAL, OTHER_COLOUR, diff_colour
 from pystrument_lab.widgets.timefmt import format_seconds
