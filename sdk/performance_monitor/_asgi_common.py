@@ -18,7 +18,7 @@ from typing import Any
 
 from .core.monitor import Monitor
 from .core.profiler import RequestProfiler
-from .core.record import redact_body
+from .core.record import BODY_CAPTURE_LIMIT, redact_body
 from .core.request import RequestState, current_request, reset_current, set_current
 from .utils.logger import guard
 
@@ -117,12 +117,12 @@ class _Exchange:
         self.response_body = bytearray()
 
     def wrap_receive(self, receive: Receive) -> Receive:
-        limit = self.owner.monitor.config.max_body_size
+        limit = BODY_CAPTURE_LIMIT
 
         async def monitored_receive() -> Message:
             message = await receive()
-            if message.get("type") == "http.request" and len(self.request_body) <= limit:
-                self.request_body += message.get("body", b"")[: limit + 1]
+            if message.get("type") == "http.request" and len(self.request_body) < limit:
+                self.request_body += message.get("body", b"")[:limit]
             return message
 
         return monitored_receive
@@ -139,9 +139,8 @@ class _Exchange:
             body = message.get("body", b"")
             self.size += len(body)
             if self.state.sampled and self.owner.track_response_body:
-                limit = self.owner.monitor.config.max_body_size
-                if len(self.response_body) <= limit:
-                    self.response_body += body[: limit + 1]
+                if len(self.response_body) < BODY_CAPTURE_LIMIT:
+                    self.response_body += body[:BODY_CAPTURE_LIMIT]
             if not message.get("more_body", False):
                 self.complete = True
 

@@ -12,6 +12,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import socket
 import subprocess
 import sys
@@ -82,14 +83,28 @@ def redact_query(query_string: str, extra: Iterable[str] = ()) -> dict[str, Any]
     return redact_mapping(params, extra)
 
 
+#: How much of a body is kept for redaction before it is cut to ``max_body_size``.
+BODY_CAPTURE_LIMIT = 64 * 1024
+_JSON_PAIR = re.compile(r'"([^"\\]{1,100})"\s*:\s*("(?:[^"\\]|\\.)*"?|[^,}\]\s]+)')
+
+
 def redact_body(raw: bytes, limit: int, extra: Iterable[str] = ()) -> str:
-    """A body for the record: JSON bodies with sensitive keys redacted, cut at ``limit``."""
-    text = raw[: max(limit * 4, limit)].decode("utf-8", errors="replace")
+    """A body for the record: sensitive JSON fields redacted, then cut at ``limit`` characters."""
+    extra_names = frozenset(e.lower() for e in extra)
     try:
         data = json.loads(raw)
     except ValueError:
-        return text[:limit]
-    return json.dumps(_redact_json(data, frozenset(e.lower() for e in extra)))[:limit]
+        # Not JSON, or cut short: redact what looks like a sensitive "key": value pair.
+        text = raw[: limit * 4 + 16].decode("utf-8", errors="replace")
+        return _JSON_PAIR.sub(
+            lambda m: (
+                f'"{m.group(1)}": "{REDACTED}"'
+                if is_sensitive(m.group(1), extra_names)
+                else m.group(0)
+            ),
+            text,
+        )[:limit]
+    return json.dumps(_redact_json(data, extra_names))[:limit]
 
 
 def _redact_json(data: Any, extra: frozenset[str]) -> Any:

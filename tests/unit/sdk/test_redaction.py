@@ -41,3 +41,9 @@ def test_json_body_redacted_and_truncated() -> None:
         "nested": [{"token": REDACTED, "n": 1}],
     }
     assert len(redact_body(b"x" * 5000, 100)) == 100
+
+
+def test_cut_json_body_still_redacted() -> None:
+    raw = b'{"user": "ann", "password": "hunter2", "token": "abc", "note": "' + b"x" * 50
+    text = redact_body(raw, 1000)
+    assert "hunter2" not in text and "abc" not in text and '"user": "ann"' in text
