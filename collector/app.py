@@ -32,7 +32,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if store is None:
             app.state.store = Store(
-                resolve_url(settings), database=settings.database, timeout_ms=settings.store_timeout_ms
+                resolve_url(settings),
+                database=settings.database,
+                timeout_ms=settings.store_timeout_ms,
             )
         try:
             app.state.store.ensure_indexes()

@@ -17,7 +17,8 @@ PROJECT_CACHE_SECONDS = 5.0
 
 
 def get_settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 def get_store(request: Request) -> Store:
@@ -44,7 +45,9 @@ def require_admin(request: Request) -> None:
     token = _presented_token(request)
     if token is None:
         if request.headers.get("x-project-key"):
-            raise PermissionDenied("a project key may only send data; this endpoint needs the admin token")
+            raise PermissionDenied(
+                "a project key may only send data; this endpoint needs the admin token"
+            )
         raise AuthenticationError(
             "missing credentials: send the admin token as 'Authorization: Bearer <token>' "
             "(see 'pystrument admin-token')"
@@ -82,7 +85,9 @@ class ProjectCache:
             self._items.pop(key, None)
 
 
-def sdk_project(request: Request, store: Store, body_key: str | None = None, *, for_ingest: bool = True) -> dict[str, Any]:
+def sdk_project(
+    request: Request, store: Store, body_key: str | None = None, *, for_ingest: bool = True
+) -> dict[str, Any]:
     """The project an SDK request speaks for, from ``X-Project-Key`` or the body.
 
     Unknown keys get 20003; an inactive or archived project may not send data.
@@ -93,7 +98,9 @@ def sdk_project(request: Request, store: Store, body_key: str | None = None, *, 
         raise AuthenticationError("missing project key: send it in the X-Project-Key header")
     project = request.app.state.project_cache.get(store, key)
     if project is None:
-        raise InvalidProjectKey("the project key is not known; check PROJECT_KEY in the SDK configuration")
+        raise InvalidProjectKey(
+            "the project key is not known; check PROJECT_KEY in the SDK configuration"
+        )
     if for_ingest and project.get("status") != "active":
         raise InvalidProjectKey(
             f"project {project['name']!r} is {project.get('status')}; it does not accept data",

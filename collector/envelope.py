@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -21,14 +22,16 @@ def ok(data: Any = None, msg: str = "success") -> dict[str, Any]:
     return {"code": int(ErrorCode.SUCCESS), "msg": msg, "data": data}
 
 
-def error_response(code: ErrorCode, msg: str, *, status: int | None = None, data: Any = None) -> JSONResponse:
+def error_response(
+    code: ErrorCode, msg: str, *, status: int | None = None, data: Any = None
+) -> JSONResponse:
     return JSONResponse(
         status_code=status or HTTP_STATUS[code],
         content={"code": int(code), "msg": msg, "data": jsonable_encoder(data)},
     )
 
 
-def describe_validation_error(errors: list[dict[str, Any]], prefix: str = "") -> str:
+def describe_validation_error(errors: Sequence[Mapping[str, Any]], prefix: str = "") -> str:
     """``"records[2].performance_metrics.total_duration: Input should be a valid number"``."""
     if not errors:
         return "invalid input"
@@ -37,7 +40,9 @@ def describe_validation_error(errors: list[dict[str, Any]], prefix: str = "") ->
     for part in first.get("loc", ()):
         if part in ("body", "query", "path", "header"):
             continue
-        location += f"[{part}]" if isinstance(part, int) else (f".{part}" if location else str(part))
+        location += (
+            f"[{part}]" if isinstance(part, int) else (f".{part}" if location else str(part))
+        )
     message = first.get("msg", "invalid value")
     return f"{location}: {message}" if location else message
 
@@ -53,7 +58,11 @@ def install_exception_handlers(app: FastAPI) -> None:
         return error_response(
             ErrorCode.PARAMETER_ERROR,
             describe_validation_error(errors),
-            data={"errors": [{"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in errors[:20]]},
+            data={
+                "errors": [
+                    {"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in errors[:20]
+                ]
+            },
         )
 
     @app.exception_handler(StarletteHTTPException)
@@ -62,7 +71,10 @@ def install_exception_handlers(app: FastAPI) -> None:
             401: ErrorCode.AUTHENTICATION_ERROR,
             403: ErrorCode.PERMISSION_ERROR,
             429: ErrorCode.RATE_LIMIT_ERROR,
-        }.get(exc.status_code, ErrorCode.PARAMETER_ERROR if exc.status_code < 500 else ErrorCode.SYSTEM_ERROR)
+        }.get(
+            exc.status_code,
+            ErrorCode.PARAMETER_ERROR if exc.status_code < 500 else ErrorCode.SYSTEM_ERROR,
+        )
         return error_response(code, str(exc.detail), status=exc.status_code)
 
     @app.exception_handler(PyMongoError)

@@ -45,10 +45,18 @@ def validate_records(raw: list[Any]) -> tuple[list[dict[str, Any]], list[dict[st
             errors = list(exc.errors())
             message = describe_validation_error(errors)
             field, _, reason = message.partition(": ")
-            rejected.append({"index": index, "field": field if reason else "", "error": reason or message})
+            rejected.append(
+                {"index": index, "field": field if reason else "", "error": reason or message}
+            )
             continue
         if record.trace_id in seen:
-            rejected.append({"index": index, "field": "trace_id", "error": "duplicate trace_id within the batch"})
+            rejected.append(
+                {
+                    "index": index,
+                    "field": "trace_id",
+                    "error": "duplicate trace_id within the batch",
+                }
+            )
             continue
         seen.add(record.trace_id)
         document = record.model_dump(mode="python")

@@ -72,7 +72,11 @@ async def _send_too_large(send: Send, limit: int) -> None:
         {
             "type": "http.response.start",
             "status": 413,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), (b"connection", b"close")],
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": body})
@@ -98,9 +102,15 @@ async def read_json_body(request: Request, limit: int) -> Any:
             raise ParameterError("the gzip body is truncated")
     elif encoding not in ("identity", ""):
         raise ParameterError(f"unsupported Content-Encoding {encoding!r}; send gzip or identity")
-    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-    if content_type not in ("application/json", "text/json", "") and not content_type.endswith("+json"):
-        raise ParameterError(f"unsupported Content-Type {content_type!r}; send application/json", status=415)
+    content_type = (
+        request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    )
+    if content_type not in ("application/json", "text/json", "") and not content_type.endswith(
+        "+json"
+    ):
+        raise ParameterError(
+            f"unsupported Content-Type {content_type!r}; send application/json", status=415
+        )
     if not raw:
         raise ParameterError("the request body is empty; send a JSON object")
     try:

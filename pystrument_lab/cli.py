@@ -166,7 +166,11 @@ def cmd_up(args: argparse.Namespace) -> int:
         url = server.ensure_running()
     else:
         url = settings.mongodb_url
-    env = {**os.environ, "PYSTRUMENT_MONGODB_URL": url, "PYSTRUMENT_ADMIN_TOKEN": admin_token(settings)}
+    env = {
+        **os.environ,
+        "PYSTRUMENT_MONGODB_URL": url,
+        "PYSTRUMENT_ADMIN_TOKEN": admin_token(settings),
+    }
     services = services_for_up(settings)
     stopping = False
 
@@ -192,7 +196,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         while not stopping:
             for service in services:
                 if service.process is not None and service.process.poll() is not None:
-                    print(f"{service.name} exited with {service.process.returncode}", file=sys.stderr)
+                    print(
+                        f"{service.name} exited with {service.process.returncode}", file=sys.stderr
+                    )
                     stopping = True
             time.sleep(0.5)
     finally:
@@ -221,12 +227,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    up = commands.add_parser("up", help="start the store, collector and other services; Ctrl-C stops them")
+    up = commands.add_parser(
+        "up", help="start the store, collector and other services; Ctrl-C stops them"
+    )
     up.set_defaults(handler=cmd_up)
 
-    collector = commands.add_parser("collector", help="run the collector (FastAPI) in the foreground")
-    collector.add_argument("--host", help="address to bind (default PYSTRUMENT_COLLECTOR_HOST or 127.0.0.1)")
-    collector.add_argument("--port", type=int, help="port (default PYSTRUMENT_COLLECTOR_PORT or 8000)")
+    collector = commands.add_parser(
+        "collector", help="run the collector (FastAPI) in the foreground"
+    )
+    collector.add_argument(
+        "--host", help="address to bind (default PYSTRUMENT_COLLECTOR_HOST or 127.0.0.1)"
+    )
+    collector.add_argument(
+        "--port", type=int, help="port (default PYSTRUMENT_COLLECTOR_PORT or 8000)"
+    )
     collector.set_defaults(handler=cmd_collector)
 
     store = commands.add_parser("store", help="start, stop or inspect the embedded store")
@@ -234,12 +248,18 @@ def build_parser() -> argparse.ArgumentParser:
     store.set_defaults(handler=cmd_store)
 
     projects = commands.add_parser("projects", help="create and list projects")
-    project_commands = projects.add_subparsers(dest="projects_command", required=True, metavar="ACTION")
+    project_commands = projects.add_subparsers(
+        dest="projects_command", required=True, metavar="ACTION"
+    )
     create = project_commands.add_parser("create", help="create a project and print its SDK key")
     create.add_argument("name", help="unique project name")
-    create.add_argument("--framework", default="other", choices=["flask", "django", "fastapi", "other"])
+    create.add_argument(
+        "--framework", default="other", choices=["flask", "django", "fastapi", "other"]
+    )
     create.add_argument("--description", default="")
-    create.add_argument("--sampling-rate", type=float, default=0.3, help="fraction of requests profiled (0-1)")
+    create.add_argument(
+        "--sampling-rate", type=float, default=0.3, help="fraction of requests profiled (0-1)"
+    )
     create.add_argument("--json", action="store_true", help="print the project as JSON")
     create.set_defaults(handler=cmd_projects_create)
     listing = project_commands.add_parser("list", help="list projects")

@@ -158,9 +158,7 @@ class EmbeddedServer:
         if port_open(self.host, port):
             # Something that is not ours holds the configured port.
             port = free_port(self.host)
-            logger.warning(
-                "port %s is taken; starting the embedded store on %s", self.port, port
-            )
+            logger.warning("port %s is taken; starting the embedded store on %s", self.port, port)
         command = [
             sys.executable,
             "-c",
@@ -189,8 +187,7 @@ class EmbeddedServer:
         if not self._wait_healthy(state.url, process.pid, timeout=_START_TIMEOUT):
             process.kill()
             raise StoreUnavailable(
-                f"the embedded store did not start on {state.url}; "
-                f"its log is {self.log_file}"
+                f"the embedded store did not start on {state.url}; its log is {self.log_file}"
             )
         self.state_file.write_text(json.dumps(state.__dict__))
         logger.info("embedded store started: %s (pid %s)", state.url, state.pid)

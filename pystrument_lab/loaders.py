@@ -27,7 +27,7 @@ projects
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -35,9 +35,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from pystrument_lab import store as store_module
 from pystrument_lab import trends as trends_module
 from pystrument_lab.calltree import CallTree
-from pystrument_lab.treemerge import merge_trees
 from pystrument_lab.errors import ParameterError, ProjectNotFound
 from pystrument_lab.store import Store
+from pystrument_lab.treemerge import merge_trees
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -86,7 +86,7 @@ def to_frame(rows: Sequence[Mapping[str, Any]], schema: Mapping[str, str], engin
     """A DataFrame with exactly ``schema``'s columns and types, even when empty."""
     import polars as pl
 
-    dtypes = {
+    dtypes: dict[str, Any] = {
         _F: pl.Float64,
         _I: pl.Int64,
         _S: pl.String,
@@ -158,7 +158,9 @@ class Record:
         from pystrument_lab.treeformats import pyinstrument_html
 
         if self.session is None:
-            raise ParameterError(f"record {self.trace_id} was stored without a pyinstrument session")
+            raise ParameterError(
+                f"record {self.trace_id} was stored without a pyinstrument session"
+            )
         return pyinstrument_html(self.session)
 
     def speedscope(self) -> dict[str, Any]:
@@ -246,7 +248,9 @@ class Lab:
         if data is None:
             raise ParameterError(f"no record with trace_id {trace_id!r}")
         tree_doc = self.store.get_call_tree(data["project_key"], trace_id)
-        tree = CallTree.from_nodes(tree_doc["nodes"]) if tree_doc and tree_doc.get("nodes") else None
+        tree = (
+            CallTree.from_nodes(tree_doc["nodes"]) if tree_doc and tree_doc.get("nodes") else None
+        )
         return Record(data, tree, tree_doc.get("session") if tree_doc else None)
 
     # -- metric stream ----------------------------------------------------
@@ -284,7 +288,9 @@ class Lab:
         docs = self._metric_docs(project, span, route=route, method=method, app_version=app_version)
         return to_frame(trends_module.trend_buckets(docs, span), TREND_COLUMNS, engine)
 
-    def versions(self, project: str, *, time_range: str | None = "30d", engine: Engine = "polars") -> Frame:
+    def versions(
+        self, project: str, *, time_range: str | None = "30d", engine: Engine = "polars"
+    ) -> Frame:
         """Per app version: requests, errors and latency, first and last seen."""
         span = trends_module.window(time_range)
         docs = self._metric_docs(project, span)
@@ -294,11 +300,17 @@ class Lab:
             seen.setdefault(doc.get("app_version") or "", []).append(doc["bucket_start"])
         for row in rows:
             times = seen.get(row["app_version"] or "", [])
-            row["first_seen"], row["last_seen"] = (min(times), max(times)) if times else (None, None)
-        rows.sort(key=lambda row: row["first_seen"] or datetime.max.replace(tzinfo=span.until.tzinfo))
+            row["first_seen"], row["last_seen"] = (
+                (min(times), max(times)) if times else (None, None)
+            )
+        rows.sort(
+            key=lambda row: row["first_seen"] or datetime.max.replace(tzinfo=span.until.tzinfo)
+        )
         return to_frame(rows, VERSION_COLUMNS, engine)
 
-    def _metric_docs(self, project: str, span: trends_module.Window, **filters: Any) -> list[dict[str, Any]]:
+    def _metric_docs(
+        self, project: str, span: trends_module.Window, **filters: Any
+    ) -> list[dict[str, Any]]:
         return self.store.metric_docs(
             self.project_key(project),
             since=span.since,
@@ -340,7 +352,9 @@ class Lab:
         limit: int | None = 1000,
     ) -> CallTree:
         """The endpoint's typical profile: its sampled trees merged into one."""
-        trees = self.trees(project, route, app_version=app_version, time_range=time_range, limit=limit)
+        trees = self.trees(
+            project, route, app_version=app_version, time_range=time_range, limit=limit
+        )
         if not trees:
             raise ParameterError(
                 f"no call trees for {route!r}"
@@ -349,7 +363,9 @@ class Lab:
             )
         return merge_trees(trees)
 
-    def version_diff(self, project: str, route: str, a: str, b: str, *, limit: int | None = 1000) -> TreeDiff:
+    def version_diff(
+        self, project: str, route: str, a: str, b: str, *, limit: int | None = 1000
+    ) -> TreeDiff:
         """Diff of an endpoint's merged trees in versions ``a`` and ``b`` (per request)."""
         from pystrument_lab.treediff import diff_trees
 
@@ -359,7 +375,14 @@ class Lab:
         )
 
     def function_changes(
-        self, project: str, route: str, a: str, b: str, *, limit: int | None = 1000, engine: Engine = "polars"
+        self,
+        project: str,
+        route: str,
+        a: str,
+        b: str,
+        *,
+        limit: int | None = 1000,
+        engine: Engine = "polars",
     ) -> pl.DataFrame | pd.DataFrame:
         """Functions ranked by how much slower they got from ``a`` to ``b`` (self time per request)."""
         from pystrument_lab.treediff import function_changes
@@ -404,10 +427,3 @@ def _range(
 def connect(url: str | None = None, *, database: str | None = None) -> Lab:
     """A :class:`Lab` on the configured store (the embedded one when no URL is set)."""
     return Lab(store_module.connect(url, database=database))
-
-
-def rows_of(frame: Frame) -> Iterable[dict[str, Any]]:
-    """The rows of a polars or pandas frame as dicts."""
-    if hasattr(frame, "iter_rows"):
-        return frame.iter_rows(named=True)  # type: ignore[no-any-return]
-    return frame.to_dict("records")  # type: ignore[no-any-return]

@@ -27,9 +27,7 @@ class Settings(BaseSettings):
         None, validation_alias=_env("PYSTRUMENT_MONGODB_URL", "MONGODB_URL")
     )
     database: str = Field("pystrument", validation_alias=_env("PYSTRUMENT_DATABASE"))
-    home: Path = Field(
-        Path("~/.pystrument").expanduser(), validation_alias=_env("PYSTRUMENT_HOME")
-    )
+    home: Path = Field(Path("~/.pystrument").expanduser(), validation_alias=_env("PYSTRUMENT_HOME"))
     store_port: int = Field(27027, validation_alias=_env("PYSTRUMENT_STORE_PORT"))
     admin_token: str | None = Field(None, validation_alias=_env("PYSTRUMENT_ADMIN_TOKEN"))
     collector_host: str = Field("127.0.0.1", validation_alias=_env("PYSTRUMENT_COLLECTOR_HOST"))

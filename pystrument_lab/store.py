@@ -108,7 +108,11 @@ def utcnow() -> datetime:
 
 
 def as_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return (
+        value.replace(tzinfo=timezone.utc)
+        if value.tzinfo is None
+        else value.astimezone(timezone.utc)
+    )
 
 
 def floor_time(value: datetime, width: timedelta) -> datetime:
@@ -133,7 +137,9 @@ def public(document: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return out
 
 
-def split_record(project_key: str, record: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def split_record(
+    project_key: str, record: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split a validated SDK record into the lean record and its call-tree document.
 
     The record keeps the SPEC sections as sent plus top-level copies of the
@@ -281,7 +287,10 @@ class Store:
         query: dict[str, Any] = {} if status is None else {"status": status}
         total = self.projects.count_documents(query)
         cursor = (
-            self.projects.find(query).sort("created_at", ASCENDING).skip((page - 1) * size).limit(size)
+            self.projects.find(query)
+            .sort("created_at", ASCENDING)
+            .skip((page - 1) * size)
+            .limit(size)
         )
         return [public(doc) for doc in cursor], total  # type: ignore[misc]
 
@@ -296,7 +305,9 @@ class Store:
                 return_document=pymongo.ReturnDocument.AFTER,
             )
         except DuplicateKeyError as exc:
-            raise ProjectNameExists(f"a project named {changes.get('name')!r} already exists") from exc
+            raise ProjectNameExists(
+                f"a project named {changes.get('name')!r} already exists"
+            ) from exc
         if document is None:
             raise ProjectNotFound(f"no project with key {_mask(project_key)}")
         return public(document)  # type: ignore[return-value]
@@ -315,12 +326,16 @@ class Store:
             self.analyses,
             self.reports,
         ):
-            removed[collection.name] = collection.delete_many({"project_key": project_key}).deleted_count
+            removed[collection.name] = collection.delete_many(
+                {"project_key": project_key}
+            ).deleted_count
         return removed
 
     def touch_project(self, project_key: str) -> None:
         """Mark that data was received for the project just now."""
-        self.projects.update_one({"project_key": project_key}, {"$currentDate": {"last_activity": True}})
+        self.projects.update_one(
+            {"project_key": project_key}, {"$currentDate": {"last_activity": True}}
+        )
 
     # -- records and call trees ---------------------------------------------
 
@@ -376,7 +391,9 @@ class Store:
             cursor = cursor.limit(limit)
         return [public(doc) for doc in cursor], total  # type: ignore[misc]
 
-    def iter_records(self, query: Mapping[str, Any], projection: Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+    def iter_records(
+        self, query: Mapping[str, Any], projection: Mapping[str, Any] | None = None
+    ) -> Iterator[dict[str, Any]]:
         yield from self.records.find(dict(query), projection)
 
     def get_record(self, trace_id: str, project_key: str | None = None) -> dict[str, Any] | None:
@@ -391,7 +408,9 @@ class Store:
         return public(self.records.find_one({"_id": ObjectId(record_id)}))
 
     def get_call_tree(self, project_key: str, trace_id: str) -> dict[str, Any] | None:
-        document = public(self.call_trees.find_one({"project_key": project_key, "trace_id": trace_id}))
+        document = public(
+            self.call_trees.find_one({"project_key": project_key, "trace_id": trace_id})
+        )
         if document is not None and document.get("session") is not None:
             document["session"] = bytes(document["session"])
         return document
@@ -500,7 +519,9 @@ class Store:
 
     def app_versions(self, project_key: str) -> list[str]:
         """Every app version that sent metrics for the project."""
-        versions = self.endpoint_metrics.distinct("app_version", {"project_key": project_key, "resolution": "1h"})
+        versions = self.endpoint_metrics.distinct(
+            "app_version", {"project_key": project_key, "resolution": "1h"}
+        )
         return sorted(str(version) for version in versions)
 
     # -- retention ----------------------------------------------------------
@@ -561,7 +582,9 @@ def _sort_spec(sort: str) -> tuple[str, int]:
     return field, DESCENDING if sort.startswith("-") else ASCENDING
 
 
-def _add_range(query: dict[str, Any], field: str, since: datetime | None, until: datetime | None) -> None:
+def _add_range(
+    query: dict[str, Any], field: str, since: datetime | None, until: datetime | None
+) -> None:
     bounds: dict[str, Any] = {}
     if since is not None:
         bounds["$gte"] = as_utc(since)
@@ -607,7 +630,9 @@ def resolve_url(settings: Settings | None = None) -> str:
     return EmbeddedServer(settings.home, port=settings.store_port).ensure_running()
 
 
-def connect(url: str | None = None, *, database: str | None = None, settings: Settings | None = None) -> Store:
+def connect(
+    url: str | None = None, *, database: str | None = None, settings: Settings | None = None
+) -> Store:
     """A store handle (cached per URL and database) with its indexes in place."""
     settings = settings or get_settings()
     url = url or resolve_url(settings)

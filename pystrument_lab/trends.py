@@ -164,7 +164,7 @@ def endpoint_rows(
     for doc in docs:
         key = tuple(doc.get(field) for field in by)
         groups.setdefault(key, _Accumulator()).add(doc)
-    rows = [dict(zip(by, key)) | acc.stats(seconds) for key, acc in groups.items()]
+    rows = [dict(zip(by, key, strict=True)) | acc.stats(seconds) for key, acc in groups.items()]
     rows.sort(key=lambda row: (-row["count"], *(str(row[field]) for field in by)))
     return rows
 

@@ -65,4 +65,6 @@ def collector(store: Store, tmp_path: Path) -> Iterator[CollectorProcess]:
 
 @pytest.fixture
 def project(collector: CollectorProcess) -> dict:
-    return collector.create_project("project-" + uuid.uuid4().hex[:8], framework="flask", sampling_rate=1.0)
+    return collector.create_project(
+        "project-" + uuid.uuid4().hex[:8], framework="flask", sampling_rate=1.0
+    )

@@ -14,8 +14,22 @@ Seconds = Annotated[float, Field(ge=0.0, le=86_400.0)]
 MAX_NODES = 20_000
 MAX_FUTURE = timedelta(days=1)
 
-_SENSITIVE = ("authorization", "cookie", "set-cookie", "x-api-key", "x-project-key", "x-admin-token",
-              "token", "password", "passwd", "secret", "api_key", "apikey", "session", "csrf")
+_SENSITIVE = (
+    "authorization",
+    "cookie",
+    "set-cookie",
+    "x-api-key",
+    "x-project-key",
+    "x-admin-token",
+    "token",
+    "password",
+    "passwd",
+    "secret",
+    "api_key",
+    "apikey",
+    "session",
+    "csrf",
+)
 
 
 def is_sensitive(name: str) -> bool:
@@ -142,7 +156,9 @@ class RecordIn(BaseModel):
     request_info: RequestInfo
     response_info: ResponseInfo
     performance_metrics: PerformanceMetrics
-    function_calls: Annotated[list[CallNode], Field(max_length=MAX_NODES)] = Field(default_factory=list)
+    function_calls: Annotated[list[CallNode], Field(max_length=MAX_NODES)] = Field(
+        default_factory=list
+    )
     profile_session: Annotated[str, Field(max_length=8 * 1024 * 1024)] | None = None
     version_info: VersionInfo = Field(default_factory=VersionInfo)
     environment: Environment = Field(default_factory=Environment)
@@ -153,7 +169,11 @@ class RecordIn(BaseModel):
     @field_validator("timestamp")
     @classmethod
     def _timestamp_utc(cls, value: datetime) -> datetime:
-        value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        value = (
+            value.replace(tzinfo=timezone.utc)
+            if value.tzinfo is None
+            else value.astimezone(timezone.utc)
+        )
         if value > datetime.now(timezone.utc) + MAX_FUTURE:
             raise ValueError("timestamp lies more than a day in the future; check the host's clock")
         return value.replace(microsecond=value.microsecond // 1000 * 1000)
@@ -165,7 +185,9 @@ class RecordIn(BaseModel):
             raise ValueError("function_calls: call_id values must be unique")
         for node in self.function_calls:
             if node.parent_call_id is not None and node.parent_call_id not in ids:
-                raise ValueError(f"function_calls: node {node.call_id} names a missing parent {node.parent_call_id}")
+                raise ValueError(
+                    f"function_calls: node {node.call_id} names a missing parent {node.parent_call_id}"
+                )
         return self
 
 
@@ -193,7 +215,11 @@ class MetricPoint(BaseModel):
     @field_validator("interval_start", "interval_end")
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
-        value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        value = (
+            value.replace(tzinfo=timezone.utc)
+            if value.tzinfo is None
+            else value.astimezone(timezone.utc)
+        )
         if value > datetime.now(timezone.utc) + MAX_FUTURE:
             raise ValueError("lies more than a day in the future; check the host's clock")
         return value

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 
+import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,7 +21,9 @@ def test_every_runtime_dependency_is_in_environment_yml() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     environment = yaml.safe_load((ROOT / "environment.yml").read_text())
     conda = {_name(item) for item in environment["dependencies"] if isinstance(item, str)}
-    pip_section = next(item["pip"] for item in environment["dependencies"] if isinstance(item, dict))
+    pip_section = next(
+        item["pip"] for item in environment["dependencies"] if isinstance(item, dict)
+    )
     pip = {_name(item) for item in pip_section if not item.startswith("-e")}
     editable = {item.split()[-1] for item in pip_section if item.startswith("-e")}
     missing = []

@@ -38,8 +38,16 @@ class CollectorProcess:
 
     def start(self, timeout: float = 30.0) -> None:
         command = [
-            sys.executable, "-m", "uvicorn", "collector.app:app",
-            "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "collector.app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--log-level",
+            "warning",
         ]
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
         self.process = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT)

@@ -29,11 +29,15 @@ async def collect(request: Request, store: StoreDep, settings: SettingsDep) -> d
             f"{first['field']}: {first['error']}" if first["field"] else first["error"],
             data={"accepted": 0, "duplicates": 0, "rejected": rejected},
         )
-    accepted, duplicates = await run_in_threadpool(_store_records, store, project["project_key"], valid)
+    accepted, duplicates = await run_in_threadpool(
+        _store_records, store, project["project_key"], valid
+    )
     return ok({"accepted": accepted, "duplicates": duplicates, "rejected": rejected})
 
 
-def _store_records(store: Store, project_key: str, records: list[dict[str, Any]]) -> tuple[int, int]:
+def _store_records(
+    store: Store, project_key: str, records: list[dict[str, Any]]
+) -> tuple[int, int]:
     accepted, duplicates = store.insert_records(project_key, records)
     store.touch_project(project_key)
     return accepted, duplicates
@@ -44,11 +48,15 @@ async def metrics(request: Request, store: StoreDep, settings: SettingsDep) -> d
     payload = await read_json_body(request, settings.max_request_size)
     batch = validate_metrics(payload)
     project = await run_in_threadpool(sdk_project, request, store, batch.project_key)
-    stored = await run_in_threadpool(_store_metrics, store, project["project_key"], batch.batch_id, batch)
+    stored = await run_in_threadpool(
+        _store_metrics, store, project["project_key"], batch.batch_id, batch
+    )
     return ok(stored)
 
 
-def _store_metrics(store: Store, project_key: str, batch_id: str | None, batch: Any) -> dict[str, Any]:
+def _store_metrics(
+    store: Store, project_key: str, batch_id: str | None, batch: Any
+) -> dict[str, Any]:
     # The batch marker goes first: after a failure half-way a resent batch is
     # ignored (some points lost) rather than counted twice.
     if batch_id is not None and not store.claim_metric_batch(project_key, batch_id):
@@ -59,7 +67,9 @@ def _store_metrics(store: Store, project_key: str, batch_id: str | None, batch: 
     return {"accepted": accepted, "duplicate_batch": False}
 
 
-@router.get("/records", summary="Sampled records with filters, sort and pagination", dependencies=[AdminDep])
+@router.get(
+    "/records", summary="Sampled records with filters, sort and pagination", dependencies=[AdminDep]
+)
 def records(
     store: StoreDep,
     project_key: str,
@@ -97,7 +107,11 @@ def records(
     return ok({"items": items, "total": total, "page": page, "size": size})
 
 
-@router.get("/records/{project_key}/{trace_id}", summary="One record with its call tree", dependencies=[AdminDep])
+@router.get(
+    "/records/{project_key}/{trace_id}",
+    summary="One record with its call tree",
+    dependencies=[AdminDep],
+)
 def record(project_key: str, trace_id: str, store: StoreDep) -> dict[str, Any]:
     found = store.get_record(trace_id, project_key)
     if found is None:
@@ -108,7 +122,11 @@ def record(project_key: str, trace_id: str, store: StoreDep) -> dict[str, Any]:
     return ok(found)
 
 
-@router.get("/trends/{project_key}", summary="Throughput, latency percentiles and error rate over time", dependencies=[AdminDep])
+@router.get(
+    "/trends/{project_key}",
+    summary="Throughput, latency percentiles and error rate over time",
+    dependencies=[AdminDep],
+)
 def project_trends(
     project_key: str,
     store: StoreDep,
@@ -120,4 +138,8 @@ def project_trends(
 ) -> dict[str, Any]:
     store.get_project(project_key)
     span = trends.window(time_range, bucket=bucket)
-    return ok(trends.project_trends(store, project_key, span, route=route, method=method, app_version=app_version))
+    return ok(
+        trends.project_trends(
+            store, project_key, span, route=route, method=method, app_version=app_version
+        )
+    )

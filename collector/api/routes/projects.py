@@ -20,7 +20,9 @@ def create_project(body: ProjectCreate, store: StoreDep) -> dict[str, Any]:
         base_url=body.base_url,
         sampling_rate=body.sampling_rate,
         enable_ai_analysis=body.enable_ai_analysis,
-        alert_threshold=body.alert_threshold.model_dump(exclude_none=True) if body.alert_threshold else None,
+        alert_threshold=body.alert_threshold.model_dump(exclude_none=True)
+        if body.alert_threshold
+        else None,
     )
     return ok(project)
 
@@ -42,7 +44,9 @@ def get_project(project_key: str, store: StoreDep) -> dict[str, Any]:
 
 
 @router.put("/{project_key}", summary="Update a project (name, status, sampling, thresholds)")
-def update_project(project_key: str, body: ProjectUpdate, store: StoreDep, request: Request) -> dict[str, Any]:
+def update_project(
+    project_key: str, body: ProjectUpdate, store: StoreDep, request: Request
+) -> dict[str, Any]:
     project = store.update_project(project_key, body.changes())
     request.app.state.project_cache.forget(project_key)
     return ok(project)

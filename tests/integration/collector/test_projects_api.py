@@ -7,7 +7,11 @@ from tests.utils.services import CollectorProcess
 
 def test_health_reports_store_up(collector: CollectorProcess) -> None:
     body = httpx.get(collector.url + "/health").json()
-    assert body == {"code": 0, "msg": "success", "data": {"status": "ok", "store": "up", "version": "0.1.0"}}
+    assert body == {
+        "code": 0,
+        "msg": "success",
+        "data": {"status": "ok", "store": "up", "version": "0.1.0"},
+    }
 
 
 def test_openapi_docs_are_served(collector: CollectorProcess) -> None:
@@ -20,8 +24,14 @@ def test_project_crud_round_trip(collector: CollectorProcess) -> None:
     with collector.client(headers=collector.admin_headers) as api:
         created = api.post(
             "/api/v1/projects",
-            json={"name": "shop", "framework": "django", "sampling_rate": 25, "enable_ai_analysis": True,
-                  "base_url": "http://shop.local", "description": "the shop"},
+            json={
+                "name": "shop",
+                "framework": "django",
+                "sampling_rate": 25,
+                "enable_ai_analysis": True,
+                "base_url": "http://shop.local",
+                "description": "the shop",
+            },
         ).json()
         assert created["code"] == 0
         project = created["data"]
@@ -35,11 +45,18 @@ def test_project_crud_round_trip(collector: CollectorProcess) -> None:
 
         updated = api.put(
             f"/api/v1/projects/{key}",
-            json={"status": "inactive", "config": {"sampling_rate": 0.5, "alert_threshold": {"response_time": 2.5}}},
+            json={
+                "status": "inactive",
+                "config": {"sampling_rate": 0.5, "alert_threshold": {"response_time": 2.5}},
+            },
         ).json()["data"]
         assert updated["status"] == "inactive"
         assert updated["config"]["sampling_rate"] == 0.5
-        assert updated["config"]["alert_threshold"] == {"response_time": 2.5, "error_rate": 0.05, "memory_usage": 512.0}
+        assert updated["config"]["alert_threshold"] == {
+            "response_time": 2.5,
+            "error_rate": 0.05,
+            "memory_usage": 512.0,
+        }
 
         deleted = api.delete(f"/api/v1/projects/{key}").json()
         assert deleted["code"] == 0 and deleted["data"]["deleted"]["projects"] == 1
@@ -77,9 +94,13 @@ def test_management_needs_the_admin_token(collector: CollectorProcess, project: 
     assert (anonymous.status_code, anonymous.json()["code"]) == (401, 10002)
     wrong = httpx.get(collector.url + "/api/v1/projects", headers={"Authorization": "Bearer nope"})
     assert (wrong.status_code, wrong.json()["code"]) == (401, 10002)
-    with_key = httpx.get(collector.url + "/api/v1/projects", headers={"X-Project-Key": project["project_key"]})
+    with_key = httpx.get(
+        collector.url + "/api/v1/projects", headers={"X-Project-Key": project["project_key"]}
+    )
     assert (with_key.status_code, with_key.json()["code"]) == (403, 10003)
-    header_token = httpx.get(collector.url + "/api/v1/projects", headers={"X-Admin-Token": collector.admin_token})
+    header_token = httpx.get(
+        collector.url + "/api/v1/projects", headers={"X-Admin-Token": collector.admin_token}
+    )
     assert header_token.json()["code"] == 0
     assert collector.admin_token not in wrong.text
 

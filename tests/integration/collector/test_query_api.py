@@ -6,8 +6,8 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import httpx
-
 from performance_monitor.core import histogram
+
 from pystrument_lab.store import Store
 from tests.utils.factories import make_metric, make_record
 from tests.utils.services import CollectorProcess
@@ -18,12 +18,18 @@ def _exact_percentile(values: list[float], q: float) -> float:
     return ordered[max(1, math.ceil(q / 100 * len(ordered))) - 1]
 
 
-def _send_metrics(collector: CollectorProcess, key: str, points: list[dict], batch_id: str | None = None) -> dict:
+def _send_metrics(
+    collector: CollectorProcess, key: str, points: list[dict], batch_id: str | None = None
+) -> dict:
     body = {"batch_id": batch_id or uuid.uuid4().hex, "metrics": points}
-    return httpx.post(collector.url + "/api/v1/performance/metrics", json=body, headers={"X-Project-Key": key}).json()
+    return httpx.post(
+        collector.url + "/api/v1/performance/metrics", json=body, headers={"X-Project-Key": key}
+    ).json()
 
 
-def test_trends_percentiles_match_the_sent_durations(collector: CollectorProcess, project: dict) -> None:
+def test_trends_percentiles_match_the_sent_durations(
+    collector: CollectorProcess, project: dict
+) -> None:
     key = project["project_key"]
     rng = random.Random(7)
     now = datetime.now(timezone.utc)
@@ -35,11 +41,26 @@ def test_trends_percentiles_match_the_sent_durations(collector: CollectorProcess
         start = now - timedelta(minutes=10 * chunk + 1)
         answer = _send_metrics(collector, key, [make_metric(part, start=start)])
         assert answer["data"] == {"accepted": 1, "duplicate_batch": False}
-    _send_metrics(collector, key, [make_metric(orders, route="/orders", method="POST", status_class="5xx", errors=100,
-                                               start=now - timedelta(minutes=2))])
+    _send_metrics(
+        collector,
+        key,
+        [
+            make_metric(
+                orders,
+                route="/orders",
+                method="POST",
+                status_class="5xx",
+                errors=100,
+                start=now - timedelta(minutes=2),
+            )
+        ],
+    )
 
-    data = httpx.get(f"{collector.url}/api/v1/performance/trends/{key}", params={"time_range": "1h"},
-                     headers=collector.admin_headers).json()["data"]
+    data = httpx.get(
+        f"{collector.url}/api/v1/performance/trends/{key}",
+        params={"time_range": "1h"},
+        headers=collector.admin_headers,
+    ).json()["data"]
     assert data["resolution"] == "1m" and data["bucket_seconds"] == 60
     assert data["percentile_relative_error"] == round(histogram.RELATIVE_ERROR, 4)
     endpoints = {row["route"]: row for row in data["endpoints"]}
@@ -57,11 +78,18 @@ def test_trends_percentiles_match_the_sent_durations(collector: CollectorProcess
     assert len([b for b in data["buckets"] if b["count"]]) == 4
 
 
-def test_resent_metric_batch_is_ignored(collector: CollectorProcess, project: dict, store: Store) -> None:
+def test_resent_metric_batch_is_ignored(
+    collector: CollectorProcess, project: dict, store: Store
+) -> None:
     key = project["project_key"]
     point = make_metric([0.1, 0.2, 0.3])
-    assert _send_metrics(collector, key, [point], batch_id="b-1")["data"]["duplicate_batch"] is False
-    assert _send_metrics(collector, key, [point], batch_id="b-1")["data"] == {"accepted": 0, "duplicate_batch": True}
+    assert (
+        _send_metrics(collector, key, [point], batch_id="b-1")["data"]["duplicate_batch"] is False
+    )
+    assert _send_metrics(collector, key, [point], batch_id="b-1")["data"] == {
+        "accepted": 0,
+        "duplicate_batch": True,
+    }
     minute = store.endpoint_metrics.find_one({"project_key": key, "resolution": "1m"})
     assert minute["count"] == 3
     assert store.endpoint_metrics.count_documents({"project_key": key}) == 2  # one per resolution
@@ -74,24 +102,51 @@ def test_invalid_metrics_are_refused(collector: CollectorProcess, project: dict)
     assert answer["code"] == 20004 and "histogram counts" in answer["msg"]
     point = make_metric([0.1])
     point["status_class"] = "7xx"
-    assert _send_metrics(collector, project["project_key"], [point])["msg"].startswith("metrics[0].status_class")
+    assert _send_metrics(collector, project["project_key"], [point])["msg"].startswith(
+        "metrics[0].status_class"
+    )
 
 
 def test_records_filters_sort_and_pages(collector: CollectorProcess, project: dict) -> None:
     key = project["project_key"]
     now = datetime.now(timezone.utc)
     records = [
-        make_record(trace_id="r1", route="/a", path="/a", duration=0.5, timestamp=now - timedelta(minutes=1)),
-        make_record(trace_id="r2", route="/a", path="/a", duration=1.5, status=500, timestamp=now - timedelta(minutes=2)),
-        make_record(trace_id="r3", route="/b", path="/b", method="POST", duration=0.2, app_version="2.0",
-                    timestamp=now - timedelta(minutes=3)),
-        make_record(trace_id="r4", route="/b", path="/b", duration=0.9, timestamp=now - timedelta(days=2)),
+        make_record(
+            trace_id="r1", route="/a", path="/a", duration=0.5, timestamp=now - timedelta(minutes=1)
+        ),
+        make_record(
+            trace_id="r2",
+            route="/a",
+            path="/a",
+            duration=1.5,
+            status=500,
+            timestamp=now - timedelta(minutes=2),
+        ),
+        make_record(
+            trace_id="r3",
+            route="/b",
+            path="/b",
+            method="POST",
+            duration=0.2,
+            app_version="2.0",
+            timestamp=now - timedelta(minutes=3),
+        ),
+        make_record(
+            trace_id="r4", route="/b", path="/b", duration=0.9, timestamp=now - timedelta(days=2)
+        ),
     ]
-    httpx.post(collector.url + "/api/v1/performance/collect", json={"records": records}, headers={"X-Project-Key": key})
+    httpx.post(
+        collector.url + "/api/v1/performance/collect",
+        json={"records": records},
+        headers={"X-Project-Key": key},
+    )
 
     def query(**params: object) -> dict:
-        response = httpx.get(collector.url + "/api/v1/performance/records", params={"project_key": key, **params},
-                             headers=collector.admin_headers)
+        response = httpx.get(
+            collector.url + "/api/v1/performance/records",
+            params={"project_key": key, **params},
+            headers=collector.admin_headers,
+        )
         return response.json()
 
     def ids(**params: object) -> list[str]:
@@ -110,19 +165,35 @@ def test_records_filters_sort_and_pages(collector: CollectorProcess, project: di
     assert query(sort="-password")["code"] == 10001
     assert query(size=0)["code"] == 10001
 
-    detail = httpx.get(f"{collector.url}/api/v1/performance/records/{key}/r1", headers=collector.admin_headers).json()
+    detail = httpx.get(
+        f"{collector.url}/api/v1/performance/records/{key}/r1", headers=collector.admin_headers
+    ).json()
     assert detail["data"]["function_calls"][1]["function_name"] == "handler"
-    missing = httpx.get(f"{collector.url}/api/v1/performance/records/{key}/zzz", headers=collector.admin_headers)
+    missing = httpx.get(
+        f"{collector.url}/api/v1/performance/records/{key}/zzz", headers=collector.admin_headers
+    )
     assert missing.status_code == 404
 
 
-def test_query_endpoints_check_project_and_range(collector: CollectorProcess, project: dict) -> None:
+def test_query_endpoints_check_project_and_range(
+    collector: CollectorProcess, project: dict
+) -> None:
     headers = collector.admin_headers
     unknown = httpx.get(collector.url + "/api/v1/performance/trends/pk_nope", headers=headers)
     assert (unknown.status_code, unknown.json()["code"]) == (404, 20001)
-    bad_range = httpx.get(f"{collector.url}/api/v1/performance/trends/{project['project_key']}",
-                          params={"time_range": "forever"}, headers=headers)
+    bad_range = httpx.get(
+        f"{collector.url}/api/v1/performance/trends/{project['project_key']}",
+        params={"time_range": "forever"},
+        headers=headers,
+    )
     assert bad_range.json()["code"] == 10001 and "time range" in bad_range.json()["msg"]
-    week = httpx.get(f"{collector.url}/api/v1/performance/trends/{project['project_key']}",
-                     params={"time_range": "7d"}, headers=headers).json()["data"]
-    assert week["resolution"] == "1h" and week["bucket_seconds"] == 3600 and week["summary"]["count"] == 0
+    week = httpx.get(
+        f"{collector.url}/api/v1/performance/trends/{project['project_key']}",
+        params={"time_range": "7d"},
+        headers=headers,
+    ).json()["data"]
+    assert (
+        week["resolution"] == "1h"
+        and week["bucket_seconds"] == 3600
+        and week["summary"]["count"] == 0
+    )

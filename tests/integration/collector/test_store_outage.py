@@ -30,8 +30,11 @@ def test_store_killed_and_restarted(private_server: EmbeddedServer, tmp_path) ->
     collector.start()
     try:
         key = collector.create_project("outage")["project_key"]
-        ingest = {"method": "POST", "url": collector.url + "/api/v1/performance/collect",
-                  "headers": {"X-Project-Key": key}}
+        ingest = {
+            "method": "POST",
+            "url": collector.url + "/api/v1/performance/collect",
+            "headers": {"X-Project-Key": key},
+        }
         assert httpx.request(json=make_record(trace_id="before"), **ingest).json()["code"] == 0  # type: ignore[arg-type]
 
         assert private_server.stop()
@@ -45,11 +48,19 @@ def test_store_killed_and_restarted(private_server: EmbeddedServer, tmp_path) ->
 
         private_server.start()
         _wait_code(collector.url + "/health", 0, method="GET")
-        after = _wait_code(collector.url + "/api/v1/performance/collect", 0, method="POST",
-                           json=make_record(trace_id="after"), headers={"X-Project-Key": key})
+        after = _wait_code(
+            collector.url + "/api/v1/performance/collect",
+            0,
+            method="POST",
+            json=make_record(trace_id="after"),
+            headers={"X-Project-Key": key},
+        )
         assert after["data"]["accepted"] == 1
-        records = httpx.get(collector.url + "/api/v1/performance/records", params={"project_key": key},
-                            headers=collector.admin_headers).json()["data"]
+        records = httpx.get(
+            collector.url + "/api/v1/performance/records",
+            params={"project_key": key},
+            headers=collector.admin_headers,
+        ).json()["data"]
         assert sorted(item["trace_id"] for item in records["items"]) == ["after", "before"]
     finally:
         collector.stop()

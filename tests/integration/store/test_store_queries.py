@@ -25,7 +25,9 @@ def test_indexes_are_created_idempotently(store: Store) -> None:
     for name, indexes in INDEXES.items():
         info = store.db[name].index_information().values()
         # Compare field lists: the embedded server does not keep index directions.
-        stored = {(tuple(field for field, _ in entry["key"]), bool(entry.get("unique"))) for entry in info}
+        stored = {
+            (tuple(field for field, _ in entry["key"]), bool(entry.get("unique"))) for entry in info
+        }
         for index in indexes:
             wanted = (tuple(index.document["key"]), bool(index.document.get("unique")))
             assert wanted in stored
@@ -39,23 +41,38 @@ def test_projects(store: Store) -> None:
     assert store.get_project(first["project_key"])["name"] == "a"
     with pytest.raises(ProjectNotFound):
         store.get_project("pk_missing")
-    updated = store.update_project(first["project_key"], {"config.sampling_rate": 0.9, "status": "inactive"})
+    updated = store.update_project(
+        first["project_key"], {"config.sampling_rate": 0.9, "status": "inactive"}
+    )
     assert updated["config"]["sampling_rate"] == 0.9 and updated["config"]["enabled"] is True
     items, total = store.list_projects(status="inactive")
     assert total == 1 and items[0]["name"] == "a"
-    assert isinstance(updated["updated_at"], datetime) and updated["updated_at"] >= first["updated_at"]
+    assert (
+        isinstance(updated["updated_at"], datetime) and updated["updated_at"] >= first["updated_at"]
+    )
     before = datetime.now(timezone.utc) - timedelta(seconds=1)
     store.touch_project(first["project_key"])
     last = store.get_project(first["project_key"])["last_activity"]
-    assert isinstance(last, datetime) and before <= last <= datetime.now(timezone.utc) + timedelta(seconds=1)
+    assert isinstance(last, datetime) and before <= last <= datetime.now(timezone.utc) + timedelta(
+        seconds=1
+    )
 
 
 def test_record_filters_and_sorts(store: Store) -> None:
     now = datetime.now(timezone.utc).replace(microsecond=0)
     records = [
         make_record(trace_id="a", route="/x", duration=0.3, timestamp=now - timedelta(seconds=1)),
-        make_record(trace_id="b", route="/x", duration=0.1, status=404, timestamp=now - timedelta(seconds=2)),
-        make_record(trace_id="c", route="/y", method="PUT", duration=0.2, app_version="2", timestamp=now - timedelta(hours=2)),
+        make_record(
+            trace_id="b", route="/x", duration=0.1, status=404, timestamp=now - timedelta(seconds=2)
+        ),
+        make_record(
+            trace_id="c",
+            route="/y",
+            method="PUT",
+            duration=0.2,
+            app_version="2",
+            timestamp=now - timedelta(hours=2),
+        ),
     ]
     assert _ingest(store, "k", records) == (3, 0)
     assert _ingest(store, "k", records[:1]) == (0, 1)
@@ -85,14 +102,27 @@ def test_metrics_fold_into_minutes_and_hours(store: Store) -> None:
     store.add_metrics("k", [_point([0.05, 0.4, 0.4], start + timedelta(seconds=20))])
     store.add_metrics("k", [_point([1.0], start + timedelta(minutes=5))])
     store.add_metrics("k", [_point([2.0], start + timedelta(minutes=5), version="2.0")])
-    minutes = store.metric_docs("k", since=start - timedelta(minutes=1), until=start + timedelta(hours=1))
-    first = next(doc for doc in minutes if doc["bucket_start"] == datetime(2026, 3, 1, 10, 0, tzinfo=timezone.utc))
+    minutes = store.metric_docs(
+        "k", since=start - timedelta(minutes=1), until=start + timedelta(hours=1)
+    )
+    first = next(
+        doc
+        for doc in minutes
+        if doc["bucket_start"] == datetime(2026, 3, 1, 10, 0, tzinfo=timezone.utc)
+    )
     assert first["count"] == 5 and first["duration_min"] == 0.05 and first["duration_max"] == 0.4
     assert abs(first["duration_sum"] - 1.15) < 1e-9
     assert sum(first["histogram"].values()) == 5
-    hours = store.metric_docs("k", since=start - timedelta(hours=1), until=start + timedelta(hours=1), resolution="1h")
+    hours = store.metric_docs(
+        "k", since=start - timedelta(hours=1), until=start + timedelta(hours=1), resolution="1h"
+    )
     assert sorted(doc["count"] for doc in hours) == [1, 6]
-    assert store.metric_docs("k", since=start, until=start + timedelta(hours=1), app_version="2.0")[0]["count"] == 1
+    assert (
+        store.metric_docs("k", since=start, until=start + timedelta(hours=1), app_version="2.0")[0][
+            "count"
+        ]
+        == 1
+    )
     assert store.app_versions("k") == ["1.0", "2.0"]
     assert store.claim_metric_batch("k", "b") is True
     assert store.claim_metric_batch("k", "b") is False
@@ -107,9 +137,18 @@ def _point(durations: list[float], start: datetime, version: str = "1.0") -> dic
 def test_retention_deletes_only_older_documents(store: Store) -> None:
     now = datetime.now(timezone.utc)
     cutoff = now - timedelta(days=30)
-    _ingest(store, "k", [make_record(trace_id="old", timestamp=cutoff - timedelta(minutes=1)),
-                         make_record(trace_id="new", timestamp=cutoff + timedelta(minutes=1))])
-    store.add_metrics("k", [_point([0.1], cutoff - timedelta(hours=2)), _point([0.1], cutoff + timedelta(hours=2))])
+    _ingest(
+        store,
+        "k",
+        [
+            make_record(trace_id="old", timestamp=cutoff - timedelta(minutes=1)),
+            make_record(trace_id="new", timestamp=cutoff + timedelta(minutes=1)),
+        ],
+    )
+    store.add_metrics(
+        "k",
+        [_point([0.1], cutoff - timedelta(hours=2)), _point([0.1], cutoff + timedelta(hours=2))],
+    )
     removed = store.delete_older_than(cutoff)
     assert removed["performance_records"] == 1 and removed["call_trees"] == 1
     assert removed["endpoint_metrics"] == 2  # the old point's minute and hour documents

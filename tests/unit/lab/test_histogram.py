@@ -4,7 +4,6 @@ import math
 import random
 
 import pytest
-
 from performance_monitor.core import histogram
 
 
@@ -26,7 +25,9 @@ def test_percentiles_are_within_the_stated_bound(seed: int) -> None:
         exact = _exact(values, q)
         assert estimate is not None
         assert abs(estimate - exact) / exact <= histogram.RELATIVE_ERROR + 1e-12
-    assert histogram.percentile(buckets, 100, lowest=min(values), highest=max(values)) == max(values)
+    assert histogram.percentile(buckets, 100, lowest=min(values), highest=max(values)) == max(
+        values
+    )
     assert histogram.percentile(buckets, 0, lowest=min(values), highest=max(values)) == min(values)
 
 

@@ -34,10 +34,24 @@ def test_trend_buckets_fill_gaps_and_sum() -> None:
     until = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
     span = trends.window("10m", until=until, bucket="5m")
     docs = [
-        {"bucket_start": until - timedelta(minutes=9), "count": 2, "errors": 1, "duration_sum": 0.3,
-         "duration_min": 0.1, "duration_max": 0.2, "histogram": {"100": 2}},
-        {"bucket_start": until - timedelta(minutes=8), "count": 1, "errors": 0, "duration_sum": 0.5,
-         "duration_min": 0.5, "duration_max": 0.5, "histogram": {"110": 1}},
+        {
+            "bucket_start": until - timedelta(minutes=9),
+            "count": 2,
+            "errors": 1,
+            "duration_sum": 0.3,
+            "duration_min": 0.1,
+            "duration_max": 0.2,
+            "histogram": {"100": 2},
+        },
+        {
+            "bucket_start": until - timedelta(minutes=8),
+            "count": 1,
+            "errors": 0,
+            "duration_sum": 0.5,
+            "duration_min": 0.5,
+            "duration_max": 0.5,
+            "histogram": {"110": 1},
+        },
     ]
     rows = trends.trend_buckets(docs, span)
     assert [row["count"] for row in rows] == [3, 0]
