@@ -138,9 +138,9 @@ class _Exchange:
         elif kind == "http.response.body":
             body = message.get("body", b"")
             self.size += len(body)
-            if self.state.sampled and self.owner.track_response_body:
-                if len(self.response_body) < BODY_CAPTURE_LIMIT:
-                    self.response_body += body[:BODY_CAPTURE_LIMIT]
+            capture = self.state.sampled and self.owner.track_response_body
+            if capture and len(self.response_body) < BODY_CAPTURE_LIMIT:
+                self.response_body += body[:BODY_CAPTURE_LIMIT]
             if not message.get("more_body", False):
                 self.complete = True
 

@@ -160,6 +160,9 @@ class Monitor:
         remote_ip, response_size, content_type and optionally the bodies.
         """
         route = state.route or UNMATCHED_ROUTE
+        sender = self.sender
+        if sender is not None and sender._thread is None:
+            sender.ensure_started()  # first request in a forked worker (gunicorn --preload)
         self.aggregates.record(route, state.method, status, duration, error)
         if duration > self.config.ai_analysis_threshold and self.config.adaptive_capture_count:
             self._arm_adaptive(route, state.path)

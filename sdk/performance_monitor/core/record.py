@@ -221,7 +221,11 @@ class CapturedRequest:
                 **self.performance_extra,
             },
             "version_info": self.version_info,
-            "environment": self.environment,
+            # The pid now, not at start-up: a pre-forked worker is not the process that configured us.
+            "environment": {
+                **self.environment,
+                "server_info": {**self.environment.get("server_info", {}), "pid": os.getpid()},
+            },
             "tags": {
                 **self.tags,
                 **({"profile_truncated": "true"} if self.profile_truncated else {}),
