@@ -29,19 +29,18 @@ class TreeViewState:
 
     tree: CallTree
     expand_depth: int = 1
-    expanded: set[int] = field(default_factory=set)
+    expanded: set[int] = field(init=False)
     query: str = ""
     matches: list[int] = field(default_factory=list)
     selected: int | None = None
 
     def __post_init__(self) -> None:
         self.by_id = {node.call_id: node for node in self.tree.walk()}
-        if not self.expanded:
-            self.expanded = {
-                cid
-                for cid, node in self.by_id.items()
-                if node.children and node.depth < self.expand_depth
-            }
+        self.expanded = {
+            cid
+            for cid, node in self.by_id.items()
+            if node.children and node.depth < self.expand_depth
+        }
 
     # -- expansion -------------------------------------------------------------
 

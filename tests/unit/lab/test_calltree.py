@@ -324,3 +324,53 @@ def test_self_time_table_pandas_and_empty_schema() -> None:
     assert empty.height == 0 and empty.schema["line"].is_integer()
     with pytest.raises(ValueError, match="engine"):
         self_time_table(tree(SIMPLE), engine="arrow")  # type: ignore[arg-type]
+
+
+def test_merging_node_lists_directly_equals_merging_trees() -> None:
+    rng = random.Random(3)
+    lists = []
+    for _ in range(50):
+        leaves = [(f"lib.f{j}", rng.uniform(1e-6, 0.05), []) for j in range(rng.randint(1, 4))]
+        lists.append(nodes_from_spec(("app.view", rng.random() / 50, [("app.work", 0.01, leaves)])))
+    from_lists = merge_trees(lists)
+    from_trees = merge_trees(CallTree.from_nodes(nodes) for nodes in lists)
+    assert from_lists.n_trees == 50
+    assert from_lists.to_nodes() == from_trees.to_nodes()
+    irregular = [dict(n) for n in lists[0]]
+    del irregular[1]["self_time"]  # not the fast path: built (and defaulted) first
+    mixed = merge_trees([irregular, CallTree.from_nodes(lists[1])])
+    assert mixed.n_trees == 2
+    assert mixed.root.duration == math.fsum([lists[0][0]["duration"], lists[1][0]["duration"]])
+    with pytest.raises(InvalidCallTree, match="exactly one root"):
+        merge_trees(
+            [[{"call_id": 0, "parent_call_id": None}, {"call_id": 1, "parent_call_id": None}]]
+        )
+
+
+def test_sdk_pruned_trees_keep_their_time_in_other_nodes() -> None:
+    from performance_monitor.core.tree import flatten, session_tree
+    from pyinstrument import Profiler
+
+    def leaf(n: int) -> int:
+        return sum(i * i for i in range(n))
+
+    def work() -> int:
+        return sum(leaf(2000 + k) for k in range(300))
+
+    profiler = Profiler(interval=0.0005)
+    profiler.start()
+    work()
+    session = profiler.stop()
+    root = session_tree(session)
+    assert root is not None
+    nodes = flatten(root, budget=4)
+    assert any(n["function_name"] == OTHER for n in nodes)
+    t = CallTree.from_nodes(nodes)
+    assert t.to_nodes() == nodes
+    for node in t.walk():  # the data model's invariant survives pruning
+        assert node.duration == pytest.approx(
+            node.self_time + sum(c.duration for c in node.children), abs=1e-9
+        )
+    merged = merge_trees([nodes, nodes])
+    assert merged.root.duration == 2 * t.root.duration
+    assert merged.find(OTHER)[0].count == 2
