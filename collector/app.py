@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from pymongo.errors import PyMongoError
 
-from collector.api.routes import health, performance, projects, sdk
+from collector.api.routes import analysis, health, performance, projects, sdk
 from collector.deps import ProjectCache
 from collector.envelope import install_exception_handlers
 from collector.limits import BodySizeLimit, RateLimiter
@@ -66,7 +66,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         )
     app.add_middleware(BodySizeLimit, limit=settings.max_request_size)
 
-    for router in (health.router, projects.router, performance.router, sdk.router):
+    for router in (health.router, projects.router, performance.router, sdk.router, analysis.router):
         app.include_router(router)
     return app
 

@@ -32,4 +32,8 @@ def __getattr__(name: str) -> Any:
         from pystrument_lab.loaders import Lab
 
         return Lab
+    if name in ("analyze", "render_analysis_html"):  # lazy: keeps the import cheap
+        from pystrument_lab import analysis
+
+        return getattr(analysis, name)
     raise AttributeError(f"module 'pystrument_lab' has no attribute {name!r}")

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pystrument_lab.analysis import add_commands as add_analysis_commands
 from pystrument_lab.errors import PystrumentError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -138,6 +139,12 @@ def services_for_up(settings: Any) -> list[Service]:
             "collector",
             [python, "-m", "pystrument_lab.cli", "collector"],
             url=f"{settings.collector_url}  (API docs: {settings.collector_url}/docs)",
+        ),
+        Service("worker", [python, "-m", "pystrument_lab.cli", "worker"]),
+        Service(
+            "demo",
+            [python, "-m", "pystrument_lab.cli", "demo"],
+            url=f"http://127.0.0.1:{os.environ.get('PYSTRUMENT_DEMO_PORT', '8050')}",
         ),
     ]
 
@@ -268,6 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     token = commands.add_parser("admin-token", help="print the admin token the collector expects")
     token.set_defaults(handler=cmd_admin_token)
+    add_analysis_commands(commands)
+    __import__("pystrument_lab.demo", fromlist=["add_commands"]).add_commands(commands)
     return parser
 
 

@@ -11,6 +11,7 @@ from collector.envelope import ok
 from collector.ingest import split_batch, validate_metrics, validate_records
 from collector.limits import read_json_body
 from pystrument_lab import trends
+from pystrument_lab.analysis.jobs import enqueue_auto_analyses
 from pystrument_lab.errors import InvalidPerformanceData
 from pystrument_lab.store import Store
 
@@ -40,6 +41,7 @@ def _store_records(
 ) -> tuple[int, int]:
     accepted, duplicates = store.insert_records(project_key, records)
     store.touch_project(project_key)
+    enqueue_auto_analyses(store, project_key, records)
     return accepted, duplicates
 
 

@@ -1,0 +1,273 @@
+"""Analysis jobs: documents in ``ai_analysis_results`` that workers claim and complete.
+
+A job is the analysis document itself (SPEC §3) plus the fields a worker
+needs: ``status`` (pending → running → completed | failed), ``task_id``,
+``priority`` (higher first), ``target`` (one record, or an endpoint),
+``service``/``model``, and while running a lease: ``worker``, ``claim`` (a
+token unique to this claim) and ``lease_expires`` (float epoch seconds, so
+the embedded server compares numbers, not dates).
+
+A worker claims with one ``find_one_and_update``; it renews the lease while
+the job runs; a job whose lease expired (its worker died) is claimed again.
+Completion is conditional on the claim token, so a job completes exactly
+once even when a slow worker and its successor both finish.
+
+Light on purpose: the collector imports :func:`enqueue_auto_analyses`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+
+from pystrument_lab.errors import AnalysisInProgress, ParameterError
+from pystrument_lab.store import Store, public, utcnow
+
+__all__ = [
+    "ACTIVE",
+    "claim_job",
+    "create_job",
+    "enqueue_auto_analyses",
+    "finish_job",
+    "get_analysis",
+    "get_task",
+    "history",
+    "renew_lease",
+]
+
+logger = logging.getLogger("pystrument_lab.analysis")
+
+PENDING, RUNNING, COMPLETED, FAILED = "pending", "running", "completed", "failed"
+ACTIVE = [PENDING, RUNNING]
+PRIORITY_MANUAL = 5
+PRIORITY_AUTO = 1
+MAX_ATTEMPTS = 3
+ANALYSIS_TYPES = ("auto", "manual", "scheduled", "batch")
+
+
+def create_job(
+    store: Store,
+    project_key: str,
+    *,
+    trace_id: str | None = None,
+    route: str | None = None,
+    method: str | None = None,
+    app_version: str | None = None,
+    service: str | None = None,
+    model: str | None = None,
+    priority: int = PRIORITY_MANUAL,
+    analysis_type: str = "manual",
+    batch_id: str | None = None,
+) -> dict[str, Any]:
+    """Queue an analysis of one record (``trace_id``) or an endpoint (``route``).
+
+    Raises 20006 when the record already has a pending or running analysis.
+    """
+    if (trace_id is None) == (route is None):
+        raise ParameterError(
+            "an analysis targets either a record (trace_id) or an endpoint (route)"
+        )
+    if analysis_type not in ANALYSIS_TYPES:
+        raise ParameterError(f"analysis_type must be one of {', '.join(ANALYSIS_TYPES)}")
+    if trace_id is not None:
+        active = store.analyses.find_one(
+            {"project_key": project_key, "trace_id": trace_id, "status": {"$in": ACTIVE}}
+        )
+        if active is not None:
+            raise AnalysisInProgress(
+                f"record {trace_id} is already being analysed (analysis {active['_id']}, {active['status']})",
+                data={
+                    "analysis_id": str(active["_id"]),
+                    "task_id": active["task_id"],
+                    "status": active["status"],
+                },
+            )
+    target: dict[str, Any] = (
+        {"kind": "record"}
+        if trace_id
+        else {
+            "kind": "endpoint",
+            "route": route,
+            "method": method,
+            "app_version": app_version,
+        }
+    )
+    document: dict[str, Any] = {
+        "_id": ObjectId(),
+        "task_id": uuid.uuid4().hex,
+        "project_key": project_key,
+        "trace_id": trace_id,
+        "route": route,
+        "target": target,
+        "analysis_type": analysis_type,
+        "service": service,
+        "model": model,
+        "priority": int(priority),
+        "batch_id": batch_id,
+        "status": PENDING,
+        "attempts": 0,
+        "worker": None,
+        "claim": None,
+        "lease_expires": None,
+        "ai_service": None,
+        "analysis_input": None,
+        "analysis_results": None,
+        "analysis_metadata": None,
+        "error": None,
+        "created_at": utcnow(),
+        "started_at": None,
+        "completed_at": None,
+    }
+    store.analyses.insert_one(document)
+    return public(document)  # type: ignore[return-value]
+
+
+def enqueue_auto_analyses(
+    store: Store, project_key: str, records: Sequence[Mapping[str, Any]]
+) -> int:
+    """Queue automatic analyses for records slower than the project's threshold.
+
+    Called by the collector's ingest: it only inserts pending jobs, never
+    analyses in the request. A record the SDK marked (``tags.ai_analysis``)
+    counts as over the threshold. Never raises; returns the number queued.
+    """
+    try:
+        project = store.find_project(project_key)
+        config = (project or {}).get("config") or {}
+        if not config.get("auto_analysis"):
+            return 0
+        threshold = float((config.get("alert_threshold") or {}).get("response_time") or 1.0)
+        queued = 0
+        for record in records:
+            duration = float((record.get("performance_metrics") or {}).get("total_duration") or 0.0)
+            requested = (record.get("tags") or {}).get("ai_analysis") == "requested"
+            trace_id = record.get("trace_id")
+            if not trace_id or (duration <= threshold and not requested):
+                continue
+            if store.analyses.count_documents(
+                {"project_key": project_key, "trace_id": trace_id}, limit=1
+            ):
+                continue
+            create_job(
+                store,
+                project_key,
+                trace_id=str(trace_id),
+                priority=PRIORITY_AUTO,
+                analysis_type="auto",
+            )
+            queued += 1
+        return queued
+    except Exception:  # ingest must not fail because an analysis could not be queued
+        logger.exception("could not queue automatic analyses")
+        return 0
+
+
+def claim_job(store: Store, worker: str, lease: float) -> dict[str, Any] | None:
+    """Claim the next job atomically: an expired lease first, then the best pending job."""
+    claim = uuid.uuid4().hex
+    update = {
+        "$set": {
+            "status": RUNNING,
+            "worker": worker,
+            "claim": claim,
+            "lease_expires": time.time() + lease,
+        },
+        "$inc": {"attempts": 1},
+        "$currentDate": {"started_at": True},
+    }
+    order = [("priority", DESCENDING), ("created_at", ASCENDING)]
+    for query in (
+        {"status": RUNNING, "lease_expires": {"$lt": time.time()}},
+        {"status": PENDING},
+    ):
+        job = store.analyses.find_one_and_update(
+            query, update, sort=order, return_document=ReturnDocument.AFTER
+        )
+        if job is not None and job.get("claim") == claim:
+            return dict(job)
+    return None
+
+
+def renew_lease(store: Store, job: Mapping[str, Any], lease: float) -> bool:
+    """Extend a running job's lease; False when the claim was lost."""
+    result = store.analyses.update_one(
+        {"_id": job["_id"], "claim": job["claim"], "status": RUNNING},
+        {"$set": {"lease_expires": time.time() + lease}},
+    )
+    return result.matched_count == 1
+
+
+def finish_job(store: Store, job: Mapping[str, Any], outcome: Mapping[str, Any]) -> bool:
+    """Store the outcome if this claim still holds the job; True when it did."""
+    fields = {
+        key: outcome.get(key)
+        for key in (
+            "status",
+            "ai_service",
+            "analysis_input",
+            "analysis_results",
+            "analysis_metadata",
+            "error",
+        )
+    }
+    result = store.analyses.update_one(
+        {"_id": job["_id"], "claim": job["claim"], "status": RUNNING},
+        {"$set": {**fields, "lease_expires": None}, "$currentDate": {"completed_at": True}},
+    )
+    return result.modified_count == 1
+
+
+def _by_id(analysis_id: str) -> dict[str, Any]:
+    if not ObjectId.is_valid(analysis_id):
+        return {"_id": None}
+    return {"_id": ObjectId(analysis_id)}
+
+
+def get_analysis(store: Store, analysis_id: str) -> dict[str, Any] | None:
+    return public(store.analyses.find_one(_by_id(analysis_id), {"claim": 0}))
+
+
+def get_task(store: Store, task_id: str) -> dict[str, Any] | None:
+    job = store.analyses.find_one({"task_id": task_id})
+    if job is None:
+        return None
+    return {
+        "task_id": job["task_id"],
+        "analysis_id": str(job["_id"]),
+        "status": job["status"],
+        "project_key": job["project_key"],
+        "trace_id": job.get("trace_id"),
+        "attempts": job.get("attempts", 0),
+        "worker": job.get("worker"),
+        "error": job.get("error"),
+        "created_at": job.get("created_at"),
+        "started_at": job.get("started_at"),
+        "completed_at": job.get("completed_at"),
+    }
+
+
+def history(
+    store: Store,
+    project_key: str,
+    *,
+    status: str | None = None,
+    trace_id: str | None = None,
+    skip: int = 0,
+    limit: int = 20,
+) -> tuple[list[dict[str, Any]], int]:
+    """A project's analyses, newest first, and their total count."""
+    query: dict[str, Any] = {"project_key": project_key}
+    if status is not None:
+        query["status"] = status
+    if trace_id is not None:
+        query["trace_id"] = trace_id
+    total = store.analyses.count_documents(query)
+    cursor = store.analyses.find(query, {"claim": 0, "analysis_input": 0})
+    items = cursor.sort("created_at", DESCENDING).skip(skip).limit(limit)
+    return [public(doc) for doc in items], total  # type: ignore[misc]
