@@ -53,6 +53,11 @@ def _tree_time(store: Any, record: dict[str, Any], function: str) -> float:
     )
 
 
+def _median_cpu(store: Any, key: str, route: str) -> float:
+    records = _records(store, key, route=route)
+    return statistics.median(r["performance_metrics"]["cpu_time"] for r in records)
+
+
 def _order_rows(tmp_path: Path) -> int:
     engine = create_shop_database(tmp_path / "count.sqlite")
     with engine.connect() as conn:
@@ -98,7 +103,13 @@ def test_planted_bottlenecks_show_in_records_and_trees(
 
     for record in _records(store, key, route="/api/recommendations/{user_id}"):
         assert record["total_duration"] >= DOWNSTREAM_DELAY
+        assert record["performance_metrics"]["cpu_time"] < 0.5 * record["total_duration"]
         assert _tree_time(store, record, "fetch_recommendations") >= 0.8 * DOWNSTREAM_DELAY
+
+    # CPU-bound vs waiting, by CPU time (which does not depend on how busy the machine is).
+    assert _median_cpu(store, key, "/api/report") > 3 * _median_cpu(
+        store, key, "/api/recommendations/{user_id}"
+    )
 
     for record in _records(store, key, route="/api/export"):
         assert record["performance_metrics"]["memory_usage"]["peak_memory"] > 20.0
