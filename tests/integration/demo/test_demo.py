@@ -7,6 +7,7 @@ import os
 import statistics
 import subprocess
 import sys
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,20 +21,39 @@ from pystrument_lab.demo import run_demo
 from pystrument_lab.demo.app import DOWNSTREAM_DELAY, PROJECT_NAME, VERSIONS
 from pystrument_lab.demo.shopdb import create_shop_database, orders
 from pystrument_lab.demo.traffic import ENDPOINTS, expected_counts
+from pystrument_lab.store import Store
+from tests.utils.services import CollectorProcess
 
 REQUESTS = 40
 
 
-@pytest.fixture(autouse=True)
-def raise_sdk_errors(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """An SDK-internal error becomes a 500 in the demo, which makes run_demo fail."""
-    monkeypatch.setattr(sdk_logger, "raise_internal_errors", True)
-    yield
+@pytest.fixture(scope="module")
+def demo_store(mongo_url: str) -> Iterator[Store]:
+    name = "test_demo_" + uuid.uuid4().hex[:12]
+    handle = Store(mongo_url, database=name)
+    handle.ensure_indexes()
+    yield handle
+    handle.client.drop_database(name)
+    handle.close()
 
 
-@pytest.fixture
-def seeded(collector: Any, store: Any) -> dict[str, Any]:
-    return run_demo(collector.url, requests_per_version=REQUESTS, store=store)
+@pytest.fixture(scope="module")
+def seeded(demo_store: Store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """One bounded demo run for the whole module (each run costs seconds of CPU).
+
+    The same collector as the ``collector`` fixture, started once; SDK-internal
+    errors are raised, so they surface as 500s that make ``run_demo`` fail.
+    """
+    home = tmp_path_factory.mktemp("demo-collector")
+    collector = CollectorProcess(demo_store.url, demo_store.db.name, home)
+    collector.start()
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(sdk_logger, "raise_internal_errors", True)
+            result = run_demo(collector.url, requests_per_version=REQUESTS, store=demo_store)
+    finally:
+        collector.stop()
+    yield result
 
 
 def _records(store: Any, key: str, **query: Any) -> list[dict[str, Any]]:
@@ -66,68 +86,72 @@ def _order_rows(tmp_path: Path) -> int:
     return count
 
 
-def test_run_demo_stores_every_request_of_both_versions(seeded: dict[str, Any], store: Any) -> None:
+def test_run_demo_stores_every_request_of_both_versions(
+    seeded: dict[str, Any], demo_store: Store
+) -> None:
     key = seeded["project_key"]
     assert seeded["project"] == PROJECT_NAME and seeded["versions"] == ["1.0", "1.1"]
-    assert store.project_by_name(PROJECT_NAME)["project_key"] == key
+    project = demo_store.project_by_name(PROJECT_NAME)
+    assert project is not None and project["project_key"] == key
+    assert project["framework"] == "fastapi" and project["config"]["sampling_rate"] == 1.0
     for version in VERSIONS:
-        records = _records(store, key, app_version=version)
+        records = _records(demo_store, key, app_version=version)
         assert len(records) == REQUESTS
         assert {(r["method"], r["route"]) for r in records} == set(ENDPOINTS)
         assert all(r["status_code"] == 200 for r in records)
 
 
-def test_metric_documents_count_every_request(seeded: dict[str, Any], store: Any) -> None:
+def test_metric_documents_count_every_request(seeded: dict[str, Any], demo_store: Store) -> None:
     expected = expected_counts(REQUESTS)
     for version in VERSIONS:
         counted: Counter[tuple[str, str]] = Counter()
         query = {"project_key": seeded["project_key"], "app_version": version, "resolution": "1m"}
-        for document in store.endpoint_metrics.find(query):
+        for document in demo_store.endpoint_metrics.find(query):
             counted[(document["method"], document["route"])] += document["count"]
         assert counted == expected
 
 
 def test_planted_bottlenecks_show_in_records_and_trees(
-    seeded: dict[str, Any], store: Any, tmp_path: Path
+    seeded: dict[str, Any], demo_store: Store, tmp_path: Path
 ) -> None:
     key = seeded["project_key"]
-    listing = _records(store, key, route="/api/orders")
+    listing = _records(demo_store, key, route="/api/orders")
     assert listing and {
         r["performance_metrics"]["database_metrics"]["query_count"] for r in listing
     } == {_order_rows(tmp_path) + 1}
-    assert all(_tree_time(store, r, "load_order_items") > 0 for r in listing)
+    assert all(_tree_time(demo_store, r, "load_order_items") > 0 for r in listing)
 
-    for record in _records(store, key, route="/api/report"):
-        hot = _tree_time(store, record, "compute_report_statistics")
+    for record in _records(demo_store, key, route="/api/report"):
+        hot = _tree_time(demo_store, record, "compute_report_statistics")
         assert hot > 0.5 * record["total_duration"], (hot, record["total_duration"])
 
-    for record in _records(store, key, route="/api/recommendations/{user_id}"):
+    for record in _records(demo_store, key, route="/api/recommendations/{user_id}"):
         assert record["total_duration"] >= DOWNSTREAM_DELAY
         assert record["performance_metrics"]["cpu_time"] < 0.5 * record["total_duration"]
-        assert _tree_time(store, record, "fetch_recommendations") >= 0.8 * DOWNSTREAM_DELAY
+        assert _tree_time(demo_store, record, "fetch_recommendations") >= 0.8 * DOWNSTREAM_DELAY
 
     # CPU-bound vs waiting, by CPU time (which does not depend on how busy the machine is).
-    assert _median_cpu(store, key, "/api/report") > 3 * _median_cpu(
-        store, key, "/api/recommendations/{user_id}"
+    assert _median_cpu(demo_store, key, "/api/report") > 3 * _median_cpu(
+        demo_store, key, "/api/recommendations/{user_id}"
     )
 
-    for record in _records(store, key, route="/api/export"):
+    for record in _records(demo_store, key, route="/api/export"):
         assert record["performance_metrics"]["memory_usage"]["peak_memory"] > 20.0
-        assert _tree_time(store, record, "build_export_buffer") > 0
+        assert _tree_time(demo_store, record, "build_export_buffer") > 0
 
 
 def test_search_regresses_in_1_1_through_rank_search_results(
-    seeded: dict[str, Any], store: Any
+    seeded: dict[str, Any], demo_store: Store
 ) -> None:
     key = seeded["project_key"]
     durations: dict[str, float] = {}
     ranking: dict[str, float] = {}
     for version in VERSIONS:
-        records = _records(store, key, route="/api/search", app_version=version)
+        records = _records(demo_store, key, route="/api/search", app_version=version)
         assert len(records) >= 5
         durations[version] = statistics.median(r["total_duration"] for r in records)
         ranking[version] = statistics.median(
-            _tree_time(store, r, "rank_search_results") for r in records
+            _tree_time(demo_store, r, "rank_search_results") for r in records
         )
     assert durations["1.1"] > 2 * durations["1.0"], durations
     assert ranking["1.1"] > 3 * ranking["1.0"] and ranking["1.1"] > 0, ranking
