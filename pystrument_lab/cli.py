@@ -146,6 +146,11 @@ def services_for_up(settings: Any) -> list[Service]:
             [python, "-m", "pystrument_lab.cli", "demo"],
             url=f"http://127.0.0.1:{os.environ.get('PYSTRUMENT_DEMO_PORT', '8050')}",
         ),
+        Service(
+            "dashboard",
+            [python, "-m", "pystrument_lab.cli", "dashboard"],
+            url=f"http://127.0.0.1:{settings.dashboard_port}",
+        ),
     ]
 
 
@@ -277,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     token.set_defaults(handler=cmd_admin_token)
     add_analysis_commands(commands)
     __import__("pystrument_lab.demo", fromlist=["add_commands"]).add_commands(commands)
+    __import__("panel_apps.cli", fromlist=["add_commands"]).add_commands(commands)
     return parser
 
 

@@ -1,0 +1,118 @@
+"""Endpoints: per route p50/p95/p99, throughput, error rate and counts; trends; the merged call tree."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import panel as pn
+
+from panel_apps.page import Page
+from panel_apps.snippets import no_data
+from panel_apps.state import AppState
+from panel_apps.tables import table, update_table
+from pystrument_lab.errors import ParameterError
+from pystrument_lab.widgets.charts import error_rate_chart, latency_chart, throughput_chart
+from pystrument_lab.widgets.flamegraph import flame_graph
+
+ENDPOINT_TABLE_COLUMNS = [
+    "route",
+    "method",
+    "count",
+    "throughput",
+    "error_rate",
+    "p50",
+    "p95",
+    "p99",
+    "max",
+]
+
+
+class EndpointsPage(Page):
+    slug: ClassVar[str] = "endpoints"
+    depends_on: ClassVar[tuple[str, ...]] = ("project", "time_range", "route")
+
+    def __init__(self, state: AppState, **params: Any) -> None:
+        super().__init__(state, **params)
+        self.endpoints: Any = None
+        self.listing = table({"route": []}, pagination="local", page_size=15, selectable=1)
+        self.listing.on_click(self._clicked)
+        self.detail = pn.Column(sizing_mode="stretch_width")
+
+    def load(self) -> dict[str, Any]:
+        """The endpoints table and the trends of the chosen route (or of the whole project)."""
+        project, time_range = self.state.project, self.state.time_range
+        return {
+            "endpoints": self.lab.endpoints(project, time_range=time_range),
+            "trends": self.lab.trends(
+                project, time_range=time_range, route=self.state.route or None
+            ),
+        }
+
+    def update(self) -> None:
+        project = self.need_project()
+        if project is None:
+            self.body.objects = []
+            return
+        data = self.load()
+        self.endpoints = data["endpoints"]
+        if self.endpoints.height == 0 and self.state.route == "":
+            stored = self.lab.store.project_by_name(project) or self.lab.store.find_project(project)
+            self.body.objects = [
+                pn.pane.Markdown(
+                    f"No requests in the {self.state.time_range} range. Try a longer range, or:"
+                ),
+                no_data(stored),
+            ]
+            return
+        update_table(self.listing, self.endpoints, ENDPOINT_TABLE_COLUMNS)
+        scope = self.state.route or "all endpoints"
+        charts = pn.Column(
+            pn.pane.Bokeh(
+                latency_chart(data["trends"], title=f"Latency, {scope}"),
+                sizing_mode="stretch_width",
+            ),
+            pn.Row(
+                pn.pane.Bokeh(throughput_chart(data["trends"]), sizing_mode="stretch_width"),
+                pn.pane.Bokeh(error_rate_chart(data["trends"]), sizing_mode="stretch_width"),
+                sizing_mode="stretch_width",
+            ),
+            sizing_mode="stretch_width",
+        )
+        self.body.objects = [
+            pn.pane.Markdown(
+                f"## Endpoints of {project}, {self.state.time_range}\nClick a route to see its trend and call tree."
+            ),
+            self.listing,
+            charts,
+            self.detail,
+        ]
+        self._fill_detail()
+
+    def _clicked(self, event: Any) -> None:
+        self.state.route = str(self.listing.value.iloc[event.row]["route"])
+
+    def _fill_detail(self) -> None:
+        route = self.state.route
+        if not route:
+            self.detail.objects = []
+            return
+        records_button = pn.widgets.Button(name=f"Records of {route}", button_type="primary")
+        records_button.on_click(lambda _: setattr(self.state, "page", "records"))
+        analyse_button = pn.widgets.Button(name="Analyse this endpoint")
+        analyse_button.on_click(lambda _: self.state.request_analysis("endpoint", route))
+        try:
+            tree = self.lab.merged_tree(self.state.project, route, time_range=self.state.time_range)
+        except ParameterError as exc:
+            graph: pn.viewable.Viewable = pn.pane.Alert(exc.message, alert_type="info")
+        else:
+            graph = pn.pane.Bokeh(
+                flame_graph(
+                    tree, title=f"{route}: typical request, {tree.n_trees} sampled requests merged"
+                ),
+                sizing_mode="stretch_width",
+            )
+        self.detail.objects = [
+            pn.pane.Markdown(f"### {route}"),
+            pn.Row(records_button, analyse_button),
+            graph,
+        ]

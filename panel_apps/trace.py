@@ -1,0 +1,198 @@
+"""Trace detail: one sampled request's request/response, metrics, call tree and flame graph.
+
+"Open in pyinstrument view" opens ``/pyinstrument?trace=...`` (pyinstrument's
+own HTML renderer over the stored session, see :func:`pyinstrument_view`);
+"speedscope" downloads the tree for https://www.speedscope.app.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from html import escape
+from typing import Any, ClassVar
+
+import panel as pn
+
+from panel_apps.page import Page
+from panel_apps.state import AppState
+from pystrument_lab.errors import PystrumentError
+from pystrument_lab.loaders import Record
+from pystrument_lab.widgets.flamegraph import flame_graph, flame_graph_data
+
+#: Call-tree rows shown in the table; the flame graph shows every node.
+TREE_ROWS = 400
+
+
+def request_table(record: Record) -> dict[str, Any]:
+    """What was asked and answered, as label -> value."""
+    data = record.data
+    request, response = data.get("request_info") or {}, data.get("response_info") or {}
+    version, environment = data.get("version_info") or {}, data.get("environment") or {}
+    return {
+        "method": data.get("method"),
+        "path": data.get("path"),
+        "route": data.get("route"),
+        "query": json.dumps(request.get("query_params") or {}),
+        "user agent": request.get("user_agent"),
+        "remote ip": request.get("remote_ip"),
+        "status": data.get("status_code"),
+        "content type": response.get("content_type"),
+        "response size (bytes)": response.get("response_size"),
+        "time (UTC)": f"{data['timestamp']:%Y-%m-%d %H:%M:%S}" if data.get("timestamp") else None,
+        "app version": data.get("app_version"),
+        "git commit": version.get("git_commit"),
+        "framework": f"{environment.get('framework') or ''} {environment.get('framework_version') or ''}".strip(),
+        "python": environment.get("python_version"),
+        "host": (environment.get("server_info") or {}).get("hostname"),
+    }
+
+
+def metrics_table(record: Record) -> dict[str, Any]:
+    """The request's measured metrics (CPU, SQL, cache, memory), as label -> value."""
+    metrics = record.data.get("performance_metrics") or {}
+    database = metrics.get("database_metrics") or {}
+    cache = metrics.get("cache_metrics") or {}
+    memory = metrics.get("memory_usage") or {}
+    return {
+        "total duration (s)": metrics.get("total_duration"),
+        "CPU time (s)": metrics.get("cpu_time"),
+        "SQL queries": database.get("query_count"),
+        "SQL time (s)": database.get("query_time"),
+        "slow queries": len(database.get("slow_queries") or ()),
+        "cache hits": cache.get("cache_hits"),
+        "cache misses": cache.get("cache_misses"),
+        "cache time (s)": cache.get("cache_time"),
+        "peak memory (MB)": memory.get("peak_memory"),
+        "memory delta (MB)": memory.get("memory_delta"),
+    }
+
+
+def _pairs(values: dict[str, Any]) -> pn.pane.HTML:
+    rows = "".join(
+        f"<tr><th style='text-align:left;padding-right:1em'>{escape(k)}</th><td>{escape('–' if v is None else str(v))}</td></tr>"
+        for k, v in values.items()
+    )
+    return pn.pane.HTML(f"<table class='pairs'>{rows}</table>")
+
+
+def call_tree_rows(record: Record) -> list[dict[str, Any]]:
+    """The call tree in pre-order, indented by depth, with the flame graph's time texts."""
+    if record.tree is None:
+        return []
+    data = flame_graph_data(record.tree)
+    return [
+        {
+            "function": "\u2003" * data["depth"][i] + data["function"][i],
+            "total": data["total_text"][i],
+            "self": data["self_text"][i],
+            "share": data["share_text"][i],
+            "location": data["location"][i],
+        }
+        for i in range(min(TREE_ROWS, len(data["function"])))
+    ]
+
+
+class TracePage(Page):
+    slug: ClassVar[str] = "trace"
+    depends_on: ClassVar[tuple[str, ...]] = ("trace",)
+
+    def __init__(self, state: AppState, **params: Any) -> None:
+        super().__init__(state, **params)
+        self.record: Record | None = None
+
+    def load(self) -> Record:
+        return self.lab.record(self.state.trace)
+
+    def update(self) -> None:
+        import pandas as pd
+
+        if not self.state.trace:
+            self.body.objects = [
+                pn.pane.Markdown("Open a request from the **Records** page to see its trace.")
+            ]
+            return
+        self.record = record = self.load()
+        data = record.data
+        analyse = pn.widgets.Button(name="Analyse this request", button_type="primary")
+        analyse.on_click(lambda _: self.state.request_analysis("record", record.trace_id))
+        links: list[Any] = [analyse]
+        if record.session is not None:
+            links.append(
+                pn.pane.HTML(
+                    f"<a class='pyinstrument-link' href='pyinstrument?trace={escape(record.trace_id)}' "
+                    "target='_blank'>Open in pyinstrument view ↗</a>",
+                    margin=(12, 10),
+                )
+            )
+        if record.tree is not None:
+            links.append(
+                pn.widgets.FileDownload(
+                    callback=lambda: io.StringIO(json.dumps(record.speedscope())),
+                    filename=f"{record.trace_id}.speedscope.json",
+                    label="Download for speedscope",
+                    button_type="light",
+                    embed=False,
+                )
+            )
+        if data.get("project_key") and not self.state.project:
+            project = self.lab.store.find_project(data["project_key"])
+            if project is not None:
+                self.state.project = project["name"]
+        header = pn.pane.Markdown(
+            f"## {data.get('method')} {data.get('path')} → {data.get('status_code')}\n"
+            f"trace `{record.trace_id}` · {data.get('total_duration', 0) * 1000:.1f} ms"
+        )
+        info = pn.Row(
+            pn.Column(pn.pane.Markdown("#### Request and response"), _pairs(request_table(record))),
+            pn.Column(pn.pane.Markdown("#### Metrics"), _pairs(metrics_table(record))),
+        )
+        parts: list[Any] = [header, pn.Row(*links), info]
+        if record.tree is None:
+            parts.append(
+                pn.pane.Alert("This request was stored without a call tree.", alert_type="info")
+            )
+        else:
+            parts.append(
+                pn.pane.Bokeh(
+                    flame_graph(record.tree, title="Flame graph"), sizing_mode="stretch_width"
+                )
+            )
+            parts.append(pn.pane.Markdown("#### Call tree"))
+            parts.append(
+                pn.widgets.Tabulator(
+                    pd.DataFrame(call_tree_rows(record)),
+                    show_index=False,
+                    disabled=True,
+                    height=400,
+                    sizing_mode="stretch_width",
+                    layout="fit_data_stretch",
+                )  # fmt: skip
+            )
+        slow = ((data.get("performance_metrics") or {}).get("database_metrics") or {}).get(
+            "slow_queries"
+        )
+        if slow:
+            parts.append(pn.pane.Markdown("#### Slow queries"))
+            parts.append(
+                pn.widgets.Tabulator(
+                    slow, show_index=False, disabled=True, sizing_mode="stretch_width"
+                )
+            )
+        self.body.objects = parts
+
+
+def pyinstrument_view() -> pn.viewable.Viewable:
+    """The ``/pyinstrument?trace=...`` page: pyinstrument's HTML renderer in a full-page frame."""
+    import pystrument_lab
+
+    args = pn.state.session_args.get("trace") or [b""]
+    trace = args[0].decode() if isinstance(args[0], bytes) else str(args[0])
+    try:
+        html = pystrument_lab.connect().record(trace).pyinstrument_html()
+    except PystrumentError as exc:
+        return pn.pane.Alert(exc.message, alert_type="warning")
+    return pn.pane.HTML(
+        f"<iframe srcdoc=\"{escape(html, quote=True)}\" style='width:100%;height:95vh;border:0'></iframe>",
+        sizing_mode="stretch_both",
+    )
