@@ -86,7 +86,9 @@ class ServiceConfig(BaseModel):
         return None
 
     def resolved_headers(self) -> dict[str, str]:
-        return {name: expand(value) for name, value in self.headers.items()}
+        """Header values with ``${VAR}`` expanded; headers left empty are dropped."""
+        values = {name: expand(value).strip() for name, value in self.headers.items()}
+        return {name: value for name, value in values.items() if value and value != "Bearer"}
 
     def litellm_model(self) -> str:
         """The model name litellm routes by (``custom`` speaks the OpenAI API)."""

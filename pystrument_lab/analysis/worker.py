@@ -10,7 +10,6 @@ its lease expires and another worker claims the job again, up to
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -18,7 +17,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pystrument_lab.analysis import jobs
@@ -74,22 +73,35 @@ def _failure(message: str, code: int = ErrorCode.SYSTEM_ERROR) -> dict[str, Any]
     }
 
 
-@contextlib.contextmanager
-def _time_limit(seconds: float) -> Iterator[None]:
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGALRM"):
-        yield
-        return
+class _Deadline:
+    """``SIGALRM`` after ``seconds`` raises :class:`JobTimeLimit`; ``expired`` records it.
 
-    def expire(*_: Any) -> None:
+    Libraries may catch and wrap the exception (litellm does), so the caller
+    checks ``expired`` rather than relying on the exception arriving.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._previous: Any = None
+        self._armed = threading.current_thread() is threading.main_thread() and hasattr(
+            signal, "SIGALRM"
+        )
+
+    def _expire(self, *_: Any) -> None:
+        self.expired = True
         raise JobTimeLimit()
 
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+    def __enter__(self) -> _Deadline:
+        if self._armed:
+            self._previous = signal.signal(signal.SIGALRM, self._expire)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        if self._armed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self._previous)
 
 
 def _renew_until(store: Store, job: Mapping[str, Any], lease: float, done: threading.Event) -> None:
@@ -117,17 +129,20 @@ def process_one(
         done = threading.Event()
         renewer = threading.Thread(target=_renew_until, args=(store, job, lease, done), daemon=True)
         renewer.start()
+        deadline = _Deadline(time_limit)
         try:
-            with _time_limit(time_limit):
+            with deadline:
                 outcome = execute_job(store, job, config)
         except JobTimeLimit:
-            outcome = _failure(f"the analysis exceeded its time limit of {time_limit:g} s")
+            pass
         except Exception as exc:
             logger.exception("analysis %s failed", job["_id"])
             outcome = _failure(f"unexpected error: {type(exc).__name__}: {exc}")
         finally:
             done.set()
             renewer.join()
+        if deadline.expired:
+            outcome = _failure(f"the analysis exceeded its time limit of {time_limit:g} s")
     stored = jobs.finish_job(store, job, outcome)
     return {
         "analysis_id": str(job["_id"]),
