@@ -20,7 +20,7 @@ from .core.monitor import Monitor
 from .core.profiler import RequestProfiler
 from .core.record import BODY_CAPTURE_LIMIT, redact_body
 from .core.request import RequestState, current_request, reset_current, set_current
-from .utils.logger import guard
+from .utils.logger import guard, internal_error
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -61,9 +61,11 @@ class MonitoredASGIApp:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        state = None
-        with guard("starting a request"):
+        try:
             state = self.monitor.begin(scope["method"], scope["path"])
+        except Exception:
+            internal_error("starting a request")
+            state = None
         if state is None:
             await self.app(scope, receive, send)
             return
@@ -148,17 +150,22 @@ class _Exchange:
         if self.finished:
             return
         self.finished = True
-        with guard("finishing a request"):
-            monitor = self.owner.monitor
-            state = self.state
-            duration = monitor.stop_timing(state)
-            state.route = state.route or self.owner.route_resolver(self.scope)
-            # An exception after the response was sent does not change what the client got.
-            status = self.status if self.status and not (error and not self.complete) else 500
-            details = None
-            if state.sampled:
-                details = self._details(status)
-            monitor.finish(state, status, duration, error=error, details=details)
+        try:
+            self._finish(error)
+        except Exception:
+            internal_error("finishing a request")
+
+    def _finish(self, error: bool) -> None:
+        monitor = self.owner.monitor
+        state = self.state
+        duration = monitor.stop_timing(state)
+        state.route = state.route or self.owner.route_resolver(self.scope)
+        # An exception after the response was sent does not change what the client got.
+        status = self.status if self.status and not (error and not self.complete) else 500
+        details = None
+        if state.sampled:
+            details = self._details(status)
+        monitor.finish(state, status, duration, error=error, details=details)
 
     def _details(self, status: int) -> dict[str, Any]:
         scope = self.scope

@@ -14,7 +14,7 @@ from typing import Any
 
 from .core.monitor import Monitor
 from .core.request import RequestState, reset_current, set_current
-from .utils.logger import guard
+from .utils.logger import internal_error
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 RouteResolver = Callable[[dict[str, Any]], "str | None"]
@@ -37,6 +37,13 @@ def request_details(environ: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def werkzeug_route(environ: dict[str, Any]) -> str | None:
+    """The Flask/Werkzeug URL rule of the request (Werkzeug keeps the request in the environ)."""
+    request = environ.get("werkzeug.request")
+    rule = getattr(request, "url_rule", None)
+    return getattr(rule, "rule", None)
+
+
 class MonitoredWSGIApp:
     """Wraps a WSGI callable; ``route_resolver`` names the route after the app ran."""
 
@@ -48,19 +55,23 @@ class MonitoredWSGIApp:
         self.route_resolver = route_resolver
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        state = None
-        with guard("starting a request"):
+        try:
             state = self.monitor.begin(
-                environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "") or "/"
+                environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO") or "/"
             )
+        except Exception:
+            internal_error("starting a request")
+            state = None
         if state is None:
             return self.app(environ, start_response)
-        token = set_current(state)
-        response = _Response(self, state, environ, token)
+        response = _MonitoredResponse(self, state, environ)
 
         def monitored_start_response(status: str, headers: list[Any], *args: Any) -> Any:
             response.status = status
             response.headers = headers
+            if self.route_resolver is None:
+                # Flask still holds the request here; it clears it before the body is sent.
+                state.route = werkzeug_route(environ)
             return start_response(status, headers, *args)
 
         try:
@@ -68,84 +79,96 @@ class MonitoredWSGIApp:
         except BaseException:
             response.done(error=True)
             raise
-        # Profile only the app call: a body the server never iterates (a test
-        # client, say) must not leave a profiler running on this thread.
-        self.monitor.stop_profiling(state)
+        if state.profiler is not None:
+            # Profile only the app call: a body the server never iterates (a
+            # test client, say) must not leave a profiler running on this thread.
+            self.monitor.stop_profiling(state)
         if isinstance(result, (list, tuple)):
             response.size = sum(len(chunk) for chunk in result)
             response.done()
             return result
-        return _ResponseIterator(result, response)
+        response.result = result
+        return response
 
 
-class _Response:
-    __slots__ = ("owner", "state", "environ", "token", "status", "headers", "size", "finished")
+class _MonitoredResponse:
+    """The app's iterable, unchanged chunk by chunk; finishes the request on exhaustion or close."""
+
+    __slots__ = (
+        "owner",
+        "state",
+        "environ",
+        "token",
+        "status",
+        "headers",
+        "size",
+        "finished",
+        "result",
+        "_iterator",
+    )
 
     def __init__(
-        self, owner: MonitoredWSGIApp, state: RequestState, environ: dict[str, Any], token: Any
+        self, owner: MonitoredWSGIApp, state: RequestState, environ: dict[str, Any]
     ) -> None:
         self.owner = owner
         self.state = state
         self.environ = environ
-        self.token = token
+        self.token = set_current(state)
         self.status: str | None = None
         self.headers: list[Any] = []
         self.size = 0
         self.finished = False
+        self.result: Iterable[bytes] = ()
+        self._iterator: Iterator[bytes] | None = None
+
+    def __iter__(self) -> _MonitoredResponse:
+        return self
+
+    def __next__(self) -> bytes:
+        if self._iterator is None:
+            self._iterator = iter(self.result)
+        try:
+            chunk = next(self._iterator)
+        except StopIteration:
+            self.done()
+            raise
+        except BaseException:
+            self.done(error=True)
+            raise
+        self.size += len(chunk)
+        return chunk
+
+    def close(self) -> None:
+        try:
+            close = getattr(self.result, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self.done()
 
     def done(self, error: bool = False) -> None:
         if self.finished:
             return
         self.finished = True
-        with guard("finishing a request"):
-            monitor = self.owner.monitor
-            state = self.state
-            duration = monitor.stop_timing(state)
-            if state.route is None and self.owner.route_resolver is not None:
-                state.route = self.owner.route_resolver(self.environ)
-            status = int(self.status.split(" ", 1)[0]) if self.status and not error else 500
-            details = None
-            if state.sampled:
-                details = request_details(self.environ)
-                details["response_size"] = self.size
-                for name, value in self.headers:
-                    if name.lower() == "content-type":
-                        details["content_type"] = value
-            monitor.finish(state, status, duration, error=error, details=details)
+        try:
+            self._finish(error)
+        except Exception:
+            internal_error("finishing a request")
         reset_current(self.token)
 
-
-class _ResponseIterator:
-    """Yields the app's chunks unchanged, counting bytes; finishes on exhaustion or close."""
-
-    __slots__ = ("_result", "_iterator", "_response")
-
-    def __init__(self, result: Iterable[bytes], response: _Response) -> None:
-        self._result = result
-        self._iterator: Iterator[bytes] | None = None
-        self._response = response
-
-    def __iter__(self) -> _ResponseIterator:
-        return self
-
-    def __next__(self) -> bytes:
-        if self._iterator is None:
-            self._iterator = iter(self._result)
-        try:
-            chunk = next(self._iterator)
-        except StopIteration:
-            self._response.done()
-            raise
-        except BaseException:
-            self._response.done(error=True)
-            raise
-        self._response.size += len(chunk)
-        return chunk
-
-    def close(self) -> None:
-        try:
-            close = getattr(self._result, "close", None)
-            if close is not None:
-                close()
-        finally:
-            self._response.done()
+    def _finish(self, error: bool) -> None:
+        monitor = self.owner.monitor
+        state = self.state
+        duration = monitor.stop_timing(state)
+        resolver = self.owner.route_resolver
+        if state.route is None and resolver is not None:
+            state.route = resolver(self.environ)
+        status = int(self.status[:3]) if self.status and not error else 500
+        details = None
+        if state.sampled:
+            details = request_details(self.environ)
+            details["response_size"] = self.size
+            for name, value in self.headers:
+                if name.lower() == "content-type":
+                    details["content_type"] = value
+        monitor.finish(state, status, duration, error=error, details=details)

@@ -7,7 +7,6 @@ from typing import Any
 
 from .._wsgi_common import MonitoredWSGIApp, WSGIApp
 from ..core.monitor import Monitor
-from ..core.request import current_state
 from ..utils.config import Config
 
 
@@ -22,14 +21,6 @@ def _flask_version() -> str | None:
         return version("flask")
     except Exception:
         return None
-
-
-def _remember_flask_route() -> None:
-    from flask import request
-
-    state = current_state()
-    if state is not None and request.url_rule is not None:
-        state.route = request.url_rule.rule
 
 
 class PerformanceMiddleware:
@@ -47,16 +38,15 @@ class PerformanceMiddleware:
         app.extensions["performance_monitor"] = self
         if not monitor.active:
             return
-        # First, so the route is known even if a later hook answers the request itself.
-        app.before_request_funcs.setdefault(None, []).insert(0, _remember_flask_route)
         app.wsgi_app = MonitoredWSGIApp(app.wsgi_app, monitor)
 
 
 class PerformanceWSGIWrapper:
     """Wraps any WSGI app without code changes to it: ``app = PerformanceWSGIWrapper(app, config)``.
 
-    For a Flask app the route template comes from its URL map; for other WSGI
-    apps the route is the path (pass ``route_resolver(environ)`` to do better).
+    For a Flask (Werkzeug) app the route template comes from the matched URL
+    rule; for other WSGI apps the route is the path (pass
+    ``route_resolver(environ)`` to do better).
     """
 
     def __init__(
@@ -73,9 +63,7 @@ class PerformanceWSGIWrapper:
             framework="flask" if flask_app is not None else "wsgi",
             framework_version=_flask_version() if flask_app is not None else None,
         )
-        if flask_app is not None and self.monitor.active:
-            flask_app.before_request_funcs.setdefault(None, []).insert(0, _remember_flask_route)
-        elif route_resolver is None:
+        if flask_app is None and route_resolver is None:
             route_resolver = _path_route
         self._wrapped = (
             MonitoredWSGIApp(app, self.monitor, route_resolver) if self.monitor.active else app

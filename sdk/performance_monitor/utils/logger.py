@@ -36,14 +36,23 @@ def internal_error_count() -> int:
 @contextmanager
 def guard(what: str) -> Iterator[None]:
     """Run SDK code; log and swallow its exceptions (``what`` names the step)."""
-    global _internal_error_count
     try:
         yield
     except Exception:
-        _internal_error_count += 1
-        if raise_internal_errors:
-            raise
-        logger.exception("performance_monitor: internal error while %s (ignored)", what)
+        internal_error(what)
+
+
+def internal_error(what: str) -> None:
+    """Call from an ``except Exception:`` block in SDK code: count, log, swallow.
+
+    The request hot path uses this in a plain ``try`` rather than :func:`guard`,
+    which allocates a generator per use.
+    """
+    global _internal_error_count
+    _internal_error_count += 1
+    if raise_internal_errors:
+        raise
+    logger.exception("performance_monitor: internal error while %s (ignored)", what)
 
 
 class RateLimitedLogger:

@@ -1,0 +1,344 @@
+"""SDK overhead per request, as ratios measured in one run (DESIGN §10).
+
+For Flask and FastAPI, on a trivial endpoint and a realistic one (5 SQLite
+queries through SQLAlchemy and a JSON body), it compares:
+
+- ``bare``: the app alone;
+- ``sdk-0``: the SDK at 0 % sampling (every request still measured);
+- ``sdk-100``: the SDK profiling every request (tree, metrics and send included);
+- ``pyinstrument``: each request wrapped in a bare pyinstrument ``Profiler``;
+- ``sentry``: sentry-sdk with traces and profiles at 100 %, sending to a local sink.
+
+Requests are driven straight through the WSGI/ASGI callable (no network, no
+test client) so the middleware is what varies. Each variant runs in its own
+process (sentry instruments globally); variants are interleaved over rounds
+and the median per-request time is kept. Everything sends to a local HTTP
+sink. Run: ``python benchmarks/sdk_overhead.py [--rounds 3] [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+VARIANTS = ["bare", "sdk-0", "sdk-100", "pyinstrument", "sentry"]
+FRAMEWORKS = ["flask", "fastapi"]
+ENDPOINTS = {"trivial": "/ping", "realistic": "/items"}
+
+
+# -- the sink every variant sends to ---------------------------------------------------
+
+
+def start_sink() -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _ok(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = b'{"code":0,"msg":"","data":{"enabled":true,"sampling_rate":1.0}}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_POST = do_GET = _ok  # noqa: N815
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+# -- the apps --------------------------------------------------------------------------
+
+
+def _engine(db: str) -> Any:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(f"sqlite:///{db}", connect_args={"check_same_thread": False})
+    with engine.begin() as conn:
+        conn.execute(
+            text("CREATE TABLE IF NOT EXISTS items (id INTEGER PRIMARY KEY, name TEXT, price REAL)")
+        )
+        if not conn.execute(text("SELECT COUNT(*) FROM items")).scalar():
+            rows = ",".join(f"('item{i}', {i * 1.5})" for i in range(200))
+            conn.execute(text("INSERT INTO items (name, price) VALUES " + rows))
+    return engine
+
+
+def _query_items(engine: Any) -> list[dict[str, Any]]:
+    from sqlalchemy import text
+
+    items = []
+    with engine.connect() as conn:
+        for offset in range(0, 50, 10):
+            rows = conn.execute(
+                text("SELECT id, name, price FROM items LIMIT 10 OFFSET :o"), {"o": offset}
+            )
+            items.extend({"id": r[0], "name": r[1], "price": r[2]} for r in rows)
+    return items
+
+
+def sdk_settings(variant: str, sink_url: str) -> dict[str, Any]:
+    return {
+        "project_key": "bench",
+        "api_endpoint": sink_url,
+        "sampling_rate": 1.0 if variant == "sdk-100" else 0.0,
+        "remote_config": False,
+        "app_version": "bench",
+        "git_commit": "bench",
+    }
+
+
+def flask_app(variant: str, sink_url: str, db: str) -> Any:
+    from flask import Flask, jsonify
+
+    app = Flask(__name__)
+    engine = _engine(db)
+
+    @app.get("/ping")
+    def ping() -> str:
+        return "ok"
+
+    @app.get("/items")
+    def items() -> Any:
+        return jsonify(items=_query_items(engine))
+
+    if variant.startswith("sdk"):
+        from performance_monitor.flask.middleware import PerformanceMiddleware
+        from performance_monitor.sqlalchemy import instrument_engine
+
+        instrument_engine(engine)
+        PerformanceMiddleware(app, sdk_settings(variant, sink_url))
+    elif variant == "pyinstrument":
+        from pyinstrument import Profiler
+
+        inner = app.wsgi_app
+
+        def profiled(environ: Any, start_response: Any) -> Any:
+            profiler = Profiler(interval=0.001, async_mode="disabled")
+            profiler.start()
+            try:
+                return list(inner(environ, start_response))
+            finally:
+                profiler.stop()
+
+        app.wsgi_app = profiled  # type: ignore[method-assign]
+    return app
+
+
+def fastapi_app(variant: str, sink_url: str, db: str) -> Any:
+    from fastapi import FastAPI
+    from fastapi.responses import PlainTextResponse
+
+    app = FastAPI()
+    engine = _engine(db)
+
+    @app.get("/ping", response_class=PlainTextResponse)
+    async def ping() -> str:
+        return "ok"
+
+    @app.get("/items")
+    def items() -> dict[str, Any]:
+        return {"items": _query_items(engine)}
+
+    if variant.startswith("sdk"):
+        from performance_monitor.fastapi import PerformanceMiddleware
+        from performance_monitor.sqlalchemy import instrument_engine
+
+        instrument_engine(engine)
+        app.add_middleware(PerformanceMiddleware, **sdk_settings(variant, sink_url))
+    elif variant == "pyinstrument":
+        from pyinstrument import Profiler
+
+        class ProfilerMiddleware:
+            def __init__(self, app: Any) -> None:
+                self.app = app
+
+            async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+                profiler = Profiler(interval=0.001, async_mode="enabled")
+                profiler.start()
+                try:
+                    await self.app(scope, receive, send)
+                finally:
+                    profiler.stop()
+
+        app.add_middleware(ProfilerMiddleware)
+    return app
+
+
+# -- drivers: call the app directly --------------------------------------------------
+
+
+def drive_wsgi(app: Any, path: str, count: int) -> float:
+    base = {
+        "REQUEST_METHOD": "GET",
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "bench",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": None,
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+        "HTTP_HOST": "bench",
+        "REMOTE_ADDR": "127.0.0.1",
+    }
+    import io
+
+    def start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+        return None
+
+    start = time.perf_counter()
+    for _ in range(count):
+        environ = dict(base, PATH_INFO=path)
+        environ["wsgi.input"] = io.BytesIO(b"")
+        result = app(environ, start_response)
+        for _chunk in result:
+            pass
+        close = getattr(result, "close", None)
+        if close:
+            close()
+    return (time.perf_counter() - start) / count
+
+
+def drive_asgi(app: Any, path: str, count: int) -> float:
+    async def one() -> None:
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": [(b"host", b"bench")],
+            "client": ("127.0.0.1", 1),
+            "server": ("bench", 80),
+        }
+        sent = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await asyncio.sleep(3600)
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            pass
+
+        await app(scope, receive, send)
+
+    async def many() -> float:
+        start = time.perf_counter()
+        for _ in range(count):
+            await one()
+        return (time.perf_counter() - start) / count
+
+    return asyncio.run(many())
+
+
+# -- one variant in this process -------------------------------------------------------
+
+
+def worker(framework: str, variant: str, sink_url: str, quick: bool) -> dict[str, float]:
+    if variant == "sentry":
+        import sentry_sdk
+
+        port = sink_url.rsplit(":", 1)[1]
+        sentry_sdk.init(
+            dsn=f"http://public@127.0.0.1:{port}/1",
+            traces_sample_rate=1.0,
+            profiles_sample_rate=1.0,
+            send_default_pii=False,
+        )
+    db = os.path.join(tempfile.mkdtemp(prefix="bench-"), "db.sqlite3")
+    build = flask_app if framework == "flask" else fastapi_app
+    drive = drive_wsgi if framework == "flask" else drive_asgi
+    app = build(variant, sink_url, db)
+    counts = {"trivial": 300 if quick else 1000, "realistic": 60 if quick else 200}
+    repeats = 3 if quick else 5
+    results: dict[str, float] = {}
+    for name, path in ENDPOINTS.items():
+        drive(app, path, max(20, counts[name] // 5))  # warm up
+        results[name] = statistics.median(drive(app, path, counts[name]) for _ in range(repeats))
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="fewer requests (a smoke run)")
+    parser.add_argument(
+        "--worker", nargs=3, metavar=("FRAMEWORK", "VARIANT", "SINK"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(*args.worker, quick=args.quick)))
+        return
+    sink = start_sink()
+    sink_url = f"http://127.0.0.1:{sink.server_port}"
+    samples: dict[tuple[str, str, str], list[float]] = {}
+    root = Path(__file__).resolve().parents[1]
+    for round_no in range(args.rounds):
+        for framework in FRAMEWORKS:
+            for variant in VARIANTS:
+                command = [sys.executable, __file__, "--worker", framework, variant, sink_url]
+                command += ["--quick"] if args.quick else []
+                env = {**os.environ, "PYTHONPATH": str(root)}
+                output = subprocess.run(
+                    command, capture_output=True, text=True, env=env, check=True, cwd=root
+                )
+                for endpoint, seconds in json.loads(output.stdout.strip().splitlines()[-1]).items():
+                    samples.setdefault((framework, endpoint, variant), []).append(seconds)
+        print(f"round {round_no + 1}/{args.rounds} done", file=sys.stderr)
+    report(samples)
+
+
+def report(samples: dict[tuple[str, str, str], list[float]]) -> None:
+    med = {key: statistics.median(values) for key, values in samples.items()}
+    header = f"{'framework':9} {'endpoint':10} " + " ".join(f"{v:>13}" for v in VARIANTS)
+    print("Median time per request (µs)")
+    print(header)
+    for framework in FRAMEWORKS:
+        for endpoint in ENDPOINTS:
+            cells = " ".join(f"{med[(framework, endpoint, v)] * 1e6:13.1f}" for v in VARIANTS)
+            print(f"{framework:9} {endpoint:10} {cells}")
+    print()
+    print("Ratios (budgets: sdk-0 / bare ≤ 1.03 on trivial; sdk-100 / pyinstrument ≤ 1.2)")
+    print(
+        f"{'framework':9} {'endpoint':10} {'sdk-0/bare':>11} {'sdk-100/pyi':>12} {'sdk-100/bare':>13} {'sentry/bare':>12} {'sdk-100/sentry':>15}"
+    )
+    for framework in FRAMEWORKS:
+        for endpoint in ENDPOINTS:
+            m = {v: med[(framework, endpoint, v)] for v in VARIANTS}
+            print(
+                f"{framework:9} {endpoint:10} {m['sdk-0'] / m['bare']:11.3f} {m['sdk-100'] / m['pyinstrument']:12.3f}"
+                f" {m['sdk-100'] / m['bare']:13.3f} {m['sentry'] / m['bare']:12.3f} {m['sdk-100'] / m['sentry']:15.3f}"
+            )
+
+
+if __name__ == "__main__":
+    main()
