@@ -13,17 +13,17 @@ from pystrument_lab.errors import InvalidPerformanceData
 
 def split_batch(payload: Any, max_batch: int) -> tuple[str | None, list[Any]]:
     """(project key named in the body, raw records) of a single record or a batch."""
+    body_key: str | None = None
     if isinstance(payload, list):
-        return None, payload
-    if not isinstance(payload, dict):
-        raise InvalidPerformanceData("the body must be a record object or {'records': [...]}")
-    body_key = payload.get("project_key") if isinstance(payload.get("project_key"), str) else None
-    if "records" in payload:
-        records = payload["records"]
+        records = payload  # a bare list is a batch too, with the same limits
+    elif isinstance(payload, dict):
+        key = payload.get("project_key")
+        body_key = key if isinstance(key, str) else None
+        records = payload["records"] if "records" in payload else [payload]
         if not isinstance(records, list):
             raise InvalidPerformanceData("records: must be a list of record objects")
     else:
-        records = [payload]
+        raise InvalidPerformanceData("the body must be a record object or {'records': [...]}")
     if not records:
         raise InvalidPerformanceData("records: the batch is empty")
     if len(records) > max_batch:
