@@ -48,6 +48,7 @@ def serve_dashboard(
     import panel as pn
 
     from panel_apps.app import create_app
+    from panel_apps.reports import report_view
     from panel_apps.trace import pyinstrument_view
 
     options = server_options(address, port, extra_origins)
@@ -57,8 +58,12 @@ def serve_dashboard(
     )
     print(f"Pystrument dashboard on {where}{login}", flush=True)
     pn.serve(
-        {"/": create_app, "pyinstrument": pyinstrument_view},
-        title={"/": "Pystrument", "pyinstrument": "pyinstrument view"},
+        {"/": create_app, "pyinstrument": pyinstrument_view, "report": report_view},
+        title={
+            "/": "Pystrument",
+            "pyinstrument": "pyinstrument view",
+            "report": "Pystrument report",
+        },
         show=show,
         threaded=False,
         **options,

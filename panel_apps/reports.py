@@ -1,14 +1,17 @@
-"""Reports: the archive of scheduled report runs (executed notebooks), and "run now".
+"""Reports: the archive of report runs (executed notebooks) and "run now".
 
-Reports are papermill runs of the notebooks in ``notebooks/reports/``,
-indexed in the ``reports`` collection by :mod:`pystrument_lab.reports`. When
-that module is not installed the page says what it will hold.
+Reports are papermill runs of the notebooks in ``notebooks/reports/``
+(:mod:`pystrument_lab.reports`), scheduled or started here; each run is a
+document in the ``reports`` collection. A finished report's HTML opens at
+``/report?id=...`` (:func:`report_view`).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import threading
+from html import escape
+from pathlib import Path
 from typing import Any, ClassVar
 
 import panel as pn
@@ -16,26 +19,41 @@ import panel as pn
 from panel_apps.page import Page
 from panel_apps.state import AppState
 
-REPORT_COLUMNS = [
-    "created_at",
-    "name",
-    "status",
-    "project",
-    "time_range",
-    "html_path",
-    "notebook_path",
-    "error",
-]
+REPORT_COLUMNS = ["created_at", "template", "status", "trigger", "duration", "html", "error", "id"]
 ABOUT = (
-    "Reports are notebooks from `notebooks/reports/` run on a schedule (or now) with papermill "
-    "for a project and time range: latency and error trends, regressions between versions and the "
-    "slowest endpoints, saved as an executed notebook and HTML. Each run is listed here with its status "
-    "and links to the files."
+    "Reports are the notebooks of `notebooks/reports/` run with papermill for a project and a time "
+    "range (on a schedule, or now): trends, regressions between versions and the slowest endpoints, "
+    "kept as an executed notebook and HTML."
 )
 
 
 def reports_available() -> bool:
     return importlib.util.find_spec("pystrument_lab.reports") is not None
+
+
+def report_rows(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Table rows of ``reports`` documents, with a link to each finished report's HTML."""
+    rows = []
+    for document in documents:
+        paths = document.get("paths") or {}
+        error = document.get("error") or {}
+        rows.append(
+            {
+                "created_at": document.get("created_at"),
+                "template": document.get("template"),
+                "status": document.get("status"),
+                "trigger": document.get("trigger"),
+                "duration": document.get("duration"),
+                "html": f"<a href='report?id={escape(str(document.get('id')))}' target='_blank'>open</a>"
+                if paths.get("html")
+                else "",
+                "error": error.get("message") or error.get("evalue")
+                if isinstance(error, dict)
+                else str(error),
+                "id": document.get("id"),
+            }
+        )
+    return rows
 
 
 class ReportsPage(Page):
@@ -45,91 +63,79 @@ class ReportsPage(Page):
     def __init__(self, state: AppState, **params: Any) -> None:
         super().__init__(state, **params)
         self.listing = pn.widgets.Tabulator(
-            show_index=False,
-            disabled=True,
-            sizing_mode="stretch_width",
-            height=320,
-            layout="fit_data_stretch",
+            show_index=False, disabled=True, sizing_mode="stretch_width", layout="fit_data_stretch",
+            formatters={"html": {"type": "html"}}, pagination="local", page_size=20,
+        )  # fmt: skip
+        self.template = pn.widgets.Select(name="Report", width=200)
+        self.run_button = pn.widgets.Button(
+            name="Run report now", button_type="primary", align="end"
         )
-        self.run_button = pn.widgets.Button(name="Run report now", button_type="primary")
         self.run_button.on_click(lambda _: self.run_now())
-        self.progress = pn.indicators.Progress(active=True, visible=False, width=240)
+        self.progress = pn.indicators.Progress(
+            active=True, visible=False, width=200, align="center"
+        )
         self.status = pn.pane.Markdown("")
         self._poll: Any = None
         self._thread: threading.Thread | None = None
         self._outcome: dict[str, Any] = {}
 
     def load(self) -> list[dict[str, Any]]:
-        """The report documents of the chosen project (all projects when none is chosen), newest first."""
-        query: dict[str, Any] = {}
-        if self.state.project:
-            project = self.lab.store.project_by_name(
-                self.state.project
-            ) or self.lab.store.find_project(self.state.project)
-            if project is not None:
-                query = {"project_key": project["project_key"]}
-        documents = self.lab.store.reports.find(query).sort("created_at", -1).limit(200)
-        rows = []
-        for document in documents:
-            params = document.get("params") or document.get("parameters") or {}
-            rows.append(
-                {
-                    "created_at": document.get("created_at"),
-                    "name": document.get("name")
-                    or document.get("report")
-                    or document.get("notebook"),
-                    "status": document.get("status"),
-                    "project": params.get("project") or document.get("project"),
-                    "time_range": params.get("time_range"),
-                    "html_path": document.get("html_path")
-                    or (document.get("paths") or {}).get("html"),
-                    "notebook_path": document.get("notebook_path")
-                    or (document.get("paths") or {}).get("notebook"),
-                    "error": document.get("error"),
-                }
-            )
-        return rows
+        """The chosen project's reports (every project's when none is chosen), newest first."""
+        from pystrument_lab.reports import list_reports
+
+        return list_reports(self.lab.store, project=self.state.project or None, limit=200)
 
     def update(self) -> None:
         import pandas as pd
 
-        rows = self.load()
+        if not reports_available():
+            self.body.objects = [
+                pn.pane.Markdown(f"## Reports\n{ABOUT}\n\nThe reports module is not installed.")
+            ]
+            return
+        from pystrument_lab.reports import TEMPLATES_DIR
+
+        self.template.options = sorted(path.stem for path in Path(TEMPLATES_DIR).glob("*.ipynb"))
+        rows = report_rows(self.load())
         self.listing.value = pd.DataFrame(rows, columns=REPORT_COLUMNS)
         parts: list[Any] = [pn.pane.Markdown(f"## Reports\n{ABOUT}")]
-        if reports_available():
-            parts.append(pn.Row(self.run_button, self.progress, self.status))
+        if self.state.project:
+            parts.append(pn.Row(self.template, self.run_button, self.progress, self.status))
         else:
-            parts.append(
-                pn.pane.Alert(
-                    "Report runs are not available in this installation yet: once the reports module is "
-                    "installed, scheduled runs appear here and can be started with **Run report now**.",
-                    alert_type="info",
-                )
-            )
+            parts.append(pn.pane.Markdown("Choose a project to run a report for it."))
         if not rows:
             parts.append(pn.pane.Markdown("No report has run yet."))
         parts.append(self.listing)
         self.body.objects = parts
 
-    def run_now(self) -> None:
-        """Run the project's report in a thread through the reports module, then list it."""
-        from pystrument_lab import reports
+    def run_now(self, *, background: bool = True) -> None:
+        """Run the chosen report over the chosen range in a thread; list it when done."""
+        from pystrument_lab.reports import run_report
 
-        run = getattr(reports, "run_report", None)
-        if run is None:
-            self.warn("This version of the reports module has no run_report().")
+        if not self.state.project or not self.template.value:
+            self.warn("Choose a project and a report.")
             return
-        project, time_range = self.state.project or None, self.state.time_range
+        project, template, start = (
+            self.state.project,
+            self.template.value,
+            f"-{self.state.time_range}",
+        )
+        store = self.lab.store
 
         def work() -> None:
             try:
-                self._outcome["result"] = run(project=project, time_range=time_range)
+                self._outcome["result"] = run_report(project, template, start, "now", store=store)
             except Exception as exc:  # shown on the page
                 self._outcome["error"] = f"{type(exc).__name__}: {exc}"
 
         self._outcome = {}
         self.progress.visible = True
-        self.status.object = "**running**…"
+        self.run_button.disabled = True
+        self.status.object = f"**running** {template} for {project}…"
+        if not background:
+            work()
+            self._check()
+            return
         self._thread = threading.Thread(target=work, daemon=True)
         self._thread.start()
         if pn.state.curdoc is not None:
@@ -140,7 +146,36 @@ class ReportsPage(Page):
             return
         if self._poll is not None:
             self._poll.stop()
+            self._poll = None
         self.progress.visible = False
+        self.run_button.disabled = False
         error = self._outcome.get("error")
-        self.status.object = f"**failed**: {error}" if error else "**completed**"
+        result = self._outcome.get("result") or {}
+        self.status.object = (
+            f"**failed**: {error}" if error else f"**{result.get('status', 'done')}**"
+        )
         self.refresh()
+
+
+def report_view() -> pn.viewable.Viewable:
+    """The ``/report?id=...`` page: a finished report's HTML."""
+    import pystrument_lab
+
+    args = pn.state.session_args.get("id") or [b""]
+    report_id = args[0].decode() if isinstance(args[0], bytes) else str(args[0])
+    from bson import ObjectId
+
+    store = pystrument_lab.connect().store
+    document = (
+        store.reports.find_one({"_id": ObjectId(report_id)})
+        if ObjectId.is_valid(report_id)
+        else None
+    )
+    path = ((document or {}).get("paths") or {}).get("html")
+    if not path or not Path(path).exists():
+        return pn.pane.Alert(f"No finished report with id {report_id!r}.", alert_type="warning")
+    html = Path(path).read_text(encoding="utf-8")
+    return pn.pane.HTML(
+        f"<iframe srcdoc=\"{escape(html, quote=True)}\" style='width:100%;height:95vh;border:0'></iframe>",
+        sizing_mode="stretch_both",
+    )

@@ -41,7 +41,10 @@ def seed_shop(store: Store, *, name: str = "shop", now: datetime | None = None) 
     key = project["project_key"]
     rng = random.Random(7)
     records, points = [], []
-    for version, search_ms, rank_share, start in (("1.0", 50, 0.2, now - timedelta(hours=2)), ("1.1", 150, 0.7, now - timedelta(minutes=50))):
+    for version, search_ms, rank_share, start in (
+        ("1.0", 50, 0.2, now - timedelta(hours=2)),
+        ("1.1", 150, 0.7, now - timedelta(minutes=50)),
+    ):
         for minute in range(40):
             at = start + timedelta(minutes=minute)
             search = [search_ms / 1000 * rng.uniform(0.9, 1.1) for _ in range(6)]
@@ -53,10 +56,29 @@ def seed_shop(store: Store, *, name: str = "shop", now: datetime | None = None) 
                     make_record(path="/api/search", route=SEARCH, duration=search[0], app_version=version,
                                 timestamp=at, nodes=search_tree(search[0], rank_share))
                 )  # fmt: skip
-                records.append(make_record(path="/api/users/7", route=USER, duration=users[0], app_version=version, timestamp=at))
-    points.append(make_metric([0.5], route=USER, status_class="5xx", errors=1, app_version="1.1", start=now - timedelta(minutes=5)))
+                records.append(
+                    make_record(
+                        path="/api/users/7",
+                        route=USER,
+                        duration=users[0],
+                        app_version=version,
+                        timestamp=at,
+                    )
+                )
+    points.append(
+        make_metric(
+            [0.5],
+            route=USER,
+            status_class="5xx",
+            errors=1,
+            app_version="1.1",
+            start=now - timedelta(minutes=5),
+        )
+    )
     for point in points:
-        point["interval_start"] = point["interval_end"] = datetime.fromisoformat(point["interval_start"])
+        point["interval_start"] = point["interval_end"] = datetime.fromisoformat(
+            point["interval_start"]
+        )
     for record in records:
         record["timestamp"] = datetime.fromisoformat(record["timestamp"])
     store.add_metrics(key, points)

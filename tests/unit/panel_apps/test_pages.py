@@ -1,0 +1,208 @@
+"""Pages driven through their state and widgets, over a seeded store."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import panel as pn
+
+from panel_apps.analysis import AnalysisPage
+from panel_apps.app import Dashboard
+from panel_apps.endpoints import EndpointsPage
+from panel_apps.overview import OverviewPage, breaches
+from panel_apps.projects import ProjectsPage
+from panel_apps.records import RecordsPage
+from panel_apps.reports import ReportsPage
+from panel_apps.state import AppState
+from panel_apps.trace import TracePage, call_tree_rows, metrics_table
+from panel_apps.versions import VersionsPage
+from tests.unit.panel_apps.conftest import SEARCH, USER
+
+
+def kinds(layout: Any) -> list[str]:
+    return [type(item).__name__ for item in layout.objects]
+
+
+def click(page: Any, row: int) -> None:
+    page._clicked(SimpleNamespace(row=row))
+
+
+def test_overview_marks_projects_breaching_thresholds(app_state: AppState, shop: dict) -> None:
+    page = OverviewPage(app_state)
+    [entry] = page.load()
+    assert entry["summary"]["count"] == 801 and entry["alerts"] == []
+    app_state.lab.store.update_project(
+        shop["project_key"], {"config.alert_threshold.response_time": 0.1}
+    )
+    app_state.page = "overview"
+    app_state.time_range = "24h"  # the visible page reloads on a state change
+    assert "breaching alert thresholds" in page.body.objects[0].object
+    card = page.body.objects[1].objects[0]
+    assert card.title.startswith("⚠") and "p95 1" in card.objects[0].object
+
+
+def test_breaches_compares_p95_and_error_rate_with_thresholds() -> None:
+    project = {"config": {"alert_threshold": {"response_time": 1.0, "error_rate": 0.05}}}
+    assert breaches(project, {"count": 10, "p95": 0.5, "error_rate": 0.01}) == []
+    found = breaches(project, {"count": 10, "p95": 1.5, "error_rate": 0.2})
+    assert found == ["p95 1.5 s above 1 s", "error rate 20.0% above 5.0%"]
+
+
+def test_overview_empty_state_explains_what_to_do(store: Any) -> None:
+    from pystrument_lab.loaders import Lab
+
+    page = OverviewPage(AppState(Lab(store)))
+    page.refresh()
+    assert "No projects yet" in page.body.objects[0].objects[0].object
+
+
+def test_projects_create_shows_key_and_snippets(app_state: AppState) -> None:
+    page = ProjectsPage(app_state)
+    app_state.page = "projects"
+    page.new_name.value = "billing"
+    page.new_framework.value = "django"
+    project = page.create()
+    assert project is not None and project["project_key"].startswith("pk_")
+    shown = [obj for obj in page.created.objects if isinstance(obj, pn.widgets.TextInput)]
+    assert shown[0].value == project["project_key"]
+    tabs = page.created.objects[-1]
+    assert tabs._names[0] == "Django" and project["project_key"] in tabs.objects[0].value
+    assert app_state.project == "billing"
+    assert "billing" in list(page.listing.value["name"])
+
+
+def test_projects_edit_and_archive(app_state: AppState, shop: dict) -> None:
+    page = ProjectsPage(app_state)
+    app_state.page = "projects"
+    page.activate()
+    page.sampling_rate.value = 0.5
+    page.enabled.value = False
+    page.response_time.value = 0.25
+    page.error_rate.value = 0.02
+    page.save()
+    config = app_state.lab.store.get_project(shop["project_key"])["config"]
+    # The embedded server hands a $set boolean back as 0/1, so compare truthiness.
+    assert config["sampling_rate"] == 0.5 and not config["enabled"]
+    assert (
+        config["alert_threshold"]["response_time"] == 0.25
+        and config["alert_threshold"]["error_rate"] == 0.02
+    )
+    page.archive()
+    assert app_state.lab.store.get_project(shop["project_key"])["status"] == "archived"
+
+
+def test_endpoints_table_trends_and_merged_tree(app_state: AppState) -> None:
+    page = EndpointsPage(app_state)
+    app_state.page = "endpoints"
+    page.activate()
+    expected = app_state.lab.endpoints("shop", time_range="6h")
+    assert list(page.listing.value["route"]) == expected["route"].to_list()
+    assert list(page.listing.value["p95 (ms)"]) == [
+        round(v * 1000, 2) for v in expected["p95"].to_list()
+    ]
+    assert page.detail.objects == []
+    row = list(page.listing.value["route"]).index(SEARCH)
+    click(page, row)
+    assert app_state.route == SEARCH
+    graph = page.detail.objects[-1]
+    assert isinstance(graph, pn.pane.Bokeh)
+    source = graph.object.renderers[0].data_source
+    assert "rank_results" in source.data["function"]
+
+
+def test_records_filters_and_opens_trace(app_state: AppState) -> None:
+    page = RecordsPage(app_state)
+    app_state.page = "records"
+    page.activate()
+    assert len(page.listing.value) == 40
+    page.min_ms.value = 100.0
+    slow = page.listing.value
+    assert (
+        len(slow) == 10 and set(slow["route"]) == {SEARCH} and set(slow["app_version"]) == {"1.1"}
+    )
+    page.min_ms.value = 0.0
+    page.route.value = USER
+    assert app_state.route == USER and set(page.listing.value["route"]) == {USER}
+    click(page, 0)
+    assert app_state.page == "trace" and app_state.trace == page.listing.value.iloc[0]["trace_id"]
+
+
+def test_trace_detail_shows_metrics_tree_and_flame_graph(app_state: AppState) -> None:
+    trace = app_state.lab.records("shop", route=SEARCH, app_version="1.1", limit=1)["trace_id"][0]
+    page = TracePage(app_state)
+    app_state.open_trace(trace)
+    page.activate()
+    assert page.record is not None and page.record.trace_id == trace
+    assert metrics_table(page.record)["total duration (s)"] == page.record.data["total_duration"]
+    rows = call_tree_rows(page.record)
+    assert [r["function"].strip("\u2003") for r in rows] == [
+        "dispatch",
+        "search",
+        "fetch_products",
+        "rank_results",
+    ]
+    graphs = [o for o in page.body.objects if isinstance(o, pn.pane.Bokeh)]
+    assert len(graphs[0].object.renderers[0].data_source.data["function"]) == 4
+    links = page.body.objects[1]
+    assert any(isinstance(o, pn.widgets.FileDownload) for o in links.objects)
+
+
+def test_versions_page_shows_the_regression_and_diff(app_state: AppState) -> None:
+    page = VersionsPage(app_state)
+    app_state.page = "versions"
+    page.activate()
+    assert (page.version_a.value, page.version_b.value) == ("1.0", "1.1")
+    flagged = page.comparison.filter(page.comparison["regression"])["route"].to_list()
+    assert flagged == [SEARCH] and page.route.value == SEARCH
+    verdict = page.body.objects[2]
+    assert verdict.alert_type == "danger" and SEARCH in verdict.object
+    diff = page.body.objects[-1]
+    graph = next(o for o in diff.objects if isinstance(o, pn.pane.Bokeh))
+    data = graph.object.renderers[0].data_source.data
+    rank = data["function"].index("rank_results")
+    assert data["self_delta"][rank] == max(data["self_delta"])
+
+
+def test_analysis_of_a_record_completes_with_its_bottleneck(app_state: AppState) -> None:
+    trace = app_state.lab.records("shop", route=SEARCH, app_version="1.1", limit=1)["trace_id"][0]
+    page = AnalysisPage(app_state)
+    app_state.page = "analysis"
+    page.activate()
+    page.trace.value = trace
+    run = page.start(background=False)
+    assert run is not None and run.status == "completed", run.error
+    assert "rank_results" in page.result.object
+    assert page.status.object.startswith("**completed**")
+    assert list(page.history.value["trace_id"]) == [trace]
+
+
+def test_analysis_request_from_another_page_starts_it(app_state: AppState) -> None:
+    page = AnalysisPage(app_state)
+    page.start = lambda **_: None  # type: ignore[method-assign]
+    app_state.request_analysis("endpoint", SEARCH)
+    page.activate()
+    assert page.kind.value == "endpoint" and page.route.value == SEARCH
+
+
+def test_reports_page_lists_reports(app_state: AppState, shop: dict) -> None:
+    page = ReportsPage(app_state)
+    app_state.page = "reports"
+    page.activate()
+    assert "No report has run yet." in [getattr(o, "object", "") for o in page.body.objects]
+    assert "summary" in page.template.options
+
+
+def test_dashboard_navigation_follows_state(app_state: AppState) -> None:
+    dashboard = Dashboard(app_state.lab)
+    shown = lambda: dashboard.main.objects[0].objects[1]  # noqa: E731 - the page's body
+    assert shown() is dashboard.pages["overview"].body
+    dashboard.state.open_project("shop")
+    assert shown() is dashboard.pages["endpoints"].body
+    assert dashboard.project.value == "shop" and dashboard.nav.value == "endpoints"
+    dashboard.time_range.value = "1h"
+    assert dashboard.state.time_range == "1h"
+    assert (
+        dashboard.state.link(route=SEARCH)
+        == "?page=endpoints&project=shop&route=%2Fapi%2Fsearch&range=1h"
+    )
