@@ -26,6 +26,8 @@ def raise_sdk_errors(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def sink() -> Iterator[Sink]:
     server = Sink()
     yield server
+    for monitor in monitor_module.all_monitors():  # flush while the sink still listens
+        monitor.close(timeout=0.5)
     server.close()
 
 
