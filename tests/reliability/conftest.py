@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from pystrument_lab.store import Store
 from tests.utils.audit import new_project, running_collector
 from tests.utils.services import CollectorProcess
 
@@ -23,3 +24,14 @@ def shared_collector(
 @pytest.fixture(scope="module")
 def shared_project(shared_collector: CollectorProcess) -> dict[str, Any]:
     return new_project(shared_collector, "reliability", framework="flask", sampling_rate=1.0)
+
+
+@pytest.fixture(scope="module")
+def shared_store(shared_collector: CollectorProcess) -> Iterator[Store]:
+    """A handle on the shared collector's database, to check what was stored."""
+    handle = Store(
+        shared_collector.env["PYSTRUMENT_MONGODB_URL"],
+        database=shared_collector.env["PYSTRUMENT_DATABASE"],
+    )
+    yield handle
+    handle.close()
