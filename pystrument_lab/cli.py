@@ -15,6 +15,7 @@ from typing import Any
 
 from pystrument_lab.analysis import add_commands as add_analysis_commands
 from pystrument_lab.errors import PystrumentError
+from pystrument_lab.report_commands import add_commands as add_report_commands
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -141,6 +142,7 @@ def services_for_up(settings: Any) -> list[Service]:
             url=f"{settings.collector_url}  (API docs: {settings.collector_url}/docs)",
         ),
         Service("worker", [python, "-m", "pystrument_lab.cli", "worker"]),
+        Service("scheduler", [python, "-m", "pystrument_lab.cli", "scheduler"]),
         Service(
             "demo",
             [python, "-m", "pystrument_lab.cli", "demo"],
@@ -281,6 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     token = commands.add_parser("admin-token", help="print the admin token the collector expects")
     token.set_defaults(handler=cmd_admin_token)
     add_analysis_commands(commands)
+    add_report_commands(commands)
     __import__("pystrument_lab.demo", fromlist=["add_commands"]).add_commands(commands)
     __import__("panel_apps.cli", fromlist=["add_commands"]).add_commands(commands)
     return parser

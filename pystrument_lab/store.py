@@ -41,6 +41,8 @@ ENDPOINT_METRICS = "endpoint_metrics"
 METRIC_BATCHES = "metric_batches"
 ANALYSES = "ai_analysis_results"
 REPORTS = "reports"
+SCHEDULER_STATE = "scheduler_state"
+JOB_RUNS = "job_runs"
 
 #: Resolutions that metric points are folded into at ingest, and their width.
 RESOLUTIONS: dict[str, timedelta] = {"1m": timedelta(minutes=1), "1h": timedelta(hours=1)}
@@ -97,7 +99,16 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("project_key", ASCENDING), ("created_at", DESCENDING)]),
         IndexModel([("trace_id", ASCENDING), ("status", ASCENDING)]),
     ],
-    REPORTS: [IndexModel([("project_key", ASCENDING), ("created_at", DESCENDING)])],
+    REPORTS: [
+        IndexModel([("project_key", ASCENDING), ("created_at", DESCENDING)]),
+        IndexModel([("created_at", ASCENDING)]),
+    ],
+    SCHEDULER_STATE: [IndexModel([("kind", ASCENDING), ("name", ASCENDING)], unique=True)],
+    JOB_RUNS: [
+        IndexModel([("job", ASCENDING), ("fire_time", ASCENDING)]),
+        IndexModel([("status", ASCENDING)]),
+        IndexModel([("started_at", DESCENDING)]),
+    ],
 }
 
 

@@ -1,0 +1,266 @@
+"""CLI for reports and scheduled work: ``reports run|list``, ``scheduler``, ``jobs``.
+
+``pystrument jobs`` is the counterpart of the original's Celery inspect and
+Flower: what is scheduled (with next run times), what runs now, which
+reports and cleanups finished recently. It reads only the store
+(``scheduler_state``, ``job_runs``, ``reports``), so it sees every scheduler
+on every machine; :func:`job_overview` gives the dashboard the same data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from pymongo import DESCENDING
+
+from pystrument_lab.store import JOB_RUNS, SCHEDULER_STATE, Store, public
+
+__all__ = ["add_commands", "job_overview"]
+
+
+def _store() -> Store:
+    from pystrument_lab.store import connect
+
+    return connect()
+
+
+def _when(epoch: float | None) -> datetime | None:
+    return datetime.fromtimestamp(epoch, timezone.utc) if epoch else None
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, default=str))
+
+
+def job_overview(store: Store, *, recent: int = 10) -> dict[str, Any]:
+    """Schedulers alive, scheduled jobs, running work and recent runs and reports."""
+    from pystrument_lab.scheduler import HEARTBEAT_SECONDS
+
+    now = time.time()
+    state = store.db[SCHEDULER_STATE]
+    runs = store.db[JOB_RUNS]
+    schedulers = [
+        {
+            "name": doc["name"],
+            "host": doc.get("host"),
+            "pid": doc.get("pid"),
+            "last_heartbeat": _when(doc.get("heartbeat")),
+            "alive": now - float(doc.get("heartbeat") or 0) < 3 * HEARTBEAT_SECONDS,
+        }
+        for doc in state.find({"kind": "scheduler"})
+    ]
+    jobs = [
+        {
+            "name": doc["name"],
+            "cron": doc.get("cron"),
+            "task": doc.get("task"),
+            "template": doc.get("template"),
+            "projects": doc.get("projects"),
+            "next_run": _when(doc.get("next_run_at")),
+            "last_fire": _when(doc.get("last_fire")),
+            "last_status": doc.get("last_status"),
+            "running": float(doc.get("lock_expires") or 0) > now,
+            "owner": doc.get("lock_owner"),
+        }
+        for doc in state.find({"kind": "job"}).sort("name", 1)
+    ]
+    finished = {"status": {"$in": ["completed", "failed", "skipped"]}}
+    return {
+        "schedulers": schedulers,
+        "jobs": jobs,
+        "running": {
+            "jobs": [public(doc) for doc in runs.find({"status": "running"})],
+            "reports": [
+                public(doc) for doc in store.reports.find({"status": "running"}, {"params": 0})
+            ],
+        },
+        "recent_runs": [
+            public(doc) for doc in runs.find(finished).sort("started_at", DESCENDING).limit(recent)
+        ],
+        "recent_reports": [
+            public(doc)
+            for doc in store.reports.find({"status": {"$in": ["completed", "failed"]}})
+            .sort("created_at", DESCENDING)
+            .limit(recent)
+        ],
+    }
+
+
+# -- handlers ----------------------------------------------------------------
+
+
+def cmd_reports_run(args: argparse.Namespace) -> int:
+    from pystrument_lab.reports import run_report
+
+    params = dict(item.split("=", 1) for item in args.param or [])
+    report = run_report(
+        args.project,
+        args.template,
+        args.start,
+        args.end,
+        report_type=args.report_type,
+        params=params,
+        store=_store(),
+        show_code=args.show_code,
+    )
+    if args.json:
+        _print_json(report)
+    elif report["status"] == "completed":
+        print(f"report {report['id']} completed in {report['duration']:.1f} s")
+        for kind, path in (report.get("paths") or {}).items():
+            print(f"  {kind}: {path}")
+    else:
+        print(f"report {report['id']} failed: {report['error']['message']}", file=sys.stderr)
+        for path in (report.get("paths") or {}).values():
+            print(f"  executed notebook: {path}", file=sys.stderr)
+    return 0 if report["status"] == "completed" else 1
+
+
+def cmd_reports_list(args: argparse.Namespace) -> int:
+    from pystrument_lab.reports import list_reports
+
+    items = list_reports(_store(), project=args.project, status=args.status, limit=args.limit)
+    if args.json:
+        _print_json(items)
+        return 0
+    if not items:
+        print("no reports yet: pystrument reports run --project NAME --template summary")
+    for item in items:
+        created = item["created_at"].strftime("%Y-%m-%d %H:%M")
+        where = (item.get("paths") or {}).get("html") or (item.get("error") or {}).get(
+            "message", ""
+        )
+        print(
+            f"{item['id']}  {created}  {item.get('project_name') or item['project_key']:<20} "
+            f"{item['template']:<11} {item['status']:<9} {where}"
+        )
+    return 0
+
+
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    from pystrument_lab.schedule import load_schedule
+    from pystrument_lab.scheduler import ReportScheduler
+
+    schedule = load_schedule(args.schedule)
+    runner = ReportScheduler(schedule, store=_store(), blocking=not args.once)
+    if args.once:
+        results = runner.run_all_once()
+        for spec, result in zip(schedule.jobs, results, strict=True):
+            status = result["status"] if result else "taken by another scheduler"
+            print(
+                f"{spec.name}: {status}"
+                + (f" ({result['error']})" if result and result.get("error") else "")
+            )
+        return 0 if all(r is None or r["status"] == "completed" for r in results) else 1
+
+    def stop(*_: Any) -> None:
+        runner.scheduler.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    print(f"scheduler: {len(schedule.jobs)} jobs from {schedule.source}", flush=True)
+    runner.start()
+    return 0
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    overview = job_overview(_store(), recent=args.recent)
+    if args.json:
+        _print_json(overview)
+        return 0
+    _print_overview(overview)
+    return 0
+
+
+def _fmt(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+
+
+def _print_overview(overview: dict[str, Any]) -> None:
+    alive = [s for s in overview["schedulers"] if s["alive"]]
+    print(f"Schedulers: {len(alive)} alive" + "".join(f"\n  {s['name']}" for s in alive))
+    print("\nScheduled:")
+    if not overview["jobs"]:
+        print("  nothing: start one with `pystrument scheduler`")
+    for job in overview["jobs"]:
+        what = job["template"] or job["task"]
+        state = "RUNNING" if job["running"] else (job["last_status"] or "never run")
+        print(
+            f"  {job['name']:<20} {job['cron']:<15} {what:<11} next {_fmt(job['next_run'])}  "
+            f"last {_fmt(job['last_fire'])} {state}"
+        )
+    running = overview["running"]
+    print("\nRunning:")
+    if not running["jobs"] and not running["reports"]:
+        print("  nothing")
+    for run in running["jobs"]:
+        print(
+            f"  job {run['job']} since {_fmt(run['started_at'])} on {run['host']} (pid {run['pid']})"
+        )
+    for report in running["reports"]:
+        print(
+            f"  report {report['id']} {report['template']} for "
+            f"{report.get('project_name') or report['project_key']} since {_fmt(report['created_at'])}"
+        )
+    print("\nRecent runs:")
+    for run in overview["recent_runs"]:
+        detail = run.get("error") or run.get("reason") or ""
+        if run.get("task") == "cleanup" and run.get("result"):
+            removed = run["result"].get("removed", {})
+            detail = ", ".join(f"{name} {count}" for name, count in removed.items() if count)
+            detail = "removed " + (detail or "nothing")
+        print(f"  {_fmt(run.get('scheduled_for'))}  {run['job']:<20} {run['status']:<9} {detail}")
+    print("\nRecent reports:")
+    for report in overview["recent_reports"]:
+        detail = (report.get("paths") or {}).get("html") or (report.get("error") or {}).get(
+            "message", ""
+        )
+        print(
+            f"  {_fmt(report['created_at'])}  {report.get('project_name') or report['project_key']:<20} "
+            f"{report['template']:<11} {report['status']:<9} {detail}"
+        )
+
+
+# -- parser ------------------------------------------------------------------
+
+
+def add_commands(commands: Any) -> None:
+    """Add ``reports``, ``scheduler`` and ``jobs`` to the ``pystrument`` parser."""
+    reports = commands.add_parser("reports", help="run and list papermill reports")
+    actions = reports.add_subparsers(dest="reports_command", required=True, metavar="ACTION")
+    run = actions.add_parser("run", help="run a report notebook now")
+    run.add_argument("--project", required=True, help="project name or key")
+    run.add_argument("--template", default="summary", help="summary, regression or a .ipynb path")
+    run.add_argument(
+        "--start", default="-1d", help="ISO date or -1d, today, today-7d (default -1d)"
+    )
+    run.add_argument("--end", default="now", help="ISO date or now, today (default now)")
+    run.add_argument("--report-type", help="report_type parameter (default: the template name)")
+    run.add_argument(
+        "--param", action="append", metavar="KEY=VALUE", help="extra notebook parameter"
+    )
+    run.add_argument("--show-code", action="store_true", help="keep code cells in the HTML")
+    run.add_argument("--json", action="store_true", help="print the report document as JSON")
+    run.set_defaults(handler=cmd_reports_run)
+    listing = actions.add_parser("list", help="list reports, newest first")
+    listing.add_argument("--project", help="only this project (name or key)")
+    listing.add_argument("--status", choices=["running", "completed", "failed"])
+    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.set_defaults(handler=cmd_reports_list)
+
+    scheduler = commands.add_parser("scheduler", help="run scheduled reports and cleanup")
+    scheduler.add_argument("--schedule", help="YAML schedule file (default: the packaged one)")
+    scheduler.add_argument("--once", action="store_true", help="run every job once now and exit")
+    scheduler.set_defaults(handler=cmd_scheduler)
+
+    jobs = commands.add_parser("jobs", help="what is scheduled, running and recently finished")
+    jobs.add_argument("--recent", type=int, default=10, help="how many finished runs to show")
+    jobs.add_argument("--json", action="store_true", help="print JSON")
+    jobs.set_defaults(handler=cmd_jobs)
