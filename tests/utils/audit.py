@@ -104,6 +104,7 @@ def assert_envelope(
 def running_collector(mongo_url: str, home: Path, **env: str) -> Iterator[CollectorProcess]:
     """A collector on a database of its own, dropped afterwards (for module-scoped fixtures)."""
     database = "test_" + uuid.uuid4().hex[:12]
+    home.mkdir(parents=True, exist_ok=True)
     store = Store(mongo_url, database=database)
     store.ensure_indexes()
     process = CollectorProcess(mongo_url, database, home, **env)
