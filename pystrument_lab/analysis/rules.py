@@ -8,13 +8,13 @@ Rules (all times are means per request; thresholds are module constants):
 - **n_plus_one** (database): at least ``N_PLUS_ONE_MIN_QUERIES`` queries whose
   mean time is under ``N_PLUS_ONE_MAX_QUERY_TIME`` — one small query per item.
 - **slow_sql** (database): each distinct statement the SDK reported as slow.
-- **waiting** (io): CPU time under ``WAITING_MAX_CPU_SHARE`` of the wall time,
-  the gap not explained by SQL; named after the application function with
-  the most self time (time in C calls such as ``sleep`` or socket reads is
-  the calling Python function's self time).
-- **cpu_hotspot** (computation): application functions holding at least
-  ``HOTSPOT_MIN_SHARE`` of the request in their own code, when the request
-  is not mostly waiting, and at least ``HOTSPOT_MIN_TIME`` seconds per request.
+- **waiting** (io): an application function that spends at least
+  ``WAITING_MIN_SHARE`` of the request in wait frames below it (``[await]``,
+  sleep, select, socket reads, lock waits). Read from the tree, because the
+  SDK's CPU time covers one thread only.
+- **cpu_hotspot** (computation): application functions whose own time plus
+  the library frames they call (up to the next application function) reach
+  ``HOTSPOT_MIN_SHARE`` of the request and ``HOTSPOT_MIN_TIME`` seconds.
 - **memory_growth** (memory): memory delta of ``MEMORY_DELTA_MB`` or peak of
   ``MEMORY_PEAK_MB`` (or the project's ``alert_threshold.memory_usage``).
 - **excessive_calls** (computation): an application function with at least
@@ -43,12 +43,11 @@ __all__ = ["analyze_profile", "performance_score", "severity_for"]
 
 N_PLUS_ONE_MIN_QUERIES = 10
 N_PLUS_ONE_MAX_QUERY_TIME = 0.02
-WAITING_MAX_CPU_SHARE = 0.4
 WAITING_MIN_SHARE = 0.3
 HOTSPOT_MIN_SHARE = 0.15
 HOTSPOT_MIN_TIME = 0.02
 MEMORY_DELTA_MB = 20.0
-MEMORY_PEAK_MB = 100.0
+MEMORY_PEAK_MB = 40.0
 EXCESSIVE_CALLS = 50
 LATENCY_GOOD = 0.1
 LATENCY_BAD = 2.0
@@ -136,6 +135,60 @@ def _is_db_frame(node: CallNode) -> bool:
     )
 
 
+_WAIT_FUNCTIONS = (
+    "[await]",
+    "sleep",
+    "select",
+    "poll",
+    "epoll",
+    "recv",
+    "recv_into",
+    "read",
+    "readinto",
+    "wait",
+    "acquire",
+    "connect",
+    "getaddrinfo",
+    "urlopen",
+)
+
+
+def _is_wait_frame(node: CallNode) -> bool:
+    name = node.function_name.rsplit(".", 1)[-1].lower()
+    return not node.is_application and (node.function_name == "[await]" or name in _WAIT_FUNCTIONS)
+
+
+def _owner(node: CallNode) -> CallNode | None:
+    """The application function a node's time belongs to (comprehensions belong to their function)."""
+    current: CallNode | None = node
+    while current is not None and not (
+        current.is_application and not current.function_name.startswith("<")
+    ):
+        current = current.parent
+    return current
+
+
+def attributed_time(profile: Profile) -> tuple[dict[str, float], dict[str, float]]:
+    """Per application function (by name): (busy, waiting) seconds per request.
+
+    A function owns its self time and the self time of library frames below it
+    up to the next application function; waiting is the part in wait frames
+    (``[await]``, sleep, select, socket reads, lock waits).
+    """
+    busy: dict[str, float] = {}
+    wait: dict[str, float] = {}
+    if profile.tree is None:
+        return busy, wait
+    n = max(profile.tree.n_trees, 1)
+    for node in walk(profile.tree.root):
+        owner = _owner(node)
+        if owner is None or node.is_other:
+            continue
+        bucket = wait if _is_wait_frame(node) else busy
+        bucket[owner.function_name] = bucket.get(owner.function_name, 0.0) + node.self_time / n
+    return busy, wait
+
+
 def _stats_by_key(profile: Profile) -> dict[tuple[str, str, int], FunctionStats]:
     return {f.key: f for f in profile.functions}
 
@@ -168,7 +221,8 @@ def _memory_function(profile: Profile, taken: set[str]) -> FunctionStats | None:
     apps = profile.app_functions()
     named = [f for f in apps if any(h in f.function.lower() for h in _MEMORY_NAME_HINTS)]
     if named:
-        return max(named, key=lambda f: f.self_time)
+        busy, _ = attributed_time(profile)
+        return max(named, key=lambda f: busy.get(f.function, 0.0))
     free = [f for f in apps if f.function not in taken]
     return free[0] if free else (apps[0] if apps else None)
 
@@ -231,45 +285,50 @@ def find_bottlenecks(
         database_claimed.add(db_name)
 
     cpu_share = profile.cpu_share
-    apps = [f for f in profile.app_functions() if f.function not in database_claimed]
-    waiting = cpu_share is not None and cpu_share <= WAITING_MAX_CPU_SHARE and wall > 0
+    by_name = {f.function: f for f in profile.app_functions()}
+    busy, wait = attributed_time(profile)
     taken: set[str] = set(database_claimed)
-    if waiting and cpu_share is not None:
-        wait_share = 1.0 - cpu_share - (profile.query_time / wall if wall else 0.0)
-        if wait_share >= WAITING_MIN_SHARE and apps:
-            top = apps[0]
-            findings.append(
-                _finding(
-                    "waiting",
-                    "io",
-                    top,
-                    min(wait_share, max(top.total_share, top.share)),
-                    f"Waiting: wall time {wall * 1000:.1f} ms but CPU time "
-                    f"{(profile.cpu_time or 0.0) * 1000:.1f} ms; {top.function} ({top.file}:{top.line}) "
-                    f"holds {top.share:.0%} of the request in its own frame — a slow downstream "
-                    "call, sleep or lock.",
-                    cpu_share=cpu_share,
-                    wait_share=wait_share,
-                )
+    for name, seconds in sorted(wait.items(), key=lambda item: -item[1]):
+        share = seconds / wall if wall else 0.0
+        if share < WAITING_MIN_SHARE or name in taken or name not in by_name:
+            continue
+        stats = by_name[name]
+        findings.append(
+            _finding(
+                "waiting",
+                "io",
+                stats,
+                share,
+                f"Waiting: {stats.function} ({stats.file}:{stats.line}) waits {seconds * 1000:.1f} ms "
+                f"per request ({share:.0%}) on a downstream call, sleep or lock"
+                + (
+                    f"; CPU time is {cpu_share:.0%} of wall time." if cpu_share is not None else "."
+                ),
+                cpu_share=cpu_share,
+                wait_share=share,
             )
-            taken.add(top.function)
-    else:
-        for stats in apps[:2]:
-            if stats.share < HOTSPOT_MIN_SHARE or stats.self_per_request < HOTSPOT_MIN_TIME:
-                break
-            findings.append(
-                _finding(
-                    "cpu_hotspot",
-                    "computation",
-                    stats,
-                    stats.share,
-                    f"CPU hot spot: {stats.function} ({stats.file}:{stats.line}) spends "
-                    f"{stats.self_per_request * 1000:.1f} ms per request ({stats.share:.0%}) in its own code.",
-                    self_time=stats.self_per_request,
-                    cpu_share=cpu_share,
-                )
+        )
+        taken.add(name)
+    ranked = sorted(busy.items(), key=lambda item: -item[1])
+    for name, seconds in [item for item in ranked if item[0] not in taken][:2]:
+        share = seconds / wall if wall else 0.0
+        if share < HOTSPOT_MIN_SHARE or seconds < HOTSPOT_MIN_TIME or name not in by_name:
+            break
+        stats = by_name[name]
+        findings.append(
+            _finding(
+                "cpu_hotspot",
+                "computation",
+                stats,
+                share,
+                f"CPU hot spot: {stats.function} ({stats.file}:{stats.line}) computes for "
+                f"{seconds * 1000:.1f} ms per request ({share:.0%}) in its own code and the "
+                "library calls it makes.",
+                self_time=seconds,
+                cpu_share=cpu_share,
             )
-            taken.add(stats.function)
+        )
+        taken.add(name)
 
     delta, peak = profile.memory_delta or 0.0, profile.peak_memory or 0.0
     peak_limit = min(MEMORY_PEAK_MB, memory_threshold_mb) if memory_threshold_mb else MEMORY_PEAK_MB

@@ -64,6 +64,7 @@ def test_waiting_when_wall_time_far_exceeds_cpu_time() -> None:
     [finding] = by_kind(results, "waiting")
     assert (finding["type"], finding["function"]) == ("io", "fetch_recommendations")
     assert finding["evidence"]["cpu_share"] == pytest.approx(0.01 / 0.3)
+    assert finding["impact"] == pytest.approx(0.9)
     assert finding["severity"] == "critical"
     assert not by_kind(results, "cpu_hotspot")
     assert results["optimization_suggestions"][0]["category"] == "architecture"

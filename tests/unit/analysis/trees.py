@@ -55,7 +55,8 @@ def cpu_record() -> dict[str, Any]:
 
 
 def waiting_record() -> dict[str, Any]:
-    nodes = handler_tree("recommendations", "fetch_recommendations", 0.29, 0.3, line=90)
+    wait = node(4, 3, "[await]", 0.27, 0.27, file="", app=False, depth=4)
+    nodes = handler_tree("recommendations", "fetch_recommendations", 0.02, 0.3, line=90, extra=[wait])
     return make_record(path="/api/recommendations", route="/api/recommendations", duration=0.3,
                        nodes=nodes, performance_metrics={"total_duration": 0.3, "cpu_time": 0.01})
 
