@@ -144,11 +144,15 @@ class ReportScheduler:
             upsert=True,
         )
         for spec in self.schedule.jobs:
-            job = self.scheduler.get_job(spec.name)
-            next_run = job.next_run_time.timestamp() if job and job.next_run_time else None
             self.state.update_one(
-                {"kind": "job", "name": spec.name}, {"$set": {"next_run_at": next_run}}
+                {"kind": "job", "name": spec.name},
+                {"$set": {"next_run_at": self._next_run_at(spec.name)}},
             )
+
+    def _next_run_at(self, name: str) -> float | None:
+        job = self.scheduler.get_job(name) if self.scheduler.running else None
+        next_run = getattr(job, "next_run_time", None)
+        return next_run.timestamp() if next_run else None
 
     def _retire(self) -> None:
         self.state.delete_one({"kind": "scheduler", "name": self.ident})
@@ -331,16 +335,16 @@ class ReportScheduler:
         return token if claimed is not None else None
 
     def _release(self, spec: JobSpec, token: str, status: str, run_id: str) -> None:
+        changes: dict[str, Any] = {
+            "lock_expires": 0.0,
+            "lock_owner": None,
+            "lock_token": None,
+            "last_status": status,
+            "last_run": run_id,
+            "last_finished": time.time(),
+        }
+        if self.scheduler.running:  # a --once run leaves the running schedulers' times alone
+            changes["next_run_at"] = self._next_run_at(spec.name)
         self.state.update_one(
-            {"kind": "job", "name": spec.name, "lock_token": token},
-            {
-                "$set": {
-                    "lock_expires": 0.0,
-                    "lock_owner": None,
-                    "lock_token": None,
-                    "last_status": status,
-                    "last_run": run_id,
-                    "last_finished": time.time(),
-                }
-            },
+            {"kind": "job", "name": spec.name, "lock_token": token}, {"$set": changes}
         )
