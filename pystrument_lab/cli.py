@@ -13,7 +13,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from panel_apps.cli import add_commands as add_dashboard_commands
 from pystrument_lab.analysis import add_commands as add_analysis_commands
+from pystrument_lab.demo import add_commands as add_demo_commands
 from pystrument_lab.errors import PystrumentError
 from pystrument_lab.report_commands import add_commands as add_report_commands
 
@@ -284,8 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
     token.set_defaults(handler=cmd_admin_token)
     add_analysis_commands(commands)
     add_report_commands(commands)
-    __import__("pystrument_lab.demo", fromlist=["add_commands"]).add_commands(commands)
-    __import__("panel_apps.cli", fromlist=["add_commands"]).add_commands(commands)
+    add_demo_commands(commands)
+    add_dashboard_commands(commands)
     return parser
 
 
