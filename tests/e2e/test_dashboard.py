@@ -1,0 +1,293 @@
+"""The dashboard in headless Chromium over the demo shop's data.
+
+One store database, collector and dashboard for the module (seeding the demo
+takes a while); each test opens its own browser page. Screenshots go to
+``test-artifacts/`` (not committed).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from panel_apps.state import PAGES
+from pystrument_lab.embedded import free_port
+from pystrument_lab.store import Store
+from tests.utils.services import CollectorProcess
+
+pytestmark = pytest.mark.e2e
+
+playwright_api = pytest.importorskip(
+    "playwright.sync_api", reason="pip install playwright (the dev extra)"
+)
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--headless",
+]  # fmt: skip
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+PROJECT = "demo-shop"
+SEARCH = "/api/search"
+
+
+class DashboardProcess:
+    """``pystrument dashboard`` in a subprocess on a free port."""
+
+    def __init__(self, env: dict[str, str], log: Path, address: str = "127.0.0.1") -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        command = [
+            sys.executable,
+            "-m",
+            "pystrument_lab.cli",
+            "dashboard",
+            "--port",
+            str(self.port),
+            "--address",
+            address,
+        ]
+        self.log = log
+        self.process = subprocess.Popen(
+            command, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"dashboard exited: {log.read_text()[-2000:]}")
+            try:
+                httpx.get(self.url, timeout=2.0)
+                return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise RuntimeError(f"dashboard did not start: {log.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def seeded(mongo_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    from pystrument_lab.demo import run_demo
+
+    home = tmp_path_factory.mktemp("dashboard-home")
+    database = "test_" + uuid.uuid4().hex[:12]
+    store = Store(mongo_url, database=database)
+    store.ensure_indexes()
+    collector = CollectorProcess(mongo_url, database, home)
+    collector.start()
+    try:
+        demo = run_demo(collector.url, requests_per_version=40, store=store)
+        env = {**collector.env, "PYSTRUMENT_HOME": str(home)}
+        yield {"store": store, "demo": demo, "env": env, "home": home, "collector": collector}
+    finally:
+        collector.stop()
+        store.client.drop_database(database)
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def dashboard(seeded: dict[str, Any]) -> Iterator[DashboardProcess]:
+    process = DashboardProcess(seeded["env"], seeded["home"] / "dashboard.log")
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with playwright_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Page:
+    """A browser page that records console errors."""
+
+    def __init__(self, browser: Any, base: str) -> None:
+        self.page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        self.page.set_default_timeout(30_000)
+        self.base = base
+        self.errors: list[str] = []
+        self.page.on(
+            "console",
+            lambda message: self.errors.append(message.text) if message.type == "error" else None,
+        )
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+
+    def open(self, query: str = "") -> Any:
+        self.page.goto(self.base + query)
+        self.page.wait_for_load_state("networkidle")
+        return self.page
+
+    def text(self, text: str) -> Any:
+        return self.page.get_by_text(text, exact=False).locator("visible=true").first
+
+    def shot(self, name: str) -> None:
+        ARTIFACTS.mkdir(exist_ok=True)
+        self.page.screenshot(path=str(ARTIFACTS / f"dashboard-{name}.png"), full_page=True)
+
+
+@pytest.fixture
+def page(browser: Any, dashboard: DashboardProcess) -> Iterator[Page]:
+    opened = Page(browser, dashboard.url)
+    yield opened
+    opened.page.close()
+
+
+def figure_glyphs(page: Any, title: str) -> list[str]:
+    """The ``function`` column of the first renderer of the bokeh figure titled ``title``."""
+    return page.evaluate(
+        """(title) => {
+            for (const doc of window.Bokeh.documents) {
+                for (const model of doc.all_models) {
+                    if (model.title && model.title.text === title && model.renderers) {
+                        const data = model.renderers[0].data_source.data;
+                        const column = data instanceof Map ? data.get("function") : data["function"];
+                        return Array.from(column);
+                    }
+                }
+            }
+            return null;
+        }""",
+        title,
+    )
+
+
+def test_every_page_loads_without_console_errors(page: Page, seeded: dict[str, Any]) -> None:
+    trace = seeded["store"].records.find_one({"route": SEARCH})["trace_id"]
+    expected = {
+        "overview": PROJECT, "projects": "New project", "endpoints": SEARCH, "records": "sampled requests",
+        "trace": "Call tree", "versions": "regressed", "analysis": "History", "reports": "Reports",
+    }  # fmt: skip
+    for slug in PAGES:
+        page.open(f"?page={slug}&project={PROJECT}&trace={trace}&range=24h")
+        page.text(expected[slug]).wait_for()
+        page.page.wait_for_timeout(500)
+        page.shot(slug)
+        assert page.errors == [], f"{slug}: {page.errors}"
+
+
+def test_creating_a_project_shows_its_key(page: Page, seeded: dict[str, Any]) -> None:
+    browser_page = page.open("?page=projects")
+    browser_page.get_by_placeholder("shop-api").fill("checkout-service")
+    browser_page.get_by_role("button", name="Create project").click()
+    page.text("Created").wait_for()
+    stored = seeded["store"].project_by_name("checkout-service")
+    assert stored is not None
+    key_input = browser_page.locator(".project-key input").first
+    assert key_input.input_value() == stored["project_key"]
+    assert (
+        browser_page.get_by_text(
+            "from performance_monitor.flask import PerformanceMiddleware"
+        ).count()
+        >= 1
+    )
+    page.shot("project-created")
+    assert page.errors == []
+
+
+def test_overview_to_endpoint_to_record_to_trace(page: Page, seeded: dict[str, Any]) -> None:
+    browser_page = page.open("?range=24h")
+    card = browser_page.locator(".card", has_text=PROJECT).first
+    card.get_by_role("button", name="Endpoints").click()
+    browser_page.locator(".tabulator-cell", has_text=SEARCH).first.click()
+    page.text(f"Records of {SEARCH}").wait_for()
+    assert (
+        f"route={SEARCH.replace('/', '%2F')}" in browser_page.url
+        or f"route={SEARCH}" in browser_page.url
+    )
+    browser_page.get_by_role("button", name=f"Records of {SEARCH}").click()
+    page.text("Click a row to open its trace").wait_for()
+    first_trace = browser_page.locator(
+        ".tabulator-row .tabulator-cell[tabulator-field='trace_id']"
+    ).first
+    trace = first_trace.inner_text().strip()
+    first_trace.click()
+    page.text("Open in pyinstrument view").wait_for()
+    browser_page.wait_for_function("() => window.Bokeh && window.Bokeh.documents.length > 0")
+    browser_page.wait_for_timeout(1000)
+    assert f"trace={trace}" in browser_page.url
+    nodes = [
+        node["function_name"]
+        for node in seeded["store"].call_trees.find_one({"trace_id": trace})["nodes"]
+    ]
+    drawn = figure_glyphs(browser_page, "Flame graph")
+    assert drawn is not None and sorted(drawn) == sorted(nodes)
+    assert browser_page.locator("canvas").count() > 0
+    page.shot("navigation-trace")
+    assert page.errors == []
+
+
+def test_pyinstrument_view_serves_the_stored_session(
+    dashboard: DashboardProcess, seeded: dict[str, Any]
+) -> None:
+    trace = seeded["store"].call_trees.find_one({"session": {"$ne": None}})["trace_id"]
+    response = httpx.get(f"{dashboard.url}pyinstrument?trace={trace}", timeout=30)
+    assert response.status_code == 200
+
+
+def test_versions_page_shows_the_regression(page: Page) -> None:
+    browser_page = page.open(f"?page=versions&project={PROJECT}")
+    page.text("regressed from 1.0 to 1.1").wait_for()
+    verdict = page.text("regressed from 1.0 to 1.1").locator("xpath=..").inner_text()
+    assert SEARCH in verdict
+    browser_page.wait_for_timeout(1000)
+    drawn = figure_glyphs(browser_page, f"{SEARCH}, 1.1 (coloured by change from 1.0)")
+    assert drawn and "rank_search_results" in drawn
+    page.shot("versions-regression")
+    assert page.errors == []
+
+
+def test_analysis_started_from_the_ui_completes(page: Page, seeded: dict[str, Any]) -> None:
+    store = seeded["store"]
+    trace = store.records.find_one({"route": SEARCH, "app_version": "1.1"})["trace_id"]
+    browser_page = page.open(f"?page=trace&project={PROJECT}&trace={trace}")
+    browser_page.get_by_role("button", name="Analyse this request").click()
+    browser_page.locator(".analysis-status", has_text="completed").wait_for(timeout=60_000)
+    analysis = store.analyses.find_one({"trace_id": trace, "status": "completed"})
+    assert analysis is not None
+    bottleneck = analysis["analysis_results"]["bottleneck_analysis"][0]["function"]
+    assert browser_page.get_by_text(bottleneck).count() >= 1
+    page.shot("analysis-completed")
+    assert page.errors == []
+
+
+def test_login_is_required_off_loopback(seeded: dict[str, Any]) -> None:
+    token = seeded["env"]["PYSTRUMENT_ADMIN_TOKEN"]
+    process = DashboardProcess(
+        seeded["env"], seeded["home"] / "dashboard-open.log", address="0.0.0.0"
+    )
+    try:
+        anonymous = httpx.get(process.url, timeout=10, follow_redirects=False)
+        assert anonymous.status_code in (302, 401, 403)
+        assert "login" in anonymous.headers.get("location", "login")
+        with httpx.Client(timeout=10) as client:
+            wrong = client.post(
+                process.url + "login",
+                data={"username": "admin", "password": "wrong"},
+                follow_redirects=False,
+            )
+            assert "user" not in client.cookies
+            assert wrong.status_code != 302 or "error" in wrong.headers.get("location", "")
+            client.post(
+                process.url + "login",
+                data={"username": "admin", "password": token},
+                follow_redirects=False,
+            )
+            assert client.get(process.url, follow_redirects=False).status_code == 200
+    finally:
+        process.stop()
