@@ -258,12 +258,23 @@ def _failed(
 
 
 def export_html(notebook: Path, *, show_code: bool = False) -> str:
-    """An executed notebook as standalone HTML; code cells hidden unless ``show_code``."""
+    """An executed notebook as standalone HTML; code hidden unless ``show_code``.
+
+    Cells tagged ``notebook-only`` (how-to notes for notebook users) are left out.
+    """
     import nbformat
     from nbconvert import HTMLExporter
+    from traitlets.config import Config
 
-    exporter = HTMLExporter(exclude_input=not show_code, exclude_input_prompt=True)
-    exporter.exclude_output_prompt = True
+    config = Config()
+    config.TagRemovePreprocessor.enabled = True
+    config.TagRemovePreprocessor.remove_cell_tags = ("notebook-only",)
+    exporter = HTMLExporter(
+        config=config,
+        exclude_input=not show_code,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+    )
     body, _ = exporter.from_notebook_node(nbformat.read(str(notebook), as_version=4))
     return str(body)
 

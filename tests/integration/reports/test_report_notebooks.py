@@ -13,7 +13,7 @@ import polars as pl
 
 from pystrument_lab.loaders import Lab
 from pystrument_lab.reports import list_reports, run_report
-from pystrument_lab.store import Store
+from pystrument_lab.store import Store, utcnow
 from pystrument_lab.widgets.timefmt import format_seconds
 from tests.integration.reports.conftest import SEARCH
 from tests.integration.reports.helpers import error_outputs, notebook_text
@@ -30,7 +30,28 @@ def _completed(report: dict[str, Any]) -> tuple[str, str]:
     return notebook_text(notebook), page.read_text(encoding="utf-8")
 
 
+def _completed_analysis(store: Store, project_key: str) -> None:
+    store.analyses.insert_one(
+        {
+            "project_key": project_key,
+            "route": SEARCH,
+            "trace_id": None,
+            "status": "completed",
+            "created_at": utcnow(),
+            "analysis_results": {
+                "performance_score": 42,
+                "bottleneck_analysis": [
+                    {"type": "database", "severity": "high", "function": "run_query",
+                     "description": "run_query takes 84% of the request"}
+                ],
+                "optimization_suggestions": [{"title": "Index the search column"}],
+            },
+        }
+    )  # fmt: skip
+
+
 def test_summary_report(store: Store, shop: dict[str, Any], tmp_path: Path) -> None:
+    _completed_analysis(store, shop["project_key"])
     report = run_report(shop["name"], "summary", "-1d", "now", store=store, home=tmp_path)
 
     assert report["project_key"] == shop["project_key"]
@@ -62,7 +83,14 @@ def test_summary_report(store: Store, shop: dict[str, Any], tmp_path: Path) -> N
     # Top functions of the slowest endpoint's merged tree: run_query, 380 ms per request.
     assert "`GET /api/search` (10 sampled requests)" in text
     assert ">run_query<" in page and ">380 ms<" in page
-    assert "No completed analyses for this project yet." in page
+    # Analysis highlights: the completed analysis of the project.
+    assert ">run_query takes 84% of the request<" in page and ">Index the search column<" in page
+    assert ">42<" in page
+    # The how-to note for notebook users stays out of the HTML.
+    assert (
+        "notebook-only" not in page
+        and "notebook-only" in Path(report["paths"]["notebook"]).read_text()
+    )
     # A report for a reader: code hidden, charts drawn, no error.
     assert "lab.project_key(" not in page and "import polars" not in page
     assert "Bokeh" in page

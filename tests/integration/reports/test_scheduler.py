@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -158,3 +159,35 @@ def test_scheduler_once_and_jobs_cli(store: Store, tmp_path: Path) -> None:
         [*cli, "jobs"], env=env, capture_output=True, text=True, timeout=60
     ).stdout
     assert "nightly-cleanup" in text and "removed nothing" in text
+
+
+def test_scheduler_service_starts_shows_up_in_jobs_and_stops_on_sigterm(
+    store: Store, tmp_path: Path
+) -> None:
+    """What ``pystrument up`` runs: the default schedule, until SIGTERM."""
+    env = {
+        **os.environ,
+        "PYSTRUMENT_MONGODB_URL": store.url,
+        "PYSTRUMENT_DATABASE": store.db.name,
+        "PYSTRUMENT_HOME": str(tmp_path),
+    }
+    cli = [sys.executable, "-m", "pystrument_lab.cli"]
+    process = subprocess.Popen(
+        [*cli, "scheduler"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        overview = _wait_for(
+            lambda: (o := job_overview(store))["schedulers"] and len(o["jobs"]) == 3 and o,
+            timeout=30,
+        )
+        names = {job["name"]: job for job in overview["jobs"]}
+        assert set(names) == {"daily-summary", "weekly-regression", "cleanup"}
+        assert names["cleanup"]["next_run"].hour == 2 and names["cleanup"]["next_run"].minute == 0
+        assert names["weekly-regression"]["next_run"].weekday() == 0  # Monday
+        assert overview["schedulers"][0]["alive"]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
+    assert "3 jobs from" in output and "Traceback" not in output
+    assert store.db[SCHEDULER_STATE].count_documents({"kind": "scheduler"}) == 0
