@@ -129,16 +129,21 @@ def create_job(
 
 
 def enqueue_auto_analyses(
-    store: Store, project_key: str, records: Sequence[Mapping[str, Any]]
+    store: Store,
+    project_key: str,
+    records: Sequence[Mapping[str, Any]],
+    project: Mapping[str, Any] | None = None,
 ) -> int:
     """Queue automatic analyses for records slower than the project's threshold.
 
     Called by the collector's ingest: it only inserts pending jobs, never
     analyses in the request. A record the SDK marked (``tags.ai_analysis``)
     counts as over the threshold. Never raises; returns the number queued.
+    ``project`` saves a read when the caller already holds the project.
     """
     try:
-        project = store.find_project(project_key)
+        if project is None:
+            project = store.find_project(project_key)
         config = (project or {}).get("config") or {}
         if not config.get("auto_analysis"):
             return 0

@@ -8,7 +8,7 @@ from starlette.concurrency import run_in_threadpool
 
 from collector.deps import AdminDep, SettingsDep, StoreDep, sdk_project
 from collector.envelope import ok
-from collector.ingest import split_batch, validate_metrics, validate_records
+from collector.ingest import body_key, split_batch, validate_metrics, validate_records
 from collector.limits import read_json_body
 from pystrument_lab import trends
 from pystrument_lab.analysis.jobs import enqueue_auto_analyses
@@ -21,8 +21,8 @@ router = APIRouter(prefix="/api/v1/performance", tags=["performance"])
 @router.post("/collect", summary="SDK: submit sampled request records (one or a batch)")
 async def collect(request: Request, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
     payload = await read_json_body(request, settings.max_request_size)
-    body_key, raw = split_batch(payload, settings.max_batch_size)
-    project = await run_in_threadpool(sdk_project, request, store, body_key)
+    project = await run_in_threadpool(sdk_project, request, store, body_key(payload))
+    _, raw = split_batch(payload, settings.max_batch_size)
     valid, rejected = validate_records(raw)
     if not valid:
         first = rejected[0]
@@ -30,26 +30,25 @@ async def collect(request: Request, store: StoreDep, settings: SettingsDep) -> d
             f"{first['field']}: {first['error']}" if first["field"] else first["error"],
             data={"accepted": 0, "duplicates": 0, "rejected": rejected},
         )
-    accepted, duplicates = await run_in_threadpool(
-        _store_records, store, project["project_key"], valid
-    )
+    accepted, duplicates = await run_in_threadpool(_store_records, store, project, valid)
     return ok({"accepted": accepted, "duplicates": duplicates, "rejected": rejected})
 
 
 def _store_records(
-    store: Store, project_key: str, records: list[dict[str, Any]]
+    store: Store, project: dict[str, Any], records: list[dict[str, Any]]
 ) -> tuple[int, int]:
+    project_key = project["project_key"]
     accepted, duplicates = store.insert_records(project_key, records)
     store.touch_project(project_key)
-    enqueue_auto_analyses(store, project_key, records)
+    enqueue_auto_analyses(store, project_key, records, project)
     return accepted, duplicates
 
 
 @router.post("/metrics", summary="SDK: submit per-endpoint aggregates of every request")
 async def metrics(request: Request, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
     payload = await read_json_body(request, settings.max_request_size)
+    project = await run_in_threadpool(sdk_project, request, store, body_key(payload))
     batch = validate_metrics(payload)
-    project = await run_in_threadpool(sdk_project, request, store, batch.project_key)
     stored = await run_in_threadpool(
         _store_metrics, store, project["project_key"], batch.batch_id, batch
     )
