@@ -150,3 +150,15 @@ def test_failing_report_is_failed_with_the_cells_error(
     assert listed.returncode == 0, listed.stderr
     (item,) = json.loads(listed.stdout)
     assert item["id"] == report["id"] and item["status"] == "failed"
+
+
+def test_reports_on_a_project_without_data_say_so(store: Store, tmp_path: Path) -> None:
+    """The scheduled jobs run for every active project, idle ones included."""
+    store.create_project("quiet", framework="flask")
+    summary = run_report("quiet", "summary", "-1d", "now", store=store, home=tmp_path)
+    text, _ = _completed(summary)
+    assert "No requests were recorded in this period." in text
+    assert "No sampled call trees in this period." in text
+    regression = run_report("quiet", "regression", "-7d", "now", store=store, home=tmp_path)
+    text, page = _completed(regression)
+    assert "Fewer than two versions were seen in this period: nothing to compare." in page
