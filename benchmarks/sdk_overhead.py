@@ -10,10 +10,12 @@ queries through SQLAlchemy and a JSON body), it compares:
 - ``sentry``: sentry-sdk with traces and profiles at 100 %, sending to a local sink.
 
 Requests are driven straight through the WSGI/ASGI callable (no network, no
-test client) so the middleware is what varies. Each variant runs in its own
-process (sentry instruments globally); variants are interleaved over rounds
-and the median per-request time is kept. Everything sends to a local HTTP
-sink. Run: ``python benchmarks/sdk_overhead.py [--rounds 3] [--quick]``.
+test client) so the middleware is what varies. bare, sdk-0, sdk-100 and
+pyinstrument run side by side in one process with interleaved repeats, so
+ratios are immune to load drift; sentry instruments globally, so it runs in
+its own process after a bare measurement there. Ratios are computed within a
+process and the median over rounds reported. Everything sends to a local
+HTTP sink. Run: ``python benchmarks/sdk_overhead.py [--rounds 3] [--quick]``.
 """
 
 from __future__ import annotations
@@ -264,11 +266,47 @@ def drive_asgi(app: Any, path: str, count: int) -> float:
     return asyncio.run(many())
 
 
-# -- one variant in this process -------------------------------------------------------
+# -- measuring, in a worker process ---------------------------------------------------
+
+LOCAL_VARIANTS = ["bare", "sdk-0", "sdk-100", "pyinstrument"]
 
 
-def worker(framework: str, variant: str, sink_url: str, quick: bool) -> dict[str, float]:
-    if variant == "sentry":
+def _sizes(quick: bool) -> tuple[dict[str, int], int]:
+    counts = {"trivial": 300 if quick else 1000, "realistic": 60 if quick else 200}
+    return counts, 3 if quick else 7
+
+
+def worker(framework: str, group: str, sink_url: str, quick: bool) -> dict[str, dict[str, float]]:
+    """Median seconds per request for each variant of ``group``, measured in this process.
+
+    ``local``: bare, sdk-0, sdk-100 and pyinstrument side by side, their
+    repeats interleaved so load changes hit them alike. ``sentry``: bare, then
+    the same app after ``sentry_sdk.init`` (which instruments globally).
+    """
+    import performance_monitor
+
+    build = flask_app if framework == "flask" else fastapi_app
+    drive = drive_wsgi if framework == "flask" else drive_asgi
+    counts, repeats = _sizes(quick)
+    directory = tempfile.mkdtemp(prefix="bench-")
+    variants = LOCAL_VARIANTS if group == "local" else ["bare"]
+    apps = {v: build(v, sink_url, os.path.join(directory, f"{v}.sqlite3")) for v in variants}
+    times: dict[str, dict[str, list[float]]] = {v: {e: [] for e in ENDPOINTS} for v in variants}
+
+    def measure(variant: str, app: Any) -> None:
+        for endpoint, path in ENDPOINTS.items():
+            times[variant][endpoint].append(drive(app, path, counts[endpoint]))
+        if variant == "sdk-100":
+            performance_monitor.flush(30)  # drain the sender between blocks, untimed
+
+    for app in apps.values():
+        for endpoint, path in ENDPOINTS.items():
+            drive(app, path, max(20, counts[endpoint] // 5))  # warm up
+    for repeat in range(repeats):
+        order = variants[repeat % len(variants) :] + variants[: repeat % len(variants)]
+        for variant in order:
+            measure(variant, apps[variant])
+    if group == "sentry":
         import sentry_sdk
 
         port = sink_url.rsplit(":", 1)[1]
@@ -278,17 +316,16 @@ def worker(framework: str, variant: str, sink_url: str, quick: bool) -> dict[str
             profiles_sample_rate=1.0,
             send_default_pii=False,
         )
-    db = os.path.join(tempfile.mkdtemp(prefix="bench-"), "db.sqlite3")
-    build = flask_app if framework == "flask" else fastapi_app
-    drive = drive_wsgi if framework == "flask" else drive_asgi
-    app = build(variant, sink_url, db)
-    counts = {"trivial": 300 if quick else 1000, "realistic": 60 if quick else 200}
-    repeats = 3 if quick else 5
-    results: dict[str, float] = {}
-    for name, path in ENDPOINTS.items():
-        drive(app, path, max(20, counts[name] // 5))  # warm up
-        results[name] = statistics.median(drive(app, path, counts[name]) for _ in range(repeats))
-    return results
+        app = build("sentry", sink_url, os.path.join(directory, "sentry.sqlite3"))
+        times["sentry"] = {e: [] for e in ENDPOINTS}
+        for endpoint, path in ENDPOINTS.items():
+            drive(app, path, max(20, counts[endpoint] // 5))
+        for _ in range(repeats):
+            measure("sentry", app)
+    return {
+        v: {e: statistics.median(t) for e, t in by_endpoint.items()}
+        for v, by_endpoint in times.items()
+    }
 
 
 def main() -> None:
@@ -296,7 +333,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="fewer requests (a smoke run)")
     parser.add_argument(
-        "--worker", nargs=3, metavar=("FRAMEWORK", "VARIANT", "SINK"), help=argparse.SUPPRESS
+        "--worker", nargs=3, metavar=("FRAMEWORK", "GROUP", "SINK"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
     if args.worker:
@@ -304,44 +341,65 @@ def main() -> None:
         return
     sink = start_sink()
     sink_url = f"http://127.0.0.1:{sink.server_port}"
-    samples: dict[tuple[str, str, str], list[float]] = {}
+    runs: list[tuple[str, str, dict[str, dict[str, float]]]] = []
     root = Path(__file__).resolve().parents[1]
     for round_no in range(args.rounds):
         for framework in FRAMEWORKS:
-            for variant in VARIANTS:
-                command = [sys.executable, __file__, "--worker", framework, variant, sink_url]
+            for group in ("local", "sentry"):
+                command = [sys.executable, __file__, "--worker", framework, group, sink_url]
                 command += ["--quick"] if args.quick else []
                 env = {**os.environ, "PYTHONPATH": str(root)}
                 output = subprocess.run(
                     command, capture_output=True, text=True, env=env, check=True, cwd=root
                 )
-                for endpoint, seconds in json.loads(output.stdout.strip().splitlines()[-1]).items():
-                    samples.setdefault((framework, endpoint, variant), []).append(seconds)
+                runs.append((framework, group, json.loads(output.stdout.strip().splitlines()[-1])))
         print(f"round {round_no + 1}/{args.rounds} done", file=sys.stderr)
-    report(samples)
+    report(runs)
 
 
-def report(samples: dict[tuple[str, str, str], list[float]]) -> None:
-    med = {key: statistics.median(values) for key, values in samples.items()}
-    header = f"{'framework':9} {'endpoint':10} " + " ".join(f"{v:>13}" for v in VARIANTS)
+RATIOS = [
+    ("sdk-0/bare", "sdk-0", "bare"),
+    ("sdk-100/pyi", "sdk-100", "pyinstrument"),
+    ("sdk-100/bare", "sdk-100", "bare"),
+    ("pyi/bare", "pyinstrument", "bare"),
+    ("sentry/bare", "sentry", "bare"),
+]
+
+
+def report(runs: list[tuple[str, str, dict[str, dict[str, float]]]]) -> None:
+    """Ratios are taken within one process (one round) and their median over rounds is shown."""
+    ratios: dict[tuple[str, str, str], list[float]] = {}
+    absolute: dict[tuple[str, str, str], list[float]] = {}
+    for framework, group, result in runs:
+        for endpoint in ENDPOINTS:
+            for name, top, bottom in RATIOS:
+                if top in result and bottom in result:
+                    value = result[top][endpoint] / result[bottom][endpoint]
+                    ratios.setdefault((framework, endpoint, name), []).append(value)
+            for variant, by_endpoint in result.items():
+                if group == "local" or variant == "sentry":
+                    absolute.setdefault((framework, endpoint, variant), []).append(
+                        by_endpoint[endpoint]
+                    )
     print("Median time per request (µs)")
-    print(header)
+    print(f"{'framework':9} {'endpoint':10} " + " ".join(f"{v:>13}" for v in VARIANTS))
     for framework in FRAMEWORKS:
         for endpoint in ENDPOINTS:
-            cells = " ".join(f"{med[(framework, endpoint, v)] * 1e6:13.1f}" for v in VARIANTS)
+            cells = " ".join(
+                f"{statistics.median(absolute[(framework, endpoint, v)]) * 1e6:13.1f}"
+                for v in VARIANTS
+            )
             print(f"{framework:9} {endpoint:10} {cells}")
     print()
-    print("Ratios (budgets: sdk-0 / bare ≤ 1.03 on trivial; sdk-100 / pyinstrument ≤ 1.2)")
-    print(
-        f"{'framework':9} {'endpoint':10} {'sdk-0/bare':>11} {'sdk-100/pyi':>12} {'sdk-100/bare':>13} {'sentry/bare':>12} {'sdk-100/sentry':>15}"
-    )
+    print("Ratios, same process, median over rounds")
+    print("(budgets, DESIGN §10: sdk-0/bare <= 1.03 on trivial; sdk-100/pyi <= 1.2)")
+    print(f"{'framework':9} {'endpoint':10} " + " ".join(f"{n:>13}" for n, _, _ in RATIOS))
     for framework in FRAMEWORKS:
         for endpoint in ENDPOINTS:
-            m = {v: med[(framework, endpoint, v)] for v in VARIANTS}
-            print(
-                f"{framework:9} {endpoint:10} {m['sdk-0'] / m['bare']:11.3f} {m['sdk-100'] / m['pyinstrument']:12.3f}"
-                f" {m['sdk-100'] / m['bare']:13.3f} {m['sentry'] / m['bare']:12.3f} {m['sdk-100'] / m['sentry']:15.3f}"
+            cells = " ".join(
+                f"{statistics.median(ratios[(framework, endpoint, n)]):13.3f}" for n, _, _ in RATIOS
             )
+            print(f"{framework:9} {endpoint:10} {cells}")
 
 
 if __name__ == "__main__":

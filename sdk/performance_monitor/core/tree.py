@@ -16,6 +16,7 @@ from typing import Any
 
 from pyinstrument import processors
 from pyinstrument.frame import SELF_TIME_FRAME_IDENTIFIER, Frame
+from pyinstrument.frame_info import frame_info_get_identifier
 from pyinstrument.session import Session
 
 OTHER = "[other]"
@@ -43,7 +44,91 @@ class Node:
 
 
 def session_tree(session: Session) -> Node | None:
-    """The session's call tree as :class:`Node` s (self-time frames folded into parents)."""
+    """The request's call tree from a session, rooted at the SDK middleware's frame.
+
+    Built straight from the sample stacks, parsing only the frames at or below
+    the middleware: a web stack is 30-60 frames deep and pyinstrument's
+    general-purpose ``root_frame()`` parses all of them, several times the
+    cost of a trivial request. Sessions that never pass through the SDK (not
+    from a middleware) fall back to ``root_frame()``.
+    """
+    records = session.frame_records
+    starts = [_sdk_frame_index(stack) for stack, _ in records]
+    if not records or all(start is None for start in starts):
+        return _frame_tree(session)
+    prefixes = tuple(session.sys_prefixes)
+    root: Node | None = None
+    root_identifier = ""
+    index: dict[int, dict[str, Node]] = {}
+    for (stack, duration), start in zip(records, starts, strict=True):
+        if start is None:
+            continue  # a sample outside the request (e.g. the server after the response)
+        identifiers = [frame_info_get_identifier(info) for info in stack[start:]]
+        if root is None:
+            root = _node(identifiers[0], prefixes)
+            root_identifier = identifiers[0]
+        elif identifiers[0] != root_identifier:
+            continue
+        node = root
+        node.duration += duration
+        for identifier in identifiers[1:]:
+            children = index.setdefault(id(node), {})
+            child = children.get(identifier)
+            if child is None:
+                child = children[identifier] = _node(identifier, prefixes)
+                node.children.append(child)
+            child.duration += duration
+            node = child
+    return root
+
+
+def trim_to_request(session: Session) -> Session:
+    """The same session with every stack starting at the SDK middleware's frame.
+
+    The server's frames above the middleware are identical in every sample;
+    dropping them shrinks the serialised session several times over and it
+    still loads in pyinstrument (``Session.from_json``).
+    """
+    records = []
+    for stack, duration in session.frame_records:
+        start = _sdk_frame_index(stack)
+        if start is not None:
+            records.append((stack[start:], duration))
+    if not records:
+        return session
+    return Session(
+        frame_records=records,
+        start_time=session.start_time,
+        duration=session.duration,
+        min_interval=session.min_interval,
+        max_interval=session.max_interval,
+        sample_count=len(records),
+        start_call_stack=records[0][0][:1],
+        target_description=session.target_description,
+        cpu_time=session.cpu_time,
+        sys_path=session.sys_path,
+        sys_prefixes=session.sys_prefixes,
+    )
+
+
+def _sdk_frame_index(stack: list[str]) -> int | None:
+    for position, info in enumerate(stack):
+        if SDK_DIR in info:
+            return position
+    return None
+
+
+def _node(identifier: str, prefixes: tuple[str, ...]) -> Node:
+    parts = identifier.split("\x00")
+    file_path = parts[1] if len(parts) > 1 else ""
+    line = parts[2] if len(parts) > 2 else ""
+    is_application = bool(file_path) and not (
+        file_path.startswith(prefixes) or file_path.startswith("<") or file_path.startswith(SDK_DIR)
+    )
+    return Node(parts[0], file_path, int(line) if line.isdigit() else 0, 0.0, is_application)
+
+
+def _frame_tree(session: Session) -> Node | None:
     frame = session.root_frame()
     options: dict[str, Any] = {}
     for processor in _PROCESSORS:

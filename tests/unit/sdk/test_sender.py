@@ -46,7 +46,8 @@ def test_records_are_batched_gzipped_and_authenticated(sink: Sink) -> None:
     _, path, headers, _, _ = next(r for r in sink.requests if r[0] == "POST")
     assert path == "/api/v1/performance/collect"
     assert headers["X-Project-Key"] == "pk" and headers["Content-Encoding"] == "gzip"
-    assert sender.stats()["records_sent"] == 12
+    # The sink has the data a moment before the sender has its answer.
+    assert sink.wait_for(lambda: sender.stats()["records_sent"] == 12)
     sender.close(0.5)
 
 
