@@ -17,6 +17,7 @@ from collector.api.routes import analysis, health, performance, projects, sdk
 from collector.deps import ProjectCache
 from collector.envelope import install_exception_handlers
 from collector.limits import BodySizeLimit, RateLimiter
+from collector.log_redaction import install_access_log_redaction
 from pystrument_lab import __version__
 from pystrument_lab.errors import StoreUnavailable
 from pystrument_lab.settings import Settings, admin_token, get_settings
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
 
     install_exception_handlers(app)
+    install_access_log_redaction()
     if settings.cors_origin_list:
         app.add_middleware(
             CORSMiddleware,

@@ -11,15 +11,20 @@ from collector.schemas.performance import MetricBatch, RecordIn
 from pystrument_lab.errors import InvalidPerformanceData
 
 
+def body_key(payload: Any) -> str | None:
+    """The project key a body names, if any; read before validation so auth comes first."""
+    key = payload.get("project_key") if isinstance(payload, dict) else None
+    return key if isinstance(key, str) else None
+
+
 def split_batch(payload: Any, max_batch: int) -> tuple[str | None, list[Any]]:
     """(project key named in the body, raw records) of a single record or a batch."""
-    body_key: str | None = None
+    key: str | None = None
     if isinstance(payload, list):
         records = payload  # a bare list is a batch too, with the same limits
     elif isinstance(payload, dict):
-        key = payload.get("project_key")
-        body_key = key if isinstance(key, str) else None
-        records = payload["records"] if "records" in payload else [payload]
+        key = body_key(payload)
+        records = payload.get("records", [payload])
         if not isinstance(records, list):
             raise InvalidPerformanceData("records: must be a list of record objects")
     else:
@@ -30,7 +35,7 @@ def split_batch(payload: Any, max_batch: int) -> tuple[str | None, list[Any]]:
         raise InvalidPerformanceData(
             f"records: a batch holds at most {max_batch} records (MAX_BATCH_SIZE), got {len(records)}"
         )
-    return body_key, records
+    return key, records
 
 
 def validate_records(raw: list[Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

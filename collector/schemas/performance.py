@@ -27,6 +27,11 @@ _SENSITIVE = (
     "secret",
     "api_key",
     "apikey",
+    "api-key",
+    "auth",
+    "pwd",
+    "signature",
+    "credential",
     "session",
     "csrf",
 )
