@@ -238,6 +238,7 @@ class Lab:
             sort=sort,
             limit=limit,
             projection=_RECORD_PROJECTION,
+            with_total=False,
         )
         return to_frame([record_row(doc) for doc in docs], RECORD_COLUMNS, engine)
 

@@ -45,7 +45,11 @@ SCHEDULER_STATE = "scheduler_state"
 JOB_RUNS = "job_runs"
 
 #: Resolutions that metric points are folded into at ingest, and their width.
-RESOLUTIONS: dict[str, timedelta] = {"1m": timedelta(minutes=1), "1h": timedelta(hours=1)}
+RESOLUTIONS: dict[str, timedelta] = {
+    "1m": timedelta(minutes=1),
+    "10m": timedelta(minutes=10),
+    "1h": timedelta(hours=1),
+}
 
 PROJECT_STATUSES = ("active", "inactive", "archived")
 FRAMEWORKS = ("flask", "django", "fastapi", "other")
@@ -382,6 +386,7 @@ class Store:
         skip: int = 0,
         limit: int | None = 20,
         projection: Mapping[str, Any] | None = None,
+        with_total: bool = True,
     ) -> tuple[list[dict[str, Any]], int]:
         """Records matching the filters, newest first by default, and their total count."""
         query = record_query(
@@ -396,11 +401,14 @@ class Store:
             min_duration=min_duration,
         )
         field, direction = _sort_spec(sort)
-        total = self.records.count_documents(query)
         cursor = self.records.find(query, projection).sort(field, direction).skip(skip)
         if limit is not None:
             cursor = cursor.limit(limit)
-        return [public(doc) for doc in cursor], total  # type: ignore[misc]
+        items = [public(doc) for doc in cursor]
+        # Counting costs a second pass over the matches; callers that only
+        # want the rows (the loaders) skip it and get len(items).
+        total = self.records.count_documents(query) if with_total else len(items)
+        return items, total  # type: ignore[return-value]
 
     def iter_records(
         self, query: Mapping[str, Any], projection: Mapping[str, Any] | None = None
@@ -460,7 +468,7 @@ class Store:
             return False
 
     def add_metrics(self, project_key: str, points: Iterable[Mapping[str, Any]]) -> int:
-        """Fold metric points into the 1-minute and 1-hour documents.
+        """Fold metric points into the documents of every resolution (1 min, 10 min, 1 h).
 
         Two updates per document: the embedded server turns ``$inc`` on a
         dotted path into a literal key when the same upsert inserts, so the

@@ -17,7 +17,7 @@ from typing import Any
 from performance_monitor.core import histogram
 
 from pystrument_lab.errors import ParameterError
-from pystrument_lab.store import Store, as_utc, floor_time, utcnow
+from pystrument_lab.store import RESOLUTIONS, Store, as_utc, floor_time, utcnow
 
 PERCENTILES = (50.0, 95.0, 99.0)
 _RANGE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
@@ -38,24 +38,33 @@ def parse_duration(text: str) -> timedelta:
     return span
 
 
+#: Up to this span a window reads documents of this resolution, so a query
+#: reads at most about 200 documents per endpoint, however busy it is.
+_RESOLUTION_LIMITS = (
+    (timedelta(hours=3), "1m"),
+    (timedelta(days=1, hours=12), "10m"),
+)
+_BUCKET_WIDTHS = tuple(
+    timedelta(minutes=minutes) for minutes in (1, 5, 10, 30, 60, 360, 1440, 10080)
+)
+
+
 def resolution_for(span: timedelta) -> str:
-    """Minute documents up to a day, hour documents beyond: a bounded number of reads."""
-    return "1m" if span <= timedelta(days=1) else "1h"
+    for limit, resolution in _RESOLUTION_LIMITS:
+        if span <= limit:
+            return resolution
+    return "1h"
 
 
-def default_bucket(span: timedelta) -> timedelta:
-    """A bucket width that gives a readable chart (about 60–170 points)."""
-    for width in (
-        timedelta(minutes=1),
-        timedelta(minutes=5),
-        timedelta(minutes=15),
-        timedelta(hours=1),
-        timedelta(hours=6),
-        timedelta(days=1),
-    ):
+def default_bucket(span: timedelta, resolution: str = "1m") -> timedelta:
+    """A bucket width that gives a readable chart (at most 170 points) and is a
+    whole number of the resolution's steps."""
+    step = RESOLUTIONS[resolution]
+    widths = [width for width in _BUCKET_WIDTHS if width >= step and width % step == timedelta(0)]
+    for width in widths:
         if span / width <= 170:
             return width
-    return timedelta(days=7)
+    return widths[-1]
 
 
 @dataclass(frozen=True)
@@ -88,11 +97,14 @@ def window(
         raise ParameterError("the start of the time range must come before its end")
     span = until - since
     resolution = resolution_for(span)
-    width = parse_duration(bucket) if isinstance(bucket, str) else bucket or default_bucket(span)
-    if resolution == "1h" and width < timedelta(hours=1):
-        width = timedelta(hours=1)
+    step = RESOLUTIONS[resolution]
+    width = parse_duration(bucket) if isinstance(bucket, str) else bucket
+    if width is None:
+        width = default_bucket(span, resolution)
+    elif width % step:
+        # A bucket must hold whole documents: round it up to the resolution.
+        width = (width // step + 1) * step
     # Widen the window to whole resolution steps so no partial document is cut off.
-    step = timedelta(minutes=1) if resolution == "1m" else timedelta(hours=1)
     return Window(floor_time(since, step), until, width, resolution)
 
 

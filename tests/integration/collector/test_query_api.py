@@ -92,7 +92,7 @@ def test_resent_metric_batch_is_ignored(
     }
     minute = store.endpoint_metrics.find_one({"project_key": key, "resolution": "1m"})
     assert minute["count"] == 3
-    assert store.endpoint_metrics.count_documents({"project_key": key}) == 2  # one per resolution
+    assert store.endpoint_metrics.count_documents({"project_key": key}) == 3  # one per resolution
 
 
 def test_invalid_metrics_are_refused(collector: CollectorProcess, project: dict) -> None:

@@ -151,10 +151,10 @@ def test_retention_deletes_only_older_documents(store: Store) -> None:
     )
     removed = store.delete_older_than(cutoff)
     assert removed["performance_records"] == 1 and removed["call_trees"] == 1
-    assert removed["endpoint_metrics"] == 2  # the old point's minute and hour documents
+    assert removed["endpoint_metrics"] == 3  # the old point's 1-minute, 10-minute and 1-hour documents
     assert store.records.distinct("trace_id") == ["new"]
     assert store.call_trees.distinct("trace_id") == ["new"]
-    assert store.endpoint_metrics.count_documents({}) == 2
+    assert store.endpoint_metrics.count_documents({}) == 3
 
 
 def test_embedded_server_keeps_data_across_restart(private_server: EmbeddedServer) -> None:

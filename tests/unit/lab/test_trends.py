@@ -20,7 +20,13 @@ def test_parse_duration() -> None:
 
 @pytest.mark.parametrize(
     ("time_range", "resolution", "bucket"),
-    [("1h", "1m", 60), ("24h", "1m", 900), ("7d", "1h", 3600), ("30d", "1h", 6 * 3600)],
+    [
+        ("1h", "1m", 60),
+        ("3h", "1m", 300),
+        ("24h", "10m", 600),
+        ("7d", "1h", 3600),
+        ("30d", "1h", 6 * 3600),
+    ],
 )
 def test_window_picks_resolution_and_bucket(time_range: str, resolution: str, bucket: int) -> None:
     until = datetime(2026, 5, 1, 12, 30, 30, tzinfo=timezone.utc)
@@ -58,3 +64,10 @@ def test_trend_buckets_fill_gaps_and_sum() -> None:
     assert rows[0]["error_rate"] == pytest.approx(1 / 3)
     assert rows[0]["throughput"] == pytest.approx(3 / 300)
     assert rows[0]["max"] == 0.5 and rows[1]["p95"] is None
+
+
+def test_explicit_bucket_is_rounded_to_whole_documents() -> None:
+    until = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
+    assert trends.window("24h", until=until, bucket="15m").bucket == timedelta(minutes=20)
+    assert trends.window("7d", until=until, bucket="5m").bucket == timedelta(hours=1)
+    assert trends.window("24h", until=until, bucket="30m").bucket == timedelta(minutes=30)
