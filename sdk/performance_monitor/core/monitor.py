@@ -223,6 +223,7 @@ class Monitor:
             session=extra.get("session"),
             thread_sessions=list(state.thread_sessions),
             max_tree_nodes=config.max_tree_nodes,
+            session_min_duration=config.session_min_duration,
             sensitive_headers=config.sensitive_headers,
             sensitive_params=config.sensitive_params,
             request_body=details.get("request_body"),

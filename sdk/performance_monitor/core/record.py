@@ -193,6 +193,7 @@ class CapturedRequest:
     session: Session | None
     thread_sessions: list[Session] = field(default_factory=list)
     max_tree_nodes: int = 500
+    session_min_duration: float = 0.01
     sensitive_headers: list[str] = field(default_factory=list)
     sensitive_params: list[str] = field(default_factory=list)
     request_body: str | None = None
@@ -242,7 +243,10 @@ class CapturedRequest:
         }
         if self.session is not None:
             record["function_calls"] = self._function_calls(self.session)
-            record["profile_session"] = compress_session(self.session)
+            # A very short request's session adds little to the tree but costs
+            # more to serialise than the request took: send only longer ones.
+            if self.session.duration >= self.session_min_duration:
+                record["profile_session"] = compress_session(self.session)
         return record
 
     def _function_calls(self, session: Session) -> list[dict[str, Any]]:

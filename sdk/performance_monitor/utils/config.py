@@ -125,6 +125,7 @@ FIELDS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "max_body_size": (2048, _number(0, 1_000_000, integer=True)),
     "slow_query_threshold": (0.1, _number(0.0, _HOUR)),
     "max_tree_nodes": (500, _number(2, 100_000, integer=True)),
+    "session_min_duration": (0.01, _number(0.0, _HOUR)),
     "profiler_interval": (0.001, _number(0.0001, 1.0)),
     "metrics_interval": (10.0, _number(0.05, _HOUR)),
     "remote_config": (True, _bool),
@@ -213,6 +214,7 @@ class Config:
     max_body_size: int
     slow_query_threshold: float
     max_tree_nodes: int
+    session_min_duration: float
     profiler_interval: float
     metrics_interval: float
     remote_config: bool

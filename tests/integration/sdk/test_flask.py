@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import io
+import json
+import zlib
 from pathlib import Path
 from typing import Any
 
 import pytest
 from performance_monitor.core.record import REDACTED
+from pyinstrument.session import Session
 
 from .apps import flask_app
 from .helpers import call_tree, metric_count, stored_records, wait_until
@@ -44,6 +47,19 @@ def test_sampled_request_is_stored_with_route_duration_tree_and_redaction(
         if n["function_name"] == "sleep" and n["parent_call_id"] == view[0]["call_id"]
     ]
     assert sleeps and sleeps[0]["duration"] == pytest.approx(flask_app.SLEEP, abs=0.02)
+    # The compressed pyinstrument session arrives too, and loads back into pyinstrument.
+    document = store.call_trees.find_one(
+        {"project_key": project["project_key"], "trace_id": record["trace_id"]}
+    )
+    session = Session.from_json(json.loads(zlib.decompress(document["session"])))
+    assert session.duration >= flask_app.SLEEP
+    assert "get_user" in {frame.function for frame in _walk(session.root_frame())}
+
+
+def _walk(frame: Any) -> Any:
+    yield frame
+    for child in frame.children:
+        yield from _walk(child)
 
 
 @pytest.mark.parametrize("n", [3, 11])

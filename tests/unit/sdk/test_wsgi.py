@@ -62,6 +62,7 @@ def test_status_headers_body_and_close_pass_through(sink: Sink) -> None:
         "content_type": "text/x",
     }
     assert record["request_info"]["route"] == "/route"
+    assert "profile_session" not in record  # a sample or two: the tree says it all
 
 
 def test_app_exception_propagates_unchanged_and_counts_as_error(sink: Sink) -> None:

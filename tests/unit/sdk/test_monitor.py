@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from performance_monitor.core.monitor import Monitor
+from performance_monitor.utils.config import Config
+
+from .sink import Sink
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _request(monitor: Monitor, path: str, seconds: float = 0.0) -> bool:
+    state = monitor.begin("GET", path)
+    assert state is not None
+    if seconds:
+        time.sleep(seconds)
+    state.route = "/slow/<id>"
+    monitor.finish(state, 200, monitor.stop_timing(state))
+    return state.sampled
+
+
+def test_adaptive_capture_profiles_the_next_requests_after_a_slow_one(sink: Sink) -> None:
+    config = Config(
+        {
+            "project_key": "pk",
+            "api_endpoint": sink.url,
+            "sampling_rate": 0,
+            "remote_config": False,
+            "ai_analysis_threshold": 0.02,
+            "adaptive_capture_count": 2,
+        }
+    )
+    monitor = Monitor(config, framework="test")
+    assert _request(monitor, "/slow/1") is False
+    assert _request(monitor, "/slow/1", seconds=0.03) is False  # slow: arms the capture
+    assert [_request(monitor, "/slow/1") for _ in range(3)] == [True, True, False]
+    assert _request(monitor, "/other") is False
+
+
+def test_include_patterns_and_excluded_paths(sink: Sink) -> None:
+    config = Config(
+        {
+            "project_key": "pk",
+            "api_endpoint": sink.url,
+            "remote_config": False,
+            "include_patterns": ["/api/"],
+            "excluded_paths": ["/api/health"],
+        }
+    )
+    monitor = Monitor(config, framework="test")
+    assert monitor.begin("GET", "/static/app.js") is None
+    assert monitor.begin("GET", "/api/health") is None
+    state = monitor.begin("GET", "/api/users")
+    assert state is not None
+    monitor.finish(state, 200, monitor.stop_timing(state))
+
+
+def test_remote_disable_turns_measuring_off(sink: Sink) -> None:
+    monitor = Monitor(
+        Config({"project_key": "pk", "api_endpoint": sink.url, "remote_config": False}),
+        framework="t",
+    )
+    monitor.apply_remote_config({"enabled": False, "sampling_rate": 0.5})
+    assert monitor.begin("GET", "/x") is None and monitor.sampling_rate == 0.5
+    monitor.apply_remote_config({"enabled": True, "sampling_rate": 7})  # out of range: ignored
+    assert monitor.sampling_rate == 0.5 and monitor.begin("GET", "/x") is not None
+
+
+def test_queued_data_is_flushed_at_exit(sink: Sink) -> None:
+    script = textwrap.dedent(
+        f"""
+        from performance_monitor.core.monitor import Monitor
+        from performance_monitor.utils.config import Config
+        config = Config({{"project_key": "pk", "api_endpoint": "{sink.url}", "sampling_rate": 1,
+                          "batch_timeout": 60, "metrics_interval": 60, "remote_config": False}})
+        monitor = Monitor(config, framework="script")
+        state = monitor.begin("GET", "/at-exit")
+        state.route = "/at-exit"
+        monitor.finish(state, 200, monitor.stop_timing(state))
+        """
+    )
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=ROOT, timeout=30)
+    assert time.monotonic() - started < 20
+    assert [r["request_info"]["path"] for r in sink.records()] == ["/at-exit"]
+    assert [p["count"] for p in sink.metric_points()] == [1]
