@@ -27,6 +27,13 @@ def connect(url: str | None = None, *, database: str | None = None) -> Lab:
     return _connect(url, database=database)
 
 
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext pystrument_lab``: register ``%pystrument`` (see :mod:`pystrument_lab.magics`)."""
+    from pystrument_lab.magics import load_ipython_extension as load
+
+    load(ipython)
+
+
 def __getattr__(name: str) -> Any:
     if name == "Lab":
         from pystrument_lab.loaders import Lab
