@@ -53,7 +53,7 @@ class Dashboard(pn.viewable.Viewer):
             options={title: slug for slug, title in PAGES.items()},
             value=self.state.page,
             orientation="vertical",
-            button_type="light",
+            button_type="primary",
             button_style="outline",
             sizing_mode="stretch_width",
             css_classes=["page-nav"],

@@ -62,7 +62,7 @@ def table(frame: Any, columns: list[str] | None = None, **options: Any) -> pn.wi
         "show_index": False,
         "disabled": True,
         "sizing_mode": "stretch_width",
-        "layout": "fit_data_stretch",
+        "layout": "fit_columns",
         "header_filters": False,
     }
     return pn.widgets.Tabulator(data, **{**defaults, **options})

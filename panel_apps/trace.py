@@ -19,6 +19,7 @@ from panel_apps.state import AppState
 from pystrument_lab.errors import PystrumentError
 from pystrument_lab.loaders import Record
 from pystrument_lab.widgets.flamegraph import flame_graph, flame_graph_data
+from pystrument_lab.widgets.timefmt import format_seconds
 
 #: Call-tree rows shown in the table; the flame graph shows every node.
 TREE_ROWS = 400
@@ -68,10 +69,21 @@ def metrics_table(record: Record) -> dict[str, Any]:
     }
 
 
+def _shown(label: str, value: Any) -> tuple[str, str]:
+    if value is None:
+        return label, "–"
+    if label.endswith(" (s)"):
+        return label[: -len(" (s)")], format_seconds(float(value))
+    if isinstance(value, float):
+        return label, f"{value:.3g}"
+    return label, str(value)
+
+
 def _pairs(values: dict[str, Any]) -> pn.pane.HTML:
+    shown = [_shown(k, v) for k, v in values.items()]
     rows = "".join(
-        f"<tr><th style='text-align:left;padding-right:1em'>{escape(k)}</th><td>{escape('–' if v is None else str(v))}</td></tr>"
-        for k, v in values.items()
+        f"<tr><th style='text-align:left;padding-right:1em'>{escape(k)}</th><td>{escape(v)}</td></tr>"
+        for k, v in shown
     )
     return pn.pane.HTML(f"<table class='pairs'>{rows}</table>")
 

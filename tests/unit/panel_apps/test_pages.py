@@ -206,3 +206,26 @@ def test_dashboard_navigation_follows_state(app_state: AppState) -> None:
         dashboard.state.link(route=SEARCH)
         == "?page=endpoints&project=shop&route=%2Fapi%2Fsearch&range=1h"
     )
+
+
+def test_report_rows_link_finished_reports_only() -> None:
+    from panel_apps.reports import report_rows
+
+    rows = report_rows(
+        [
+            {
+                "id": "a1",
+                "template": "summary",
+                "status": "completed",
+                "paths": {"html": "/r/a1.html"},
+            },
+            {
+                "id": "b2",
+                "template": "summary",
+                "status": "failed",
+                "error": {"message": "cell 3 raised"},
+            },
+        ]
+    )
+    assert rows[0]["html"] == "<a href='report?id=a1' target='_blank'>open</a>"
+    assert rows[1]["html"] == "" and rows[1]["error"] == "cell 3 raised"
