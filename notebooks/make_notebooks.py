@@ -111,6 +111,7 @@ endpoints = %pystrument endpoints {project} --range 24h
 endpoints'''),
         code('''\
 slowest = endpoints.row(0, named=True)
+print(f"{len(endpoints)} endpoints served {endpoints['count'].sum()} requests")
 print(f"Slowest endpoint: {slowest['method']} {slowest['route']}: "
       f"p95 {slowest['p95'] * 1000:.0f} ms over {slowest['count']} requests")'''),
         md("""
@@ -253,32 +254,34 @@ one to batch.
 """),
         code("%pystrument tree {project} --route {n_plus_one}"),
         code('''\
-from pystrument_lab.treestats import hot_paths
+from pystrument_lab.treestats import self_time_table
 
 merged = lab.merged_tree(project, n_plus_one)
-for path in hot_paths(merged, 3):  # the application's frames of each path, outermost first
-    frames = [node.function_name for node in path.nodes if node.is_application] or ["(framework)"]
-    print(f"{path.per_request * 1000:7.1f} ms  {' → '.join([*frames, path.nodes[-1].function_name])}")'''),
+callers = (self_time_table(merged).filter(pl.col("is_application"))
+           .sort("total_per_request", descending=True).head(5))
+print(f"Application functions of {n_plus_one} by time per request: {', '.join(callers['function'])}")
+callers.select("function", "total_per_request", "self_per_request", "occurrences")'''),
         md("""
 ## Where CPU goes: self time
 
-The endpoint with the slowest median sampled request, as a flame graph, and the
-functions with the most *self* time (time in their own code, not in callees). A
-large self time in application code is a hot loop worth rewriting.
+*Self* time is time spent in a function's own code, not in its callees. For each
+sampled endpoint, the application function with the most self time per request;
+the largest of them is a hot loop worth rewriting. Its endpoint's typical profile
+as a flame graph: the wide bar at the bottom of a tower is the loop.
 """),
         code('''\
-slowest = records.group_by("route").agg(pl.col("total_duration").median()).sort(
-    "total_duration", descending=True)["route"][0]
-print(f"Slowest sampled endpoint: {slowest}")
-%pystrument tree {project} --route {slowest} --flame'''),
-        code('''\
-from pystrument_lab.treestats import self_time_table
+def hottest_function(route):
+    table = self_time_table(lab.merged_tree(project, route)).filter(pl.col("is_application"))
+    return table.sort("self_per_request", descending=True).row(0, named=True) if len(table) else None
 
-table = self_time_table(lab.merged_tree(project, slowest))
-hot = table.filter(pl.col("is_application")).row(0, named=True)
-print(f"Most self time in application code: {hot['function']} "
+
+hottest = {route: hottest_function(route) for route in sorted(set(records["route"]))}
+hot_route, hot = max(((r, f) for r, f in hottest.items() if f), key=lambda item: item[1]["self_per_request"])
+print(f"Most self time in application code: {hot['function']} in {hot_route} "
       f"({hot['self_per_request'] * 1000:.0f} ms per request, {hot['share']:.0%} of the endpoint)")
-table.head(10).select("function", "self_per_request", "total_per_request", "share", "is_application")'''),
+pl.DataFrame([{"route": r, "function": f["function"], "self_per_request": f["self_per_request"]}
+              for r, f in hottest.items() if f]).sort("self_per_request", descending=True)'''),
+        code("%pystrument tree {project} --route {hot_route} --flame"),
     ])  # fmt: skip
 
 
