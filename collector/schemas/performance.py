@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 Str = Annotated[str, Field(max_length=4096)]
 ShortStr = Annotated[str, Field(max_length=256)]
 Seconds = Annotated[float, Field(ge=0.0, le=86_400.0)]
+MAX_INT64 = 2**63 - 1  # the store keeps 8-byte integers; larger ones cannot be written
+Count = Annotated[int, Field(ge=0, le=MAX_INT64)]
 MAX_NODES = 20_000
 MAX_FUTURE = timedelta(days=1)
 
@@ -89,7 +91,7 @@ class RequestInfo(_Section):
 
 class ResponseInfo(_Section):
     status_code: Annotated[int, Field(ge=100, le=599)]
-    response_size: Annotated[int, Field(ge=0)] | None = None
+    response_size: Count | None = None
     content_type: ShortStr | None = None
     body: Annotated[str, Field(max_length=65_536)] | None = None
 
@@ -105,14 +107,14 @@ class SlowQuery(_Section):
 
 
 class DatabaseMetrics(_Section):
-    query_count: Annotated[int, Field(ge=0)] = 0
+    query_count: Count = 0
     query_time: Seconds = 0.0
     slow_queries: Annotated[list[SlowQuery], Field(max_length=100)] = Field(default_factory=list)
 
 
 class CacheMetrics(_Section):
-    cache_hits: Annotated[int, Field(ge=0)] = 0
-    cache_misses: Annotated[int, Field(ge=0)] = 0
+    cache_hits: Count = 0
+    cache_misses: Count = 0
     cache_time: Seconds = 0.0
 
 
@@ -126,15 +128,15 @@ class PerformanceMetrics(_Section):
 
 
 class CallNode(_Section):
-    call_id: Annotated[int, Field(ge=0)]
-    parent_call_id: Annotated[int, Field(ge=0)] | None = None
+    call_id: Count
+    parent_call_id: Count | None = None
     function_name: Annotated[str, Field(max_length=1024)]
     file_path: Annotated[str, Field(max_length=4096)] = ""
-    line_number: Annotated[int, Field(ge=0)] = 0
+    line_number: Count = 0
     duration: Seconds
     self_time: Seconds = 0.0
     depth: Annotated[int, Field(ge=0, le=2048)] = 0
-    call_order: Annotated[int, Field(ge=0)] = 0
+    call_order: Count = 0
     is_application: bool = False
 
 
@@ -205,12 +207,12 @@ class MetricPoint(BaseModel):
     app_version: ShortStr | None = None
     interval_start: datetime
     interval_end: datetime
-    count: Annotated[int, Field(ge=1)]
-    errors: Annotated[int, Field(ge=0)] = 0
+    count: Annotated[int, Field(ge=1, le=MAX_INT64)]
+    errors: Count = 0
     duration_sum: Annotated[float, Field(ge=0.0)]
     duration_min: Seconds
     duration_max: Seconds
-    histogram: dict[str, Annotated[int, Field(ge=0)]]
+    histogram: dict[str, Count]
 
     @field_validator("method")
     @classmethod

@@ -446,3 +446,38 @@ def test_a_large_valid_batch_is_stored_when_the_limit_allows(
         finally:
             store.close()
         assert httpx.get(collector.url + "/health").json()["code"] == 0
+
+
+def test_integers_beyond_what_the_store_can_hold(
+    shared_collector: CollectorProcess, shared_store: Store, key: str
+) -> None:
+    """The store keeps 8-byte integers: larger ones are refused by field, never a 500."""
+    huge = 2**63
+    breakers = {
+        1: lambda r: r["function_calls"][1].update(call_id=huge),
+        2: lambda r: r["function_calls"][0].update(line_number=2**70),
+        3: lambda r: r["response_info"].update(response_size=10**30),
+        4: lambda r: r["performance_metrics"].update(database_metrics={"query_count": huge}),
+        5: lambda r: r["performance_metrics"].update(cache_metrics={"cache_hits": huge}),
+    }
+    records = [make_record(trace_id=f"int-{i}") for i in range(6)]
+    for index, breaker in breakers.items():
+        breaker(records[index])
+    records[0]["function_calls"][1]["line_number"] = 2**63 - 1  # the largest that fits is kept
+    data = assert_envelope(post(shared_collector, key, {"records": records}))["data"]
+    assert [r["index"] for r in data["rejected"]] == sorted(breakers)
+    assert stored_ids(shared_store, key) == ["int-0"]
+
+    metric = make_metric([0.1])
+    metric.update(count=huge, histogram={"100": huge})
+    refused = post(shared_collector, key, {"batch_id": "huge", "metrics": [metric]}, path=METRICS)
+    assert (refused.status_code, assert_envelope(refused)["code"]) == (422, 20004)
+
+    admin = shared_collector.admin_headers
+    for path, params in [
+        ("/api/v1/projects", {"page": 10**20}),
+        ("/api/v1/performance/records", {"project_key": key, "page": 2**62}),
+        (f"/api/v1/analysis/history/{key}", {"page": 10**19}),
+    ]:
+        response = httpx.get(shared_collector.url + path, params=params, headers=admin)
+        assert (response.status_code, assert_envelope(response)["code"]) == (400, 10001), path

@@ -121,7 +121,7 @@ def task_status(task_id: str, store: StoreDep) -> dict[str, Any]:
 def history(
     project_key: str,
     store: StoreDep,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,  # skip = (page - 1) * size fits int64
     size: Annotated[int, Query(ge=1, le=200)] = 20,
     status: Literal["pending", "running", "completed", "failed"] | None = None,
     trace_id: str | None = None,

@@ -74,7 +74,7 @@ def _store_metrics(
 def records(
     store: StoreDep,
     project_key: str,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,  # skip = (page - 1) * size fits int64
     size: Annotated[int, Query(ge=1, le=500)] = 20,
     route: str | None = None,
     path: str | None = None,

@@ -30,7 +30,7 @@ def create_project(body: ProjectCreate, store: StoreDep) -> dict[str, Any]:
 @router.get("", summary="List projects")
 def list_projects(
     store: StoreDep,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,  # skip = (page - 1) * size fits int64
     size: Annotated[int, Query(ge=1, le=200)] = 20,
     status: Annotated[str | None, Query(pattern="^(active|inactive|archived)$")] = None,
 ) -> dict[str, Any]:
