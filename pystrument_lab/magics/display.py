@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-__all__ = ["FigureView", "Message"]
+__all__ = ["FigureView"]
 
 
 class FigureView:
@@ -39,16 +39,3 @@ class FigureView:
 
     def __repr__(self) -> str:
         return self.summary
-
-
-class Message:
-    """A short status line: bold-free HTML and the same words as text."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        return {"text/html": f"<p>{html.escape(self.text)}</p>", "text/plain": self.text}
-
-    def __repr__(self) -> str:
-        return self.text

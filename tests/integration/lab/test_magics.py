@@ -148,6 +148,7 @@ CELLS: list[tuple[str, str]] = [
     ("cell", "%%pystrument --save {project} --route " + CELL_ROUTE + "\n"
              "def busy_cell_function(n):\n    total = 0\n    for i in range(n):\n"
              "        total += i * i % 7\n    return total\n\nbusy_cell_function(400_000)"),
+    ("await", "%%pystrument\nimport asyncio\nawait asyncio.sleep(0)"),
     ("analyze", "report = %pystrument analyze search-5 --no-save\n"
                 "print(json.dumps({{'status': report['status']}}))\nreport"),
 ]  # fmt: skip
@@ -164,7 +165,7 @@ def executed(
     for name, source in CELLS:
         cell = nbformat.v4.new_code_cell(source.format(project=seeded["project"]))
         cell.metadata["name"] = name
-        if name in ("bad", "bad-args"):
+        if name in ("bad", "bad-args", "await"):
             cell.metadata["tags"] = ["raises-exception"]
         notebook.cells.append(cell)
     env = {**os.environ, "PYSTRUMENT_MONGODB_URL": store.url, "PYSTRUMENT_DATABASE": store.db.name}
@@ -206,6 +207,8 @@ def test_magics_in_a_kernel(executed: dict[str, Any], magic_store: Store) -> Non
     assert error["evalue"].startswith("unknown sub-command 'frobnicate'; choose one of: connect")
     [error] = executed["bad-args"]
     assert "the following arguments are required: project" in error["evalue"]
+    [error] = executed["await"]
+    assert error["evalue"].startswith("%%pystrument cannot profile a cell with top-level `await`")
 
     assert project in _data(executed["projects"], "text/html")
 
