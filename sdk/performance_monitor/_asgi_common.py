@@ -69,7 +69,7 @@ class MonitoredASGIApp:
         if state is None:
             await self.app(scope, receive, send)
             return
-        token = set_current(state)
+        token = set_current(state) if state.sampled else None
         exchange = _Exchange(self, scope, state)
         if state.sampled and self.track_request_body:
             receive = exchange.wrap_receive(receive)
@@ -89,7 +89,8 @@ class MonitoredASGIApp:
             raise
         finally:
             exchange.done()
-            reset_current(token)
+            if token is not None:
+                reset_current(token)
 
 
 class _Exchange:

@@ -113,7 +113,8 @@ class _MonitoredResponse:
         self.owner = owner
         self.state = state
         self.environ = environ
-        self.token = set_current(state)
+        # Only sampled requests need to be found by the SQL/cache hooks and decorators.
+        self.token = set_current(state) if state.sampled else None
         self.status: str | None = None
         self.headers: list[Any] = []
         self.size = 0
@@ -154,7 +155,8 @@ class _MonitoredResponse:
             self._finish(error)
         except Exception:
             internal_error("finishing a request")
-        reset_current(self.token)
+        if self.token is not None:
+            reset_current(self.token)
 
     def _finish(self, error: bool) -> None:
         monitor = self.owner.monitor

@@ -8,10 +8,10 @@ that is a random draw, a small state object and an aggregate update.
 from __future__ import annotations
 
 import inspect
+import os
 import random
 import time
 import tracemalloc
-import uuid
 import weakref
 from typing import Any, Literal
 
@@ -203,7 +203,7 @@ class Monitor:
             tags["ai_analysis"] = "requested"
         profiler = state.profiler
         captured = CapturedRequest(
-            trace_id=uuid.uuid4().hex,
+            trace_id=os.urandom(16).hex(),
             timestamp=state.start_wall,
             method=state.method,
             path=state.path,

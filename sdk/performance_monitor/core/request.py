@@ -102,7 +102,7 @@ def current_request() -> RequestState | None:
 
 
 def current_state() -> RequestState | None:
-    """The request being handled in this context, sampled or not."""
+    """The sampled request being handled in this context (unsampled ones are not published)."""
     return _current.get()
 
 

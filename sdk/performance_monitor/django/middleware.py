@@ -54,14 +54,15 @@ class PerformanceMiddleware:
             state = self.monitor.begin(request.method or "GET", request.path_info or "/")
         if state is None:
             return self.get_response(request)
-        token = set_current(state)
+        token = set_current(state) if state.sampled else None
         try:
             queries = track_queries() if state.sampled and state.track_sql else nullcontext()
             with queries:
                 response = self.get_response(request)
         except BaseException:
             self._finish(state, request, None, error=True)
-            reset_current(token)
+            if token is not None:
+                reset_current(token)
             raise
         if getattr(response, "streaming", False):
             # The body is iterated after we return: finish when Django closes the response.
@@ -72,7 +73,8 @@ class PerformanceMiddleware:
                 self._finish(state, request, response)
         else:
             self._finish(state, request, response)
-        reset_current(token)
+        if token is not None:
+            reset_current(token)
         return response
 
     def _finish(

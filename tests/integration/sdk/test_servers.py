@@ -79,9 +79,14 @@ def test_gunicorn_two_workers(
         )
     assert [b["id"] for b in bodies] == list(range(1, 21))
     key = project["project_key"]
-    stored_records(store, key, 21, timeout=20)  # + the start-up probe(s) to /users/0
-    records = [r for r in store.records.find({"project_key": key}) if r["path"] != "/users/0"]
-    assert sorted(r["path"] for r in records) == sorted(f"/users/{i}" for i in range(1, 21))
+    expected = sorted(f"/users/{i}" for i in range(1, 21))
+
+    def user_records() -> list[dict[str, Any]]:
+        found = [r for r in store.records.find({"project_key": key}) if r["path"] != "/users/0"]
+        return found if len(found) >= 20 else []
+
+    records = wait_until(user_records, timeout=20) or user_records()
+    assert sorted(r["path"] for r in records) == expected
     assert len({r["trace_id"] for r in records}) == 20
     pids = {r["environment"]["server_info"]["pid"] for r in records}
     assert len(pids) == 2, f"both workers should have sent records: {pids}"

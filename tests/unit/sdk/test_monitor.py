@@ -49,6 +49,7 @@ def test_include_patterns_and_excluded_paths(sink: Sink) -> None:
             "api_endpoint": sink.url,
             "remote_config": False,
             "include_patterns": ["/api/"],
+            "sampling_rate": 0,
             "excluded_paths": ["/api/health"],
         }
     )
@@ -61,14 +62,21 @@ def test_include_patterns_and_excluded_paths(sink: Sink) -> None:
 
 
 def test_remote_disable_turns_measuring_off(sink: Sink) -> None:
-    monitor = Monitor(
-        Config({"project_key": "pk", "api_endpoint": sink.url, "remote_config": False}),
-        framework="t",
+    config = Config(
+        {"project_key": "pk", "api_endpoint": sink.url, "remote_config": False, "sampling_rate": 0}
     )
-    monitor.apply_remote_config({"enabled": False, "sampling_rate": 0.5})
-    assert monitor.begin("GET", "/x") is None and monitor.sampling_rate == 0.5
+    monitor = Monitor(config, framework="t")
+    monitor.apply_remote_config({"enabled": False, "sampling_rate": 0.0})
+    assert monitor.begin("GET", "/x") is None
     monitor.apply_remote_config({"enabled": True, "sampling_rate": 7})  # out of range: ignored
-    assert monitor.sampling_rate == 0.5 and monitor.begin("GET", "/x") is not None
+    assert monitor.sampling_rate == 0.0
+    state = monitor.begin("GET", "/x")
+    assert state is not None and not state.sampled
+    monitor.finish(state, 200, monitor.stop_timing(state))
+    monitor.apply_remote_config({"enabled": True, "sampling_rate": 1.0})
+    state = monitor.begin("GET", "/x")
+    assert state is not None and state.sampled
+    monitor.finish(state, 200, monitor.stop_timing(state))
 
 
 def test_queued_data_is_flushed_at_exit(sink: Sink) -> None:
