@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import panel as pn
@@ -53,29 +51,26 @@ class Page(pn.viewable.Viewer):
             self.refresh()
 
     def refresh(self) -> None:
+        """Reload; in a served session the spinner reaches the browser before the work starts."""
         self._stale = False
         self.message.visible = False
-        with self.busy():
-            try:
-                self.update()
-            except PystrumentError as exc:
-                self.warn(exc.message)
+        self.body.loading = True
+        # schedule=True: run on the next tick, after this callback's changes (the spinner) are sent.
+        pn.state.execute(self._reload, schedule=True)
+
+    def _reload(self) -> None:
+        try:
+            self.update()
+        except PystrumentError as exc:
+            self.warn(exc.message)
+        finally:
+            self.body.loading = False
 
     def update(self) -> None:
         """Load the data and fill the page's components."""
 
     def warn(self, text: str, alert_type: str = "warning") -> None:
         self.message.param.update(object=text, alert_type=alert_type, visible=True)
-
-    @contextmanager
-    def busy(self, component: pn.viewable.Viewable | None = None) -> Iterator[None]:
-        """Show the loading spinner over ``component`` (the page body) while work runs."""
-        target = component if component is not None else self.body
-        target.loading = True
-        try:
-            yield
-        finally:
-            target.loading = False
 
     def need_project(self) -> str | None:
         """The chosen project, or None after saying how to choose one."""

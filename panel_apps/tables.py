@@ -50,7 +50,8 @@ def display_frame(frame: Any, columns: list[str] | None = None) -> Any:
         elif name in RATE_COLUMNS:
             data[name] = (data[name] * 100.0).round(2)
         elif name == "throughput":
-            data[name] = data[name].round(3)
+            data[name] = (data[name] * 60.0).round(3)
+            renames[name] = "throughput (req/min)"
             renames[name] = f"{name} (%)"
     return data.rename(columns=renames)
 
@@ -58,7 +59,9 @@ def display_frame(frame: Any, columns: list[str] | None = None) -> Any:
 def table(frame: Any, columns: list[str] | None = None, **options: Any) -> pn.widgets.Tabulator:
     """A read-only, sortable Tabulator of ``frame``."""
     data = display_frame(frame, columns)
+    wide = {"route": "22%", "path": "16%", "trace_id": "22%", "function": "22%", "file": "18%"}
     defaults: dict[str, Any] = {
+        "widths": {name: width for name, width in wide.items() if name in data.columns},
         "show_index": False,
         "disabled": True,
         "sizing_mode": "stretch_width",

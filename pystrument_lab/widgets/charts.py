@@ -44,12 +44,21 @@ def _bucket_width_ms(times: Sequence[Any]) -> float:
     return float((times[1] - times[0]).total_seconds() * 1000 * 0.8)
 
 
-def _time_figure(title: str, y_label: str, *, height: int, width: int) -> Figure:
+def _time_figure(
+    title: str, y_label: str, times: Sequence[Any], *, height: int, width: int
+) -> Figure:
+    """A datetime figure spanning every bucket, so empty buckets show as gaps, not a shorter axis."""
+    from bokeh.models import Range1d
     from bokeh.plotting import figure
 
+    extra: dict[str, Any] = {}
+    if times:
+        step = times[1] - times[0] if len(times) > 1 else None
+        extra["x_range"] = Range1d(times[0], times[-1] + step if step is not None else times[-1])
     plot = figure(
         title=title,
         x_axis_type="datetime",
+        **extra,
         height=height,
         width=width,
         sizing_mode="stretch_width",
@@ -74,11 +83,13 @@ def latency_chart(
             "count": columns["count"],
         }
     )
-    plot = _time_figure(title, "ms", height=height, width=width)
+    plot = _time_figure(title, "ms", columns["bucket_start"], height=height, width=width)
     lines: list[Any] = [
         plot.line("time", name, source=source, color=colour, line_width=2, legend_label=name)
         for name, colour in LATENCY_COLOURS.items()
     ]
+    for name, colour in LATENCY_COLOURS.items():  # markers: a lone bucket between gaps still shows
+        plot.scatter("time", name, source=source, color=colour, size=4)
     plot.add_tools(
         HoverTool(
             renderers=lines[:1],
@@ -112,7 +123,7 @@ def throughput_chart(
             "count": columns["count"],
         }
     )
-    plot = _time_figure(title, "requests/s", height=height, width=width)
+    plot = _time_figure(title, "requests/s", columns["bucket_start"], height=height, width=width)
     bars = plot.vbar(
         x="time", top="throughput", width=_bucket_width_ms(columns["bucket_start"]),
         source=source, color=THROUGHPUT_COLOUR,
@@ -146,7 +157,7 @@ def error_rate_chart(
             "errors": columns["errors"],
         }
     )
-    plot = _time_figure(title, "% of requests", height=height, width=width)
+    plot = _time_figure(title, "% of requests", columns["bucket_start"], height=height, width=width)
     line = plot.line("time", "error_rate", source=source, color=ERROR_COLOUR, line_width=2)
     plot.add_tools(
         HoverTool(
