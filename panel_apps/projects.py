@@ -91,9 +91,9 @@ class ProjectsPage(Page):
             ),
             pn.widgets.TextInput(
                 value=project["project_key"],
-                disabled=False,
                 name="Project key",
                 css_classes=["project-key"],
+                width=460,
             ),
             snippet_tabs(
                 project["project_key"],
@@ -187,7 +187,10 @@ class ProjectsPage(Page):
         self.editor.objects = [
             pn.pane.Markdown(f"### {project['name']} ({project.get('framework')}, {status})"),
             pn.widgets.TextInput(
-                value=project["project_key"], name="Project key", css_classes=["project-key"]
+                value=project["project_key"],
+                name="Project key",
+                css_classes=["project-key"],
+                width=460,
             ),
             pn.Row(
                 pn.Column(self.sampling_rate, self.enabled, self.auto_analysis),
