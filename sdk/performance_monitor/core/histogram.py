@@ -75,7 +75,9 @@ def percentile(
     if count <= 0:
         return None
     # Nearest-rank definition: the smallest value with at least q% at or below it.
-    rank = max(1, math.ceil(q / 100.0 * count))
+    # Rounded before ceil so float noise (7 / 100 * 100 == 7.000000000000001)
+    # does not push a whole rank up by one.
+    rank = max(1, math.ceil(round(q * count / 100.0, 9)))
     # The extreme ranks are known exactly when min and max were observed.
     if rank == 1 and lowest is not None:
         return lowest
