@@ -262,11 +262,6 @@ def test_extreme_percentiles_are_exact_and_monotone(values: list[float]) -> None
     assert readings == sorted(readings)  # type: ignore[type-var]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="histogram.percentile computes the nearest rank as ceil(q / 100 * count) in floats: "
-    "p7 of 100 values reads rank 8 (7 / 100 * 100 == 7.000000000000001)",
-)
 def test_percentile_rank_is_exact_for_whole_percentages() -> None:
     values = [0.001] * 7 + [1.0] * 93  # the 7th value is 1 ms, the 8th is 1 s
     counts = fold(values)

@@ -4,6 +4,7 @@ import math
 import random
 import uuid
 from datetime import datetime, timedelta, timezone
+from fractions import Fraction
 
 import httpx
 from performance_monitor.core import histogram
@@ -15,7 +16,7 @@ from tests.utils.services import CollectorProcess
 
 def _exact_percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[max(1, math.ceil(q / 100 * len(ordered))) - 1]
+    return ordered[max(1, math.ceil(Fraction(str(q)) / 100 * len(ordered))) - 1]
 
 
 def _send_metrics(

@@ -6,6 +6,7 @@ import math
 import random
 import uuid
 from datetime import datetime, timedelta, timezone
+from fractions import Fraction
 
 import httpx
 import pandas as pd
@@ -22,7 +23,7 @@ from tests.utils.services import CollectorProcess
 
 def _exact(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[max(1, math.ceil(q / 100 * len(ordered))) - 1]
+    return ordered[max(1, math.ceil(Fraction(str(q)) / 100 * len(ordered))) - 1]
 
 
 def _send(collector: CollectorProcess, key: str, path: str, body: dict) -> None:

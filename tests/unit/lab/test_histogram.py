@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import math
 import random
+from fractions import Fraction
 
 import pytest
 from performance_monitor.core import histogram
@@ -9,7 +10,7 @@ from performance_monitor.core import histogram
 
 def _exact(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[max(1, math.ceil(q / 100 * len(ordered))) - 1]
+    return ordered[max(1, math.ceil(Fraction(str(q)) / 100 * len(ordered))) - 1]
 
 
 @pytest.mark.parametrize("seed", range(5))
