@@ -6,7 +6,9 @@ index keys lose their direction (harmless for our filters), ``$set`` (and
 ``$max``/``$min``) of a top-level date stores a string (so a time that changes
 after insert is set with ``$currentDate``: "now", server-side), and
 ``$inc`` on a dotted path inside an inserting upsert writes a literal dotted
-key (so documents are created first). Queries stay within the subset that the embedded server
+key (so documents are created first), and date comparisons in filters ignore
+milliseconds (a bound matches the whole second it falls in; metric buckets
+start on whole minutes, so trends are exact). Queries stay within the subset that the embedded server
 answers correctly (DESIGN §3): plain filters, projections, sorts on top-level
 fields and upserts; anything statistical is computed in Python from
 pre-aggregated documents.

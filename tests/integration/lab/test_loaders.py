@@ -73,7 +73,7 @@ def seeded(collector: CollectorProcess, project: dict, store: Store) -> dict:
                 path=route.replace("{id}", "7"),
                 duration=0.01 * (index + 1),
                 app_version=version,
-                timestamp=now - timedelta(minutes=index),
+                timestamp=now - timedelta(minutes=index, seconds=30),
                 status=500 if index == 4 else 200,
             )
         )
@@ -145,7 +145,7 @@ def test_records_filters_and_columns(seeded: dict) -> None:
         "r29",
     ]
     recent = lab.records(seeded["name"], time_range="10m")["trace_id"].to_list()
-    assert recent == [f"r{index:02d}" for index in range(10)]  # the 10-minute edge is exclusive
+    assert recent == [f"r{index:02d}" for index in range(10)]  # r10 is 10.5 minutes old
     assert lab.records(seeded["name"], limit=3, sort="-total_duration")["trace_id"].to_list() == [
         "r29",
         "r28",
