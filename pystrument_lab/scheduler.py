@@ -76,6 +76,7 @@ class ReportScheduler:
         self.triggers = {
             job.name: cron_trigger(job.cron, schedule.timezone) for job in schedule.jobs
         }
+        self.blocking = blocking
         kind = BlockingScheduler if blocking else BackgroundScheduler
         self.scheduler = kind(
             timezone=schedule.timezone,
@@ -91,7 +92,7 @@ class ReportScheduler:
 
     def start(self) -> None:
         """Register the jobs, queue catch-up runs, start; returns at once unless blocking."""
-        from apscheduler.schedulers.blocking import BlockingScheduler
+        from apscheduler.events import EVENT_SCHEDULER_STARTED
 
         now = utcnow()
         for spec in self.schedule.jobs:
@@ -100,12 +101,11 @@ class ReportScheduler:
                 self.run_job, self.triggers[spec.name], args=[spec], id=spec.name, name=spec.name
             )
             self._catch_up(spec, state, now)
+        # The first heartbeat goes out as soon as the scheduler has started
+        # (jobs then have their next run times); later ones every interval.
+        self.scheduler.add_listener(lambda _: self.heartbeat(), EVENT_SCHEDULER_STARTED)
         self.scheduler.add_job(
-            self.heartbeat,
-            "interval",
-            seconds=self.heartbeat_seconds,
-            id="_heartbeat",
-            next_run_time=datetime.now(timezone.utc),
+            self.heartbeat, "interval", seconds=self.heartbeat_seconds, id="_heartbeat"
         )
         logger.info(
             "scheduler %s: %d jobs from %s",
@@ -113,7 +113,8 @@ class ReportScheduler:
             len(self.schedule.jobs),
             self.schedule.source,
         )
-        if isinstance(self.scheduler, BlockingScheduler):
+        # BackgroundScheduler subclasses BlockingScheduler: test the mode, not the type.
+        if self.blocking:
             try:
                 self.scheduler.start()
             finally:

@@ -48,7 +48,8 @@ def test_a_cron_job_runs_the_report(store: Store, shop: dict[str, Any], tmp_path
             timeout=120,
         )
         overview = _wait_for(
-            lambda: (o := job_overview(store)) and o["recent_runs"] and o, timeout=30
+            lambda: (o := job_overview(store)) and o["recent_runs"] and o["schedulers"] and o,
+            timeout=60,
         )
     finally:
         scheduler.shutdown()
