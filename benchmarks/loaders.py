@@ -61,8 +61,15 @@ def seed(store: Store, key: str, requests: int, *, now: datetime, sampled: float
         duration = rng.lognormvariate(-3, 0.7)
         flushes.setdefault((int(offset) // FLUSH_SECONDS, route), []).append(duration)
         if rng.random() < sampled:
-            records.append(make_record(route=route, path=route, duration=duration,
-                                       timestamp=start + timedelta(seconds=offset), trace_id=uuid.uuid4().hex))
+            records.append(
+                make_record(
+                    route=route,
+                    path=route,
+                    duration=duration,
+                    timestamp=start + timedelta(seconds=offset),
+                    trace_id=uuid.uuid4().hex,
+                )
+            )
     for offset in range(0, len(records), 200):
         valid, _ = validate_records(records[offset : offset + 200])
         store.insert_records(key, valid)
@@ -77,8 +84,12 @@ def seed(store: Store, key: str, requests: int, *, now: datetime, sampled: float
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--records", type=int, default=1000, help="sampled records in the small case")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--records", type=int, default=1000, help="sampled records in the small case"
+    )
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
     now = datetime.now(timezone.utc)
@@ -100,16 +111,22 @@ def main() -> None:
             stored = store.records.count_documents({"project_key": large})
             ours = median_seconds(lambda: lab.records(large, limit=None), args.runs)
             query = record_query(large)
-            raw = median_seconds(lambda: [doc for doc in store.records.find(query).sort("timestamp", -1)], args.runs)
-            print(f"records loader: {stored} rows, lab.records {ours * 1000:.0f} ms, raw cursor {raw * 1000:.0f} ms, "
-                  f"ratio {ours / raw:.2f} (budget <= 1.20)")
+            raw = median_seconds(
+                lambda: [doc for doc in store.records.find(query).sort("timestamp", -1)], args.runs
+            )
+            print(
+                f"records loader: {stored} rows, lab.records {ours * 1000:.0f} ms, raw cursor {raw * 1000:.0f} ms, "
+                f"ratio {ours / raw:.2f} (budget <= 1.20)"
+            )
 
             trend_small = median_seconds(lambda: lab.trends(small, time_range="24h"), args.runs)
             trend_large = median_seconds(lambda: lab.trends(large, time_range="24h"), args.runs)
             small_records = store.records.count_documents({"project_key": small})
-            print(f"trends 24h: {small_records} records / {requests} requests {trend_small * 1000:.0f} ms, "
-                  f"{stored} records / {requests * 10} requests {trend_large * 1000:.0f} ms, "
-                  f"ratio {trend_large / trend_small:.2f} (budget <= 1.30)")
+            print(
+                f"trends 24h: {small_records} records / {requests} requests {trend_small * 1000:.0f} ms, "
+                f"{stored} records / {requests * 10} requests {trend_large * 1000:.0f} ms, "
+                f"ratio {trend_large / trend_small:.2f} (budget <= 1.30)"
+            )
         finally:
             store.client.drop_database("bench_loaders")
             server.stop()

@@ -13,16 +13,29 @@ from typing import Any
 VALID_ANSWER: dict[str, Any] = {
     "performance_score": 42,
     "bottleneck_analysis": [
-        {"type": "computation", "severity": "high", "function": "compute_report_statistics",
-         "description": "quadratic loop over the rows", "impact": 0.9},
+        {
+            "type": "computation",
+            "severity": "high",
+            "function": "compute_report_statistics",
+            "description": "quadratic loop over the rows",
+            "impact": 0.9,
+        },
     ],
     "optimization_suggestions": [
-        {"category": "algorithm", "priority": "high", "title": "Use a set",
-         "description": "membership tests on a list are O(n)",
-         "code_example": "seen = set(rows)", "expected_improvement": "10x"},
+        {
+            "category": "algorithm",
+            "priority": "high",
+            "title": "Use a set",
+            "description": "membership tests on a list are O(n)",
+            "code_example": "seen = set(rows)",
+            "expected_improvement": "10x",
+        },
     ],
-    "risk_assessment": {"current_risks": ["slow reports"], "potential_issues": ["timeouts"],
-                        "recommendations": ["use a set"]},
+    "risk_assessment": {
+        "current_risks": ["slow reports"],
+        "potential_issues": ["timeouts"],
+        "recommendations": ["use a set"],
+    },
     "confidence_score": 0.8,
 }
 
@@ -70,10 +83,17 @@ def _handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
                 payload = {"error": {"message": content, "type": "server_error"}}
             else:
                 payload = {
-                    "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()),
+                    "id": "chatcmpl-test",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
                     "model": body.get("model", "test-model"),
-                    "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": content}}],
+                    "choices": [
+                        {
+                            "index": 0,
+                            "finish_reason": "stop",
+                            "message": {"role": "assistant", "content": content},
+                        }
+                    ],
                     "usage": {"prompt_tokens": 100, "completion_tokens": 50, "total_tokens": 150},
                 }
             data = json.dumps(payload).encode()
@@ -103,14 +123,21 @@ def fake_llm() -> Iterator[FakeLLM]:
         fake.server.server_close()
 
 
-def write_config(path: Any, url: str, *, timeout: float = 5.0, default: str = "fake", **extra: Any) -> str:
+def write_config(
+    path: Any, url: str, *, timeout: float = 5.0, default: str = "fake", **extra: Any
+) -> str:
     import yaml
 
     config = {
         "default_service": default,
         "services": {
-            "fake": {"provider": "custom", "model": "test-model", "endpoint": url, "timeout": timeout,
-                     "headers": {"Authorization": "Bearer ${FAKE_LLM_TOKEN}"}},
+            "fake": {
+                "provider": "custom",
+                "model": "test-model",
+                "endpoint": url,
+                "timeout": timeout,
+                "headers": {"Authorization": "Bearer ${FAKE_LLM_TOKEN}"},
+            },
         },
         **extra,
     }

@@ -17,7 +17,9 @@ from tests.utils.services import CollectorProcess
 API = "/api/v1/analysis"
 
 
-def post_records(collector: CollectorProcess, project: dict[str, Any], records: list[dict[str, Any]]) -> None:
+def post_records(
+    collector: CollectorProcess, project: dict[str, Any], records: list[dict[str, Any]]
+) -> None:
     response = httpx.post(
         collector.url + "/api/v1/performance/collect",
         json={"records": records},
@@ -36,7 +38,9 @@ def record_ids(collector: CollectorProcess, project: dict[str, Any]) -> dict[str
     return {item["trace_id"]: item["id"] for item in response.json()["data"]["items"]}
 
 
-def call(collector: CollectorProcess, method: str, path: str, **kwargs: Any) -> tuple[int, dict[str, Any]]:
+def call(
+    collector: CollectorProcess, method: str, path: str, **kwargs: Any
+) -> tuple[int, dict[str, Any]]:
     kwargs.setdefault("headers", collector.admin_headers)
     response = httpx.request(method, collector.url + API + path, timeout=30, **kwargs)
     return response.status_code, response.json()
@@ -59,7 +63,9 @@ def test_analyze_then_status_result_and_history(
     assert body["data"]["analysis_id"] == task["analysis_id"]
 
     _, body = call(collector, "GET", f"/task-status/{task['task_id']}")
-    assert body["data"]["status"] == "pending" and body["data"]["analysis_id"] == task["analysis_id"]
+    assert (
+        body["data"]["status"] == "pending" and body["data"]["analysis_id"] == task["analysis_id"]
+    )
 
     done = process_one(store, "api-worker", lease=30, time_limit=60, config=load_config(None))
     assert done is not None and done["analysis_id"] == task["analysis_id"]
@@ -78,12 +84,17 @@ def test_analyze_then_status_result_and_history(
     _, body = call(collector, "GET", f"/history/{project['project_key']}")
     assert body["data"]["total"] == 1
     assert body["data"]["items"][0]["id"] == task["analysis_id"]
-    _, body = call(collector, "GET", f"/history/{project['project_key']}", params={"status": "failed"})
+    _, body = call(
+        collector, "GET", f"/history/{project['project_key']}", params={"status": "failed"}
+    )
     assert body["data"]["total"] == 0
 
     # once completed, the record may be analysed again (by trace id this time)
     status, body = call(
-        collector, "POST", f"/analyze/{record['trace_id']}", params={"project_key": project["project_key"]},
+        collector,
+        "POST",
+        f"/analyze/{record['trace_id']}",
+        params={"project_key": project["project_key"]},
         json={"service": "rules", "priority": 9},
     )
     assert (status, body["code"]) == (200, 0)
@@ -96,11 +107,17 @@ def test_analyze_errors(collector: CollectorProcess, project: dict[str, Any]) ->
 
     status, body = call(collector, "POST", f"/analyze/{record_id}", headers={})
     assert (status, body["code"]) == (401, 10002)
-    status, body = call(collector, "POST", f"/analyze/{record_id}", headers={"Authorization": "Bearer wrong"})
+    status, body = call(
+        collector, "POST", f"/analyze/{record_id}", headers={"Authorization": "Bearer wrong"}
+    )
     assert (status, body["code"]) == (401, 10002)
-    status, body = call(collector, "POST", f"/analyze/{record['trace_id']}", params={"project_key": "pk_nope"})
+    status, body = call(
+        collector, "POST", f"/analyze/{record['trace_id']}", params={"project_key": "pk_nope"}
+    )
     assert (status, body["code"]) == (404, 20001)
-    status, body = call(collector, "POST", f"/analyze/{record['trace_id']}")  # a trace id needs the project
+    status, body = call(
+        collector, "POST", f"/analyze/{record['trace_id']}"
+    )  # a trace id needs the project
     assert (status, body["code"]) == (404, 20004)
     assert "project_key" in body["msg"]
     status, body = call(collector, "POST", f"/analyze/{record_id}", json={"service": "gpt-nowhere"})
@@ -125,7 +142,10 @@ def test_batch(collector: CollectorProcess, project: dict[str, Any]) -> None:
     assert (status, body["code"]) == (200, 0)
     data = body["data"]
     assert [q["record_id"] for q in data["queued"]] == wanted[1:3]
-    assert {(s["record_id"], s["code"]) for s in data["skipped"]} == {(wanted[0], 20006), (wanted[3], 20004)}
+    assert {(s["record_id"], s["code"]) for s in data["skipped"]} == {
+        (wanted[0], 20006),
+        (wanted[3], 20004),
+    }
     _, body = call(collector, "GET", f"/history/{project['project_key']}")
     batch = [item for item in body["data"]["items"] if item["batch_id"] == data["batch_id"]]
     assert len(batch) == 2 and {item["analysis_type"] for item in batch} == {"batch"}
@@ -142,20 +162,34 @@ def test_auto_analysis_queues_slow_records_only(collector: CollectorProcess) -> 
     post_records(collector, project, [slow, fast])
     _, body = call(collector, "GET", f"/history/{project['project_key']}")
     [item] = body["data"]["items"]
-    assert (item["trace_id"], item["analysis_type"], item["status"]) == (slow["trace_id"], "auto", "pending")
+    assert (item["trace_id"], item["analysis_type"], item["status"]) == (
+        slow["trace_id"],
+        "auto",
+        "pending",
+    )
 
 
 def test_ai_services_config_never_shows_secrets(store: Store, tmp_path: Path) -> None:
     config = write_config(tmp_path / "ai.yaml", "http://127.0.0.1:9/v1")
-    text = Path(config).read_text().replace("provider: custom", "provider: custom\n    api_key_env: FAKE_LLM_KEY")
+    text = (
+        Path(config)
+        .read_text()
+        .replace("provider: custom", "provider: custom\n    api_key_env: FAKE_LLM_KEY")
+    )
     Path(config).write_text(text)
     collector = CollectorProcess(
-        store.url, store.db.name, tmp_path, PYSTRUMENT_AI_CONFIG=config,
-        FAKE_LLM_KEY="sk-very-secret", FAKE_LLM_TOKEN="bearer-secret",
+        store.url,
+        store.db.name,
+        tmp_path,
+        PYSTRUMENT_AI_CONFIG=config,
+        FAKE_LLM_KEY="sk-very-secret",
+        FAKE_LLM_TOKEN="bearer-secret",
     )
     collector.start()
     try:
-        response = httpx.get(collector.url + API + "/config/ai-services", headers=collector.admin_headers)
+        response = httpx.get(
+            collector.url + API + "/config/ai-services", headers=collector.admin_headers
+        )
     finally:
         collector.stop()
     assert "very-secret" not in response.text and "bearer-secret" not in response.text
@@ -170,7 +204,9 @@ def test_ai_services_config_never_shows_secrets(store: Store, tmp_path: Path) ->
 
 
 def test_ai_services_default_is_the_rule_engine(collector: CollectorProcess) -> None:
-    response = httpx.get(collector.url + API + "/config/ai-services", headers=collector.admin_headers)
+    response = httpx.get(
+        collector.url + API + "/config/ai-services", headers=collector.admin_headers
+    )
     data = response.json()["data"]
     assert data["default_service"] == "rules"
     assert [s["name"] for s in data["services"]] == ["rules"]

@@ -34,7 +34,9 @@ SOURCE = textwrap.dedent(
 def llm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLLM]:
     monkeypatch.setenv("FAKE_LLM_TOKEN", "s3cret")
     with fake_llm() as fake:
-        monkeypatch.setenv("PYSTRUMENT_AI_CONFIG", write_config(tmp_path / "ai.yaml", fake.url, timeout=1.0))
+        monkeypatch.setenv(
+            "PYSTRUMENT_AI_CONFIG", write_config(tmp_path / "ai.yaml", fake.url, timeout=1.0)
+        )
         yield fake
 
 
@@ -42,12 +44,30 @@ def report_record(tmp_path: Path) -> dict[str, Any]:
     source = tmp_path / "reports.py"
     source.write_text(SOURCE)
     nodes = [
-        {"call_id": 0, "parent_call_id": None, "function_name": "report", "file_path": str(source),
-         "line_number": 1, "duration": 0.5, "self_time": 0.05, "depth": 0, "call_order": 0,
-         "is_application": True},
-        {"call_id": 1, "parent_call_id": 0, "function_name": "compute_report_statistics",
-         "file_path": str(source), "line_number": 4, "duration": 0.45, "self_time": 0.45, "depth": 1,
-         "call_order": 0, "is_application": True},
+        {
+            "call_id": 0,
+            "parent_call_id": None,
+            "function_name": "report",
+            "file_path": str(source),
+            "line_number": 1,
+            "duration": 0.5,
+            "self_time": 0.05,
+            "depth": 0,
+            "call_order": 0,
+            "is_application": True,
+        },
+        {
+            "call_id": 1,
+            "parent_call_id": 0,
+            "function_name": "compute_report_statistics",
+            "file_path": str(source),
+            "line_number": 4,
+            "duration": 0.45,
+            "self_time": 0.45,
+            "depth": 1,
+            "call_order": 0,
+            "is_application": True,
+        },
     ]
     return make_record(path="/api/report", route="/api/report", duration=0.5, nodes=nodes)
 
@@ -64,7 +84,9 @@ def test_prompt_carries_the_hot_function_and_its_source(llm: FakeLLM, tmp_path: 
     assert llm.headers[0]["authorization"] == "Bearer s3cret"
 
 
-def test_valid_answer_is_stored_in_the_spec_structure(llm: FakeLLM, store: Store, tmp_path: Path) -> None:
+def test_valid_answer_is_stored_in_the_spec_structure(
+    llm: FakeLLM, store: Store, tmp_path: Path
+) -> None:
     record = report_record(tmp_path)
     store.insert_records("pk_test", [record])
     job = jobs.create_job(store, "pk_test", trace_id=record["trace_id"])
@@ -88,7 +110,9 @@ def test_valid_answer_is_stored_in_the_spec_structure(llm: FakeLLM, store: Store
 
 
 def test_one_retry_after_an_invalid_answer(llm: FakeLLM, tmp_path: Path) -> None:
-    llm.script((200, "Sure! Here is my analysis: it is slow.", 0.0), (200, json.dumps(VALID_ANSWER), 0.0))
+    llm.script(
+        (200, "Sure! Here is my analysis: it is slow.", 0.0), (200, json.dumps(VALID_ANSWER), 0.0)
+    )
     result = run_analysis(profile.from_record(report_record(tmp_path)))
     assert result["status"] == "completed"
     assert result["analysis_metadata"]["attempts"] == 2
@@ -131,8 +155,12 @@ def test_timeout_fails_with_the_reason(llm: FakeLLM, tmp_path: Path) -> None:
     assert result["analysis_metadata"]["duration"] < 2.9
 
 
-def test_service_down_can_fall_back_to_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PYSTRUMENT_AI_CONFIG", write_config(tmp_path / "ai.yaml", "http://127.0.0.1:9/v1"))
+def test_service_down_can_fall_back_to_rules(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "PYSTRUMENT_AI_CONFIG", write_config(tmp_path / "ai.yaml", "http://127.0.0.1:9/v1")
+    )
     record = report_record(tmp_path)
     failed = run_analysis(profile.from_record(record))
     assert failed["status"] == "failed"
@@ -142,7 +170,10 @@ def test_service_down_can_fall_back_to_rules(tmp_path: Path, monkeypatch: pytest
     assert result["ai_service"]["provider"] == "rules"
     assert result["analysis_metadata"]["requested_service"] == "fake"
     assert result["analysis_metadata"]["fallback_reason"] == failed["error"]["message"]
-    assert result["analysis_results"]["bottleneck_analysis"][0]["function"] == "compute_report_statistics"
+    assert (
+        result["analysis_results"]["bottleneck_analysis"][0]["function"]
+        == "compute_report_statistics"
+    )
 
 
 def test_rules_service_and_unknown_service(llm: FakeLLM, tmp_path: Path) -> None:

@@ -25,7 +25,9 @@ PROJECT = "pk_workers"
 def queue_records(store: Store, count: int) -> list[dict[str, Any]]:
     records = [trees.cpu_record() for _ in range(count)]
     store.insert_records(PROJECT, records)
-    return [jobs.create_job(store, PROJECT, trace_id=r["trace_id"], service="rules") for r in records]
+    return [
+        jobs.create_job(store, PROJECT, trace_id=r["trace_id"], service="rules") for r in records
+    ]
 
 
 def worker(store: Store, tmp_path: Path, *args: str, **env: str) -> subprocess.Popen[str]:
@@ -38,7 +40,9 @@ def worker(store: Store, tmp_path: Path, *args: str, **env: str) -> subprocess.P
     }
     environment.pop("PYSTRUMENT_AI_CONFIG", None) if "PYSTRUMENT_AI_CONFIG" not in env else None
     command = [sys.executable, "-m", "pystrument_lab.cli", "worker", "--poll", "0.1", *args]
-    return subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def test_two_workers_complete_fifty_jobs_exactly_once(store: Store, tmp_path: Path) -> None:
@@ -70,10 +74,14 @@ def test_a_killed_worker_loses_nothing(store: Store, tmp_path: Path) -> None:
     with fake_llm() as llm:
         llm.script((200, json.dumps(VALID_ANSWER), 2.5))
         config = write_config(tmp_path / "ai.yaml", llm.url, timeout=20)
-        [job] = [jobs.create_job(store, PROJECT, trace_id=r["trace_id"])
-                 for r in [trees.cpu_record()] if store.insert_records(PROJECT, [r])]
-        first = worker(store, tmp_path, "--lease", "2", "--worker-id", "doomed",
-                       PYSTRUMENT_AI_CONFIG=config)
+        [job] = [
+            jobs.create_job(store, PROJECT, trace_id=r["trace_id"])
+            for r in [trees.cpu_record()]
+            if store.insert_records(PROJECT, [r])
+        ]
+        first = worker(
+            store, tmp_path, "--lease", "2", "--worker-id", "doomed", PYSTRUMENT_AI_CONFIG=config
+        )
         deadline = time.monotonic() + 60
         while not llm.requests and time.monotonic() < deadline:  # the job is mid-analysis
             time.sleep(0.05)
@@ -81,8 +89,17 @@ def test_a_killed_worker_loses_nothing(store: Store, tmp_path: Path) -> None:
         assert running["status"] == "running", running["error"]
         first.send_signal(signal.SIGKILL)
         first.communicate(timeout=30)
-        second = worker(store, tmp_path, "--lease", "2", "--max-jobs", "1", "--worker-id", "survivor",
-                        PYSTRUMENT_AI_CONFIG=config)
+        second = worker(
+            store,
+            tmp_path,
+            "--lease",
+            "2",
+            "--max-jobs",
+            "1",
+            "--worker-id",
+            "survivor",
+            PYSTRUMENT_AI_CONFIG=config,
+        )
         out, err = second.communicate(timeout=120)
         assert second.returncode == 0, err[-2000:]
     [line] = [line for line in out.splitlines() if line.startswith('{"analysis_id"')]
@@ -100,14 +117,18 @@ def test_a_renewed_lease_is_not_stolen_and_the_time_limit_holds(
 ) -> None:
     with fake_llm() as llm:
         llm.script((200, json.dumps(VALID_ANSWER), 2.0))
-        monkeypatch.setenv("PYSTRUMENT_AI_CONFIG", write_config(tmp_path / "ai.yaml", llm.url, timeout=20))
+        monkeypatch.setenv(
+            "PYSTRUMENT_AI_CONFIG", write_config(tmp_path / "ai.yaml", llm.url, timeout=20)
+        )
         config = load_config()
         record = trees.cpu_record()
         store.insert_records(PROJECT, [record])
         jobs.create_job(store, PROJECT, trace_id=record["trace_id"])
         results: list[Any] = []
         runner = threading.Thread(
-            target=lambda: results.append(process_one(store, "a", lease=0.6, time_limit=60, config=config))
+            target=lambda: results.append(
+                process_one(store, "a", lease=0.6, time_limit=60, config=config)
+            )
         )
         runner.start()
         while not llm.requests:  # claimed by "a" and mid-analysis

@@ -151,7 +151,9 @@ def test_retention_deletes_only_older_documents(store: Store) -> None:
     )
     removed = store.delete_older_than(cutoff)
     assert removed["performance_records"] == 1 and removed["call_trees"] == 1
-    assert removed["endpoint_metrics"] == 3  # the old point's 1-minute, 10-minute and 1-hour documents
+    assert (
+        removed["endpoint_metrics"] == 3
+    )  # the old point's 1-minute, 10-minute and 1-hour documents
     assert store.records.distinct("trace_id") == ["new"]
     assert store.call_trees.distinct("trace_id") == ["new"]
     assert store.endpoint_metrics.count_documents({}) == 3

@@ -53,7 +53,10 @@ def test_cpu_hotspot_in_application_code() -> None:
     results = analyse(trees.cpu_record())
     [finding] = by_kind(results, "cpu_hotspot")
     assert (finding["type"], finding["function"], finding["line_number"]) == (
-        "computation", "compute_report_statistics", 77)
+        "computation",
+        "compute_report_statistics",
+        77,
+    )
     assert finding["impact"] == pytest.approx(0.9)
     assert not by_kind(results, "waiting")
     assert results["optimization_suggestions"][0]["category"] == "algorithm"
@@ -97,7 +100,12 @@ def test_excessive_calls() -> None:
 
 def test_spec_structure_and_risk_assessment() -> None:
     results = analyse(trees.n_plus_one_record())
-    assert set(results) == {"performance_score", "bottleneck_analysis", "optimization_suggestions", "risk_assessment"}
+    assert set(results) == {
+        "performance_score",
+        "bottleneck_analysis",
+        "optimization_suggestions",
+        "risk_assessment",
+    }
     for finding in results["bottleneck_analysis"]:
         assert finding["type"] in ("database", "computation", "io", "memory")
         assert finding["severity"] in ("critical", "high", "medium", "low")
