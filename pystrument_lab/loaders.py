@@ -73,13 +73,6 @@ PROJECT_COLUMNS: dict[str, str] = {
     "enabled": _B, "auto_analysis": _B, "created_at": _T, "last_activity": _T,
 }  # fmt: skip
 
-# The record fields a records() row is built from; the rest is never decoded.
-_RECORD_PROJECTION = {
-    "_id": 1, "trace_id": 1, "timestamp": 1, "method": 1, "path": 1, "route": 1,
-    "status_code": 1, "total_duration": 1, "app_version": 1, "node_count": 1,
-    "performance_metrics": 1, "response_info.response_size": 1,
-    "version_info.git_commit": 1, "environment": 1,
-}  # fmt: skip
 
 
 def to_frame(rows: Sequence[Mapping[str, Any]], schema: Mapping[str, str], engine: Engine) -> Frame:
@@ -237,7 +230,6 @@ class Lab:
             min_duration=min_duration,
             sort=sort,
             limit=limit,
-            projection=_RECORD_PROJECTION,
             with_total=False,
         )
         return to_frame([record_row(doc) for doc in docs], RECORD_COLUMNS, engine)
