@@ -68,12 +68,19 @@ class Ledger:
         original: Callable[[str, Any], Any] = transport.post_json
 
         def post_json(path: str, payload: Any) -> Any:
-            response = original(path, payload)
-            if path == COLLECT_PATH:
-                ids = [record["trace_id"] for record in payload["records"]]
+            if path != COLLECT_PATH:
+                return original(path, payload)
+            ids = [record["trace_id"] for record in payload["records"]]
+            # Recorded even when the call raises: a collector killed mid-request
+            # may have stored the batch before the connection broke.
+            status = 0
+            try:
+                response = original(path, payload)
+                status = response.status
+                return response
+            finally:
                 with self.lock:
-                    self.attempts.append((ids, response.status))
-            return response
+                    self.attempts.append((ids, status))
 
         transport.post_json = post_json
 
