@@ -472,11 +472,14 @@ class Store:
     def add_metrics(self, project_key: str, points: Iterable[Mapping[str, Any]]) -> int:
         """Fold metric points into the documents of every resolution (1 min, 10 min, 1 h).
 
-        Two updates per document: the embedded server turns ``$inc`` on a
-        dotted path into a literal key when the same upsert inserts, so the
-        document is created first and incremented second.
+        Missing documents are first inserted empty (duplicates ignored: the
+        unique index finds them), then every point is added with ``$inc``.
+        Not one upsert: on the embedded server an inserting upsert scans the
+        whole collection, and ``$inc`` on a dotted path inside one writes a
+        literal dotted key.
         """
-        operations: list[UpdateOne] = []
+        keys: dict[tuple[Any, ...], dict[str, Any]] = {}
+        updates: list[UpdateOne] = []
         count = 0
         for point in points:
             count += 1
@@ -490,6 +493,7 @@ class Store:
                     "status_class": point["status_class"],
                     "app_version": point.get("app_version") or "",
                 }
+                keys.setdefault(tuple(key.values()), key)
                 increments: dict[str, Any] = {
                     "count": int(point["count"]),
                     "errors": int(point["errors"]),
@@ -497,10 +501,7 @@ class Store:
                 }
                 for bucket, bucket_count in point["histogram"].items():
                     increments[f"histogram.{int(bucket)}"] = int(bucket_count)
-                operations.append(
-                    UpdateOne(key, {"$setOnInsert": {**key, "histogram": {}}}, upsert=True)
-                )
-                operations.append(
+                updates.append(
                     UpdateOne(
                         key,
                         {
@@ -510,8 +511,12 @@ class Store:
                         },
                     )
                 )
-        if operations:
-            self.endpoint_metrics.bulk_write(operations, ordered=True)
+        if updates:
+            empty = {"count": 0, "errors": 0, "duration_sum": 0.0, "histogram": {}}
+            _insert_ignoring_duplicates(
+                self.endpoint_metrics, [{**key, **empty} for key in keys.values()]
+            )
+            self.endpoint_metrics.bulk_write(updates, ordered=False)
         return count
 
     def metric_docs(
