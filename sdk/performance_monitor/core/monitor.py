@@ -11,13 +11,13 @@ import inspect
 import os
 import random
 import time
-import tracemalloc
 import weakref
 from typing import Any, Literal
 
 from ..utils.config import Config
 from ..utils.logger import guard, logger
 from .aggregates import EndpointAggregates
+from .memory import finish_memory, start_memory
 from .profiler import RequestProfiler
 from .record import CapturedRequest, detect_git_commit, environment_info, iso
 from .request import RequestState
@@ -33,17 +33,6 @@ def _warn_once(message: str) -> None:
     if message not in _warned:
         _warned.add(message)
         logger.warning(message)
-
-
-def start_memory(state: RequestState) -> None:
-    """Start measuring memory for a sampled request (tracemalloc, started only on demand)."""
-    if state.memory_start is not None:
-        return
-    if not tracemalloc.is_tracing():
-        tracemalloc.start()
-        state.extra["stop_tracemalloc"] = True
-    tracemalloc.reset_peak()
-    state.memory_start = tracemalloc.get_traced_memory()[0] / 1e6
 
 
 class Monitor:
@@ -167,11 +156,21 @@ class Monitor:
         if duration > self.config.ai_analysis_threshold and self.config.adaptive_capture_count:
             self._arm_adaptive(route, state.path)
         if state.sampled:
+            memory = None
+            if state.memory_start is not None:
+                with guard("measuring memory"):
+                    memory = finish_memory(state)
             with guard("queueing a performance record"):
-                self._queue_record(state, route, status, duration, details or {})
+                self._queue_record(state, route, status, duration, details or {}, memory)
 
     def _queue_record(
-        self, state: RequestState, route: str, status: int, duration: float, details: dict[str, Any]
+        self,
+        state: RequestState,
+        route: str,
+        status: int,
+        duration: float,
+        details: dict[str, Any],
+        memory: dict[str, float] | None,
     ) -> None:
         assert self.sender is not None
         config = self.config
@@ -190,14 +189,8 @@ class Monitor:
         }
         if state.template_time:
             metrics["template_time"] = state.template_time
-        if state.memory_start is not None:
-            current, peak = tracemalloc.get_traced_memory()
-            metrics["memory_usage"] = {
-                "peak_memory": peak / 1e6,
-                "memory_delta": current / 1e6 - state.memory_start,
-            }
-            if extra.get("stop_tracemalloc"):
-                tracemalloc.stop()
+        if memory is not None:
+            metrics["memory_usage"] = memory
         tags = {**config.tags, **state.tags}
         if duration > config.ai_analysis_threshold and config.enable_ai_analysis:
             tags["ai_analysis"] = "requested"

@@ -48,6 +48,11 @@ class RequestState:
         "track_memory",
         "slow_query_threshold",
         "memory_start",
+        "memory_low",
+        "memory_high",
+        "memory_peak_at_start",
+        "memory_overlapped",
+        "thread_cpu",
         "extra",
     )
 
@@ -73,7 +78,12 @@ class RequestState:
             self.template_time = 0.0
             self.template_depth = 0
             self.tags: dict[str, str] = {}
-            self.memory_start: float | None = None
+            self.memory_start: int | None = None
+            self.memory_low = 0
+            self.memory_high = 0
+            self.memory_peak_at_start = 0
+            self.memory_overlapped = False
+            self.thread_cpu = 0.0
             self.slow_query_threshold = 0.1
             self.extra: dict[str, Any] = {}
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from ..utils.logger import guard
-from .monitor import start_memory
+from .memory import start_memory
 from .request import current_state
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import performance_monitor
+from fastapi import FastAPI
+from performance_monitor.core import memory as memory_module
+from performance_monitor.fastapi import PerformanceMiddleware
+
+from .sink import Sink
+
+MB = 1_000_000
+
+
+def middleware_for(app: FastAPI, sink: Sink, **extra: Any) -> PerformanceMiddleware:
+    settings = {
+        "project_key": "pk",
+        "api_endpoint": sink.url,
+        "sampling_rate": 1.0,
+        "remote_config": False,
+        **extra,
+    }
+    return PerformanceMiddleware(app, **settings)
+
+
+async def get_all(app: Any, *paths: str) -> list[httpx.Response]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        return list(await asyncio.gather(*(client.get(p) for p in paths)))
+
+
+def records_by_path(sink: Sink) -> dict[str, dict[str, Any]]:
+    return {r["request_info"]["path"]: r for r in sink.records()}
+
+
+def test_overlapping_requests_get_their_own_memory_figures(sink: Sink) -> None:
+    """/first allocates 21 MB, /second starts, /first frees and ends, /second keeps 5 MB."""
+    app = FastAPI()
+    kept: list[bytearray] = []
+    second_started = asyncio.Event()
+    first_done = asyncio.Event()
+
+    @app.get("/first")
+    async def first() -> dict[str, int]:
+        block = bytearray(21 * MB)
+        await second_started.wait()
+        size = len(block)
+        del block
+        return {"size": size}
+
+    @app.get("/second")
+    async def second() -> dict[str, int]:
+        second_started.set()
+        await first_done.wait()
+        kept.append(bytearray(5 * MB))
+        return {"size": len(kept[0])}
+
+    monitored = middleware_for(app, sink, track_memory=True)
+
+    async def drive() -> None:
+        transport = httpx.ASGITransport(app=monitored)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            first_request = asyncio.create_task(client.get("/first"))
+            await asyncio.sleep(0.05)
+            second_request = asyncio.create_task(client.get("/second"))
+            await first_request
+            first_done.set()
+            await second_request
+
+    asyncio.run(drive())
+    assert performance_monitor.flush(5)
+    records = records_by_path(sink)
+    first_memory = records["/first"]["performance_metrics"]["memory_usage"]
+    second_memory = records["/second"]["performance_metrics"]["memory_usage"]
+    assert 21.0 <= first_memory["peak_memory"] < 23.0
+    assert -0.5 < first_memory["memory_delta"] < 1.0
+    assert 5.0 <= second_memory["peak_memory"] < 7.0
+    assert 5.0 <= second_memory["memory_delta"] < 7.0
+    assert memory_module.tracked_requests() == 0
+
+
+def test_memory_of_an_endpoint_running_alone_is_exact(sink: Sink) -> None:
+    app = FastAPI()
+    kept: list[bytearray] = []
+
+    @app.get("/export")
+    def export() -> dict[str, int]:
+        buffer = bytes(26 * MB)
+        kept.append(bytearray(2 * MB))
+        return {"size": len(buffer)}
+
+    asyncio.run(get_all(middleware_for(app, sink, track_memory=True), "/export"))
+    assert performance_monitor.flush(5)
+    memory = records_by_path(sink)["/export"]["performance_metrics"]["memory_usage"]
+    assert 28.0 <= memory["peak_memory"] < 30.0
+    assert 2.0 <= memory["memory_delta"] < 3.0
