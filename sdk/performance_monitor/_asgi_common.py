@@ -6,7 +6,8 @@ it; streaming responses are timed to their last chunk. Sampled requests are
 profiled with an async-aware pyinstrument profiler (one per request, so
 concurrent requests never share a session) and the sync endpoints Starlette
 runs in its thread pool are profiled in their worker thread
-(:func:`install_threadpool_profiling`).
+(:func:`install_threadpool_profiling`), whose CPU time is added to the
+request's ``cpu_time``.
 """
 
 from __future__ import annotations
@@ -216,12 +217,33 @@ def install_threadpool_profiling() -> None:
     @functools.wraps(original)
     async def run_sync(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         state = current_request()
-        if state is not None and state.profiler is not None and state.profiler.running:
+        if state is None:
+            return await original(func, *args, **kwargs)
+        spent = [0.0]
+        if state.profiler is not None and state.profiler.running:
             func = _profiled_in_thread(func, state)
-        return await original(func, *args, **kwargs)
+        try:
+            return await original(_timed_in_thread(func, spent), *args, **kwargs)
+        finally:
+            # Added here, on the event loop, so the worker never writes to the state.
+            state.thread_cpu += spent[0]
 
     anyio.to_thread.run_sync = run_sync  # type: ignore[assignment]
     _threadpool_installed = True
+
+
+def _timed_in_thread(func: Callable[..., Any], spent: list[float]) -> Callable[..., Any]:
+    """``func`` adding the CPU time of the worker thread that runs it to ``spent[0]``."""
+
+    @functools.wraps(func)
+    def run(*args: Any) -> Any:
+        started = time.thread_time()
+        try:
+            return func(*args)
+        finally:
+            spent[0] += time.thread_time() - started
+
+    return run
 
 
 def _profiled_in_thread(func: Callable[..., Any], state: RequestState) -> Callable[..., Any]:

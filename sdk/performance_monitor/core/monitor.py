@@ -208,7 +208,8 @@ class Monitor:
             response_size=details.get("response_size"),
             content_type=details.get("content_type"),
             total_duration=duration,
-            cpu_time=extra.get("cpu_time", time.thread_time() - state.start_cpu),
+            # The event loop's (or request thread's) CPU plus the thread-pool work.
+            cpu_time=extra.get("cpu_time", time.thread_time() - state.start_cpu) + state.thread_cpu,
             performance_extra=metrics,
             version_info=self.version_info,
             environment=self.environment,
