@@ -29,7 +29,17 @@ def stats() -> dict[str, Any]:
 
 
 def flush(timeout: float = 5.0) -> bool:
-    """Send everything queued by every monitor in this process; True if done in time."""
-    from .core.monitor import all_monitors
+    """Send everything queued by every monitor in this process; True if all were done in time.
 
-    return all(monitor.flush(timeout) for monitor in all_monitors())
+    Every monitor is flushed (each within ``timeout``), even when an earlier one failed.
+    """
+    from .core.monitor import all_monitors
+    from .utils.logger import guard
+
+    done = True
+    for monitor in all_monitors():
+        flushed = False
+        with guard("flushing a monitor"):
+            flushed = monitor.flush(timeout)
+        done = done and flushed
+    return done

@@ -5,7 +5,10 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
+import performance_monitor
+import pytest
 from performance_monitor.core.monitor import Monitor
 from performance_monitor.utils.config import Config
 
@@ -97,3 +100,27 @@ def test_queued_data_is_flushed_at_exit(sink: Sink) -> None:
     assert time.monotonic() - started < 20
     assert [r["request_info"]["path"] for r in sink.records()] == ["/at-exit"]
     assert [p["count"] for p in sink.metric_points()] == [1]
+
+
+def test_flush_flushes_every_monitor_even_after_one_fails(
+    sink: Sink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = {"project_key": "pk", "api_endpoint": sink.url, "remote_config": False}
+    monitors = [Monitor(Config(settings), framework="wsgi") for _ in range(3)]
+    called: list[Monitor] = []
+
+    def flush_of(monitor: Monitor) -> Any:
+        real = monitor.flush
+
+        def flush(timeout: float = 5.0) -> bool:
+            called.append(monitor)
+            return False if len(called) == 1 else real(timeout)  # the first one asked fails
+
+        return flush
+
+    for monitor in monitors:
+        monkeypatch.setattr(monitor, "flush", flush_of(monitor))
+        _request(monitor, "/x")
+    assert performance_monitor.flush(5) is False
+    assert sorted(map(id, called)) == sorted(map(id, monitors))
+    assert sum(point["count"] for point in sink.metric_points()) == 2
