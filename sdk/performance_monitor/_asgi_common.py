@@ -77,6 +77,9 @@ class MonitoredASGIApp:
 
         async def monitored_send(message: Message) -> None:
             exchange.saw(message)
+            if exchange.complete:
+                # Until done() runs after the send, a flush waits for this request.
+                exchange.owner.monitor.finishing.add(exchange)
             try:
                 await send(message)
             finally:
@@ -156,6 +159,8 @@ class _Exchange:
             self._finish(error)
         except Exception:
             internal_error("finishing a request")
+        finally:
+            self.owner.monitor.finishing.discard(self)
 
     def _finish(self, error: bool) -> None:
         monitor = self.owner.monitor

@@ -88,6 +88,8 @@ class MonitoredWSGIApp:
             response.done()
             return result
         response.result = result
+        # The server sends the body, then calls close(): until then a flush waits for it.
+        self.monitor.finishing.add(response)
         return response
 
 
@@ -155,6 +157,8 @@ class _MonitoredResponse:
             self._finish(error)
         except Exception:
             internal_error("finishing a request")
+        finally:
+            self.owner.monitor.finishing.discard(self)
         if self.token is not None:
             reset_current(self.token)
 

@@ -55,6 +55,8 @@ class Monitor:
         self._adaptive: dict[str, int] = {}
         self._adaptive_paths: dict[str, str] = {}
         self.aggregates = EndpointAggregates(config.app_version)
+        # Responses handed to the server whose request is not counted yet (see flush).
+        self.finishing: set[object] = set()
         self.sender: Sender | None = None
         if not self.active:
             _warn_once(
@@ -248,7 +250,23 @@ class Monitor:
     # -- lifecycle ---------------------------------------------------------------------
 
     def flush(self, timeout: float = 5.0) -> bool:
-        return self.sender.flush(timeout) if self.sender is not None else True
+        """Send what is queued and the aggregates; True if done within ``timeout``.
+
+        A response is counted when the server is done with it (after its last
+        body chunk was written), so a client can have the whole response
+        before the request is counted. Requests whose responses were handed to
+        the server before this call are waited for first (within ``timeout``),
+        so a flush made after a response reached the client includes it.
+        """
+        deadline = time.monotonic() + timeout
+        pending = list(self.finishing)
+        while pending and time.monotonic() < deadline:
+            pending = [item for item in pending if item in self.finishing]
+            if pending:
+                time.sleep(0.001)
+        if self.sender is None:
+            return not pending
+        return self.sender.flush(max(0.0, deadline - time.monotonic())) and not pending
 
     def close(self, timeout: float | None = None) -> None:
         """Flush (within ``timeout``) and stop sending."""

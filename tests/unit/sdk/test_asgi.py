@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from typing import Any
 
@@ -120,3 +121,50 @@ def test_memory_of_an_endpoint_running_alone_is_exact(sink: Sink) -> None:
     memory = records_by_path(sink)["/export"]["performance_metrics"]["memory_usage"]
     assert 28.0 <= memory["peak_memory"] < 30.0
     assert 2.0 <= memory["memory_delta"] < 3.0
+
+
+def test_flush_after_the_response_reached_the_client_includes_it(sink: Sink) -> None:
+    """The server returns from the final send a little after the client got the response."""
+    app = FastAPI()
+
+    @app.get("/ping")
+    async def ping() -> dict[str, bool]:
+        return {"ok": True}
+
+    monitored = middleware_for(app, sink, sampling_rate=1.0)
+    delivered = threading.Event()
+
+    def serve() -> None:
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                delivered.set()  # the client has the whole response now
+                await asyncio.sleep(0.3)
+
+        scope = {
+            "type": "http",
+            "method": "GET",
+            "path": "/ping",
+            "raw_path": b"/ping",
+            "query_string": b"",
+            "root_path": "",
+            "headers": [],
+            "scheme": "http",
+            "server": ("t", 80),
+            "client": ("127.0.0.1", 1),
+            "http_version": "1.1",
+            "asgi": {"version": "3.0"},
+        }
+        asyncio.run(monitored(scope, receive, send))
+
+    server = threading.Thread(target=serve)
+    server.start()
+    try:
+        assert delivered.wait(5)
+        assert performance_monitor.flush(5)
+        assert [r["request_info"]["path"] for r in sink.records()] == ["/ping"]
+        assert sum(p["count"] for p in sink.metric_points()) == 1
+    finally:
+        server.join()

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -149,3 +151,32 @@ def test_max_trace_duration_bounds_the_profile(sink: Sink) -> None:
     assert record["tags"]["profile_truncated"] == "true"
     root = record["function_calls"][0]
     assert root["duration"] < 0.2  # samples after the bound were not recorded
+
+
+def test_flush_after_the_client_got_the_body_includes_the_request(sink: Sink) -> None:
+    """The server closes the response a little after the client received the last chunk."""
+
+    def app(environ: Any, start_response: Any) -> Any:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return Body([b"a", b"b"])
+
+    monitor = monitor_for(sink, sampling_rate=0.0)
+    wrapped = MonitoredWSGIApp(app, monitor, lambda environ: "/x")
+    delivered = threading.Event()
+
+    def serve() -> None:
+        result = wrapped({"REQUEST_METHOD": "GET", "PATH_INFO": "/x"}, lambda s, h, *a: None)
+        for _chunk in result:
+            pass
+        delivered.set()
+        time.sleep(0.3)
+        result.close()
+
+    server = threading.Thread(target=serve)
+    server.start()
+    try:
+        assert delivered.wait(5)
+        assert monitor.flush(5)
+        assert [(p["route"], p["count"]) for p in sink.metric_points()] == [("/x", 1)]
+    finally:
+        server.join()
