@@ -15,9 +15,10 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from time import perf_counter
 from typing import Any
 
-from .core.monitor import Monitor
+from .core.monitor import UNMATCHED_ROUTE, Monitor
 from .core.profiler import RequestProfiler
 from .core.record import BODY_CAPTURE_LIMIT, redact_body
 from .core.request import RequestState, current_request, reset_current, set_current
@@ -63,7 +64,24 @@ class MonitoredASGIApp:
             await self.app(scope, receive, send)
             return
         try:
-            state = self.monitor.begin(scope["method"], scope["path"])
+            sampled = self.monitor.decide(scope["path"])
+        except Exception:
+            internal_error("starting a request")
+            sampled = None
+        if sampled is None:
+            await self.app(scope, receive, send)
+            return
+        if not sampled:
+            counting = _CountingSend(self, scope, send)
+            try:
+                await self.app(scope, receive, counting)
+            except BaseException:
+                counting.finish(True)
+                raise
+            counting.finish(False)
+            return
+        try:
+            state = self.monitor.begin(scope["method"], scope["path"], force_sample=True)
         except Exception:
             internal_error("starting a request")
             state = None
@@ -95,6 +113,60 @@ class MonitoredASGIApp:
             exchange.done()
             if token is not None:
                 reset_current(token)
+
+
+class _CountingSend:
+    """``send`` for an unsampled request: notes the status, counts the request at its final body.
+
+    No :class:`RequestState`, no context variable, one aggregate update.
+    """
+
+    __slots__ = ("owner", "scope", "send", "start", "status", "done")
+
+    def __init__(self, owner: MonitoredASGIApp, scope: Scope, send: Send) -> None:
+        self.owner = owner
+        self.scope = scope
+        self.send = send
+        self.status = 0
+        self.done = False
+        self.start = perf_counter()
+
+    async def __call__(self, message: Message) -> None:
+        kind = message["type"]
+        if kind == "http.response.start":
+            self.status = message.get("status", 0)
+        elif kind == "http.response.body" and not message.get("more_body", False):
+            # Until finish() runs after the send, a flush waits for this request.
+            self.owner.monitor.finishing.add(self)
+            try:
+                await self.send(message)
+            finally:
+                self.finish(False)
+            return
+        await self.send(message)
+
+    def finish(self, error: bool) -> None:
+        if self.done:
+            return
+        self.done = True
+        duration = perf_counter() - self.start
+        try:
+            owner = self.owner
+            monitor = owner.monitor
+            monitor.finishing.discard(self)
+            scope = self.scope
+            # An exception after the response was sent does not change what the client got.
+            status = self.status if self.status and not error else 500
+            monitor.count(
+                owner.route_resolver(scope) or UNMATCHED_ROUTE,
+                scope["method"],
+                status,
+                duration,
+                error,
+                scope["path"],
+            )
+        except Exception:
+            internal_error("finishing a request")
 
 
 class _Exchange:

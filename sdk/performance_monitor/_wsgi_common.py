@@ -10,9 +10,10 @@ but not profiled.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from time import perf_counter
 from typing import Any
 
-from .core.monitor import Monitor
+from .core.monitor import UNMATCHED_ROUTE, Monitor
 from .core.request import RequestState, reset_current, set_current
 from .utils.logger import internal_error
 
@@ -56,8 +57,19 @@ class MonitoredWSGIApp:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         try:
+            sampled = self.monitor.decide(environ.get("PATH_INFO") or "/")
+        except Exception:
+            internal_error("starting a request")
+            sampled = None
+        if sampled is None:
+            return self.app(environ, start_response)
+        if not sampled:
+            return _Unsampled(self, environ, start_response).run()
+        try:
             state = self.monitor.begin(
-                environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO") or "/"
+                environ.get("REQUEST_METHOD", "GET"),
+                environ.get("PATH_INFO") or "/",
+                force_sample=True,
             )
         except Exception:
             internal_error("starting a request")
@@ -91,6 +103,94 @@ class MonitoredWSGIApp:
         # The server sends the body, then calls close(): until then a flush waits for it.
         self.monitor.finishing.add(response)
         return response
+
+
+class _Unsampled:
+    """An unsampled request: the clock, status and route, then one aggregate update.
+
+    No :class:`RequestState`, no context variable. A list/tuple body (what
+    most apps return) is handed back unchanged and counted at once; any other
+    iterable is returned through :meth:`__iter__` (a generator, so the
+    per-chunk cost stays in C) and counted when exhausted or closed.
+    """
+
+    __slots__ = ("owner", "environ", "start_response", "start", "status", "route", "result", "done")
+
+    def __init__(
+        self, owner: MonitoredWSGIApp, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> None:
+        self.owner = owner
+        self.environ = environ
+        self.start_response = start_response
+        self.status: str | None = None
+        self.route: str | None = None
+        self.done = False
+        self.start = perf_counter()
+
+    def run(self) -> Any:
+        try:
+            result = self.owner.app(self.environ, self.monitored_start_response)
+        except BaseException:
+            self.finish(error=True)
+            raise
+        if isinstance(result, (list, tuple)):
+            self.finish()
+            return result
+        self.result = result
+        # The server sends the body, then calls close(): until then a flush waits for it.
+        self.owner.monitor.finishing.add(self)
+        return self
+
+    def monitored_start_response(self, status: str, headers: list[Any], *args: Any) -> Any:
+        self.status = status
+        if self.owner.route_resolver is None:
+            # Flask still holds the request here; it clears it before the body is sent.
+            rule = getattr(self.environ.get("werkzeug.request"), "url_rule", None)
+            self.route = getattr(rule, "rule", None)
+        return self.start_response(status, headers, *args)
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            # Not ``yield from``: closing this generator must not close the app's iterable
+            # a second time (close() does that).
+            for chunk in self.result:  # noqa: UP028
+                yield chunk
+        except Exception:
+            self.finish(error=True)
+            raise
+        self.finish()
+
+    def close(self) -> None:
+        try:
+            close = getattr(self.result, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self.finish()
+
+    def finish(self, error: bool = False) -> None:
+        if self.done:
+            return
+        self.done = True
+        duration = perf_counter() - self.start
+        try:
+            owner = self.owner
+            monitor = owner.monitor
+            monitor.finishing.discard(self)
+            route = self.route
+            if route is None and owner.route_resolver is not None:
+                route = owner.route_resolver(self.environ)
+            status = self.status
+            monitor.count(
+                route or UNMATCHED_ROUTE,
+                self.environ.get("REQUEST_METHOD", "GET"),
+                int(status[:3]) if status and not error else 500,
+                duration,
+                error,
+                self.environ.get("PATH_INFO") or "/",
+            )
+        except Exception:
+            internal_error("finishing a request")
 
 
 class _MonitoredResponse:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import threading
 import time
+from math import log as _log
 from typing import Any
 
-from .histogram import bucket_index
+from .histogram import _LOG_GROWTH, _LOG_MIN, MAX_BUCKET, MIN_DURATION
 
 _STATUS_CLASSES = ("1xx", "1xx", "2xx", "3xx", "4xx", "5xx")
 
@@ -33,7 +34,13 @@ class EndpointAggregates:
 
     def record(self, route: str, method: str, status: int, duration: float, error: bool) -> None:
         key = (route, method, _STATUS_CLASSES[status // 100] if 100 <= status < 600 else "5xx")
-        bucket = bucket_index(duration)
+        # bucket_index, inlined: this runs for every request.
+        if duration <= MIN_DURATION:
+            bucket = 0
+        else:
+            bucket = int((_log(duration) - _LOG_MIN) / _LOG_GROWTH)
+            if bucket > MAX_BUCKET:
+                bucket = MAX_BUCKET
         failed = 1 if error or status >= 500 else 0
         with self._lock:
             entry = self._table.get(key)

@@ -50,8 +50,16 @@ class Monitor:
         self.active = config.disabled_reason is None
         self.sampling_rate = config.sampling_rate
         self.remote_enabled = True
+        # active and not switched off remotely: the one flag the hot path reads.
+        self.measuring = self.active
         self._excluded = tuple(config.excluded_paths)
         self._included = tuple(config.include_patterns)
+        self._filtered = bool(self._excluded or self._included)
+        self._random = random.random
+        # A request slower than this arms adaptive capture (never, when that is off).
+        self._adaptive_after = (
+            config.ai_analysis_threshold if config.adaptive_capture_count else float("inf")
+        )
         self._adaptive: dict[str, int] = {}
         self._adaptive_paths: dict[str, str] = {}
         self.aggregates = EndpointAggregates(config.app_version)
@@ -79,6 +87,7 @@ class Monitor:
         """Take ``enabled``/``sampling_rate`` from ``GET /api/v1/sdk/config``."""
         if isinstance(data.get("enabled"), bool):
             self.remote_enabled = data["enabled"]
+            self.measuring = self.active and self.remote_enabled
         rate = data.get("sampling_rate")
         if isinstance(rate, (int, float)) and 0.0 <= rate <= 1.0:
             if rate != self.sampling_rate:
@@ -92,13 +101,26 @@ class Monitor:
 
     # -- the request path --------------------------------------------------------------
 
+    def decide(self, path: str) -> bool | None:
+        """None when the request is not measured, else whether it is sampled (profiled).
+
+        The integrations' hot path: an unsampled request then only needs
+        :meth:`count` at its end, without a :class:`RequestState`.
+        """
+        if not self.measuring or (self._filtered and self.is_excluded(path)):
+            return None
+        if self._random() < self.sampling_rate:
+            return True
+        return bool(self._adaptive) and self._take_adaptive(path)
+
     def begin(self, method: str, path: str, *, force_sample: bool = False) -> RequestState | None:
         """State for a new request, or None when this request is not monitored."""
-        if not self.active or not self.remote_enabled or self.is_excluded(path):
+        if force_sample:
+            sampled: bool | None = None if self.decide(path) is None else True
+        else:
+            sampled = self.decide(path)
+        if sampled is None:
             return None
-        sampled = force_sample or random.random() < self.sampling_rate
-        if not sampled and self._adaptive:
-            sampled = self._take_adaptive(path)
         state = RequestState(method, path, sampled)
         if sampled:
             with guard("starting the profiler"):
@@ -151,12 +173,7 @@ class Monitor:
         remote_ip, response_size, content_type and optionally the bodies.
         """
         route = state.route or UNMATCHED_ROUTE
-        sender = self.sender
-        if sender is not None and sender._thread is None:
-            sender.ensure_started()  # first request in a forked worker (gunicorn --preload)
-        self.aggregates.record(route, state.method, status, duration, error)
-        if duration > self.config.ai_analysis_threshold and self.config.adaptive_capture_count:
-            self._arm_adaptive(route, state.path)
+        self.count(route, state.method, status, duration, error, state.path)
         if state.sampled:
             memory = None
             if state.memory_start is not None:
@@ -164,6 +181,17 @@ class Monitor:
                     memory = finish_memory(state)
             with guard("queueing a performance record"):
                 self._queue_record(state, route, status, duration, details or {}, memory)
+
+    def count(
+        self, route: str, method: str, status: int, duration: float, error: bool, path: str
+    ) -> None:
+        """Fold one request into the endpoint aggregates (every request, sampled or not)."""
+        sender = self.sender
+        if sender is not None and sender._thread is None:
+            sender.ensure_started()  # first request in a forked worker (gunicorn --preload)
+        self.aggregates.record(route, method, status, duration, error)
+        if duration > self._adaptive_after:
+            self._arm_adaptive(route, path)
 
     def _queue_record(
         self,

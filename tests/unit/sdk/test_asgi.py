@@ -7,7 +7,8 @@ from typing import Any
 
 import httpx
 import performance_monitor
-from fastapi import FastAPI
+import pytest
+from fastapi import BackgroundTasks, FastAPI
 from performance_monitor.core import memory as memory_module
 from performance_monitor.fastapi import PerformanceMiddleware
 
@@ -168,3 +169,30 @@ def test_flush_after_the_response_reached_the_client_includes_it(sink: Sink) -> 
         assert sum(p["count"] for p in sink.metric_points()) == 1
     finally:
         server.join()
+
+
+def test_unsampled_request_is_counted_without_request_state(
+    sink: Sink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hot path: no RequestState; the route template, status and a background task's
+    time kept out of the duration."""
+    import performance_monitor.core.monitor as monitor_module
+
+    def no_state(*args: Any) -> Any:
+        raise AssertionError("an unsampled request built a RequestState")
+
+    monkeypatch.setattr(monitor_module, "RequestState", no_state)
+    app = FastAPI()
+
+    @app.get("/items/{item_id}")
+    async def item(item_id: int, background_tasks: BackgroundTasks) -> dict[str, int]:
+        background_tasks.add_task(asyncio.sleep, 0.3)
+        return {"id": item_id}
+
+    responses = asyncio.run(get_all(middleware_for(app, sink, sampling_rate=0.0), "/items/1"))
+    assert [r.json() for r in responses] == [{"id": 1}]
+    assert performance_monitor.flush(5)
+    (point,) = sink.metric_points()
+    assert (point["route"], point["status_class"], point["count"]) == ("/items/{item_id}", "2xx", 1)
+    assert point["duration_max"] < 0.25
+    assert sink.records() == []

@@ -180,3 +180,36 @@ def test_flush_after_the_client_got_the_body_includes_the_request(sink: Sink) ->
         assert [(p["route"], p["count"]) for p in sink.metric_points()] == [("/x", 1)]
     finally:
         server.join()
+
+
+def test_unsampled_request_is_counted_without_request_state(
+    sink: Sink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hot path: no RequestState, the app's list body handed back as is, one count."""
+    import performance_monitor.core.monitor as monitor_module
+
+    def no_state(*args: Any) -> Any:
+        raise AssertionError("an unsampled request built a RequestState")
+
+    monkeypatch.setattr(monitor_module, "RequestState", no_state)
+    body = [b"a", b"bc"]
+
+    def app(environ: Any, start_response: Any) -> Any:
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return body if environ["PATH_INFO"].endswith("1") else Body(body)
+
+    monitor = monitor_for(sink, sampling_rate=0.0)
+    wrapped = MonitoredWSGIApp(app, monitor, lambda environ: "/items/<id>")
+    result = wrapped({"REQUEST_METHOD": "POST", "PATH_INFO": "/items/1"}, lambda s, h, *a: None)
+    assert result is body
+    streamed = wrapped({"REQUEST_METHOD": "POST", "PATH_INFO": "/items/2"}, lambda s, h, *a: None)
+    assert streamed is not body and list(streamed) == [b"a", b"bc"]
+    assert monitor.flush(5)
+    (point,) = sink.metric_points()
+    assert (point["route"], point["method"], point["status_class"], point["count"]) == (
+        "/items/<id>",
+        "POST",
+        "4xx",
+        2,
+    )
+    assert sink.records() == []
