@@ -15,7 +15,7 @@ import weakref
 from typing import Any, Literal
 
 from ..utils.config import Config
-from ..utils.logger import guard, logger
+from ..utils.logger import guard, internal_error, logger
 from .aggregates import EndpointAggregates
 from .memory import finish_memory, start_memory
 from .profiler import RequestProfiler
@@ -123,8 +123,10 @@ class Monitor:
             return None
         state = RequestState(method, path, sampled)
         if sampled:
-            with guard("starting the profiler"):
+            try:  # not guard(): a generator per use, on the request thread
                 self._start_sampled(state)
+            except Exception:
+                internal_error("starting the profiler")
         return state
 
     def _start_sampled(self, state: RequestState) -> None:
@@ -148,9 +150,11 @@ class Monitor:
     def stop_profiling(self, state: RequestState) -> None:
         """Stop the request's profiler (if any); the request clock keeps running."""
         if state.sampled and state.profiler is not None and state.profiler.running:
-            with guard("stopping the profiler"):
+            try:
                 state.extra["session"] = state.profiler.stop()
                 state.extra["cpu_time"] = time.thread_time() - state.start_cpu
+            except Exception:
+                internal_error("stopping the profiler")
 
     def stop_timing(self, state: RequestState) -> float:
         """Stop the clock (and the profiler) at the end of the response; returns the duration."""
@@ -179,8 +183,10 @@ class Monitor:
             if state.memory_start is not None:
                 with guard("measuring memory"):
                     memory = finish_memory(state)
-            with guard("queueing a performance record"):
+            try:
                 self._queue_record(state, route, status, duration, details or {}, memory)
+            except Exception:
+                internal_error("queueing a performance record")
 
     def count(
         self, route: str, method: str, status: int, duration: float, error: bool, path: str

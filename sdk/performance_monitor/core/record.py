@@ -66,21 +66,24 @@ SENSITIVE_WORDS = (
     "credential",
 )
 THREADPOOL_FUNCTIONS = frozenset({"run_in_threadpool", "run_sync", "_run_sync"})
+_SENSITIVE_WORD = re.compile("|".join(re.escape(word) for word in SENSITIVE_WORDS))
 
 
 def is_sensitive(name: str, extra: Iterable[str] = ()) -> bool:
     lowered = name.lower()
     if lowered in SENSITIVE_HEADERS or lowered in extra:
         return True
-    return any(word in lowered for word in SENSITIVE_WORDS)
+    return _SENSITIVE_WORD.search(lowered) is not None
 
 
 def redact_mapping(values: Mapping[str, Any], extra: Iterable[str] = ()) -> dict[str, Any]:
-    extra = frozenset(e.lower() for e in extra)
+    extra = frozenset(e.lower() for e in extra) if extra else frozenset()
     return {k: (REDACTED if is_sensitive(k, extra) else v) for k, v in values.items()}
 
 
 def redact_query(query_string: str, extra: Iterable[str] = ()) -> dict[str, Any]:
+    if not query_string:
+        return {}
     params: dict[str, Any] = {}
     for key, value in parse_qsl(query_string, keep_blank_values=True):
         if key in params:
