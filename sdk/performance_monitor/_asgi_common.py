@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import time
+import weakref
 from collections.abc import Awaitable, Callable, MutableMapping
 from time import perf_counter
 from typing import Any
@@ -97,7 +98,9 @@ class MonitoredASGIApp:
             exchange.saw(message)
             if exchange.complete:
                 # Until done() runs after the send, a flush waits for this request.
-                exchange.owner.monitor.finishing.add(exchange)
+                monitor = exchange.owner.monitor
+                exchange.handed = weakref.ref(exchange, monitor.forget_finishing)
+                monitor.finishing.add(exchange.handed)
             try:
                 await send(message)
             finally:
@@ -121,7 +124,7 @@ class _CountingSend:
     No :class:`RequestState`, no context variable, one aggregate update.
     """
 
-    __slots__ = ("owner", "scope", "send", "start", "status", "done")
+    __slots__ = ("owner", "scope", "send", "start", "status", "done", "handed", "__weakref__")
 
     def __init__(self, owner: MonitoredASGIApp, scope: Scope, send: Send) -> None:
         self.owner = owner
@@ -129,6 +132,7 @@ class _CountingSend:
         self.send = send
         self.status = 0
         self.done = False
+        self.handed: weakref.ref[_CountingSend] | None = None
         self.start = perf_counter()
 
     async def __call__(self, message: Message) -> None:
@@ -137,7 +141,9 @@ class _CountingSend:
             self.status = message.get("status", 0)
         elif kind == "http.response.body" and not message.get("more_body", False):
             # Until finish() runs after the send, a flush waits for this request.
-            self.owner.monitor.finishing.add(self)
+            monitor = self.owner.monitor
+            self.handed = weakref.ref(self, monitor.forget_finishing)
+            monitor.finishing.add(self.handed)
             try:
                 await self.send(message)
             finally:
@@ -153,7 +159,8 @@ class _CountingSend:
         try:
             owner = self.owner
             monitor = owner.monitor
-            monitor.finishing.discard(self)
+            if self.handed is not None:
+                monitor.finishing.discard(self.handed)
             scope = self.scope
             # An exception after the response was sent does not change what the client got.
             status = self.status if self.status and not error else 500
@@ -181,6 +188,8 @@ class _Exchange:
         "finished",
         "request_body",
         "response_body",
+        "handed",
+        "__weakref__",
     )
 
     def __init__(self, owner: MonitoredASGIApp, scope: Scope, state: RequestState) -> None:
@@ -194,6 +203,7 @@ class _Exchange:
         self.finished = False
         self.request_body = bytearray()
         self.response_body = bytearray()
+        self.handed: weakref.ref[_Exchange] | None = None
 
     def wrap_receive(self, receive: Receive) -> Receive:
         limit = BODY_CAPTURE_LIMIT
@@ -232,7 +242,8 @@ class _Exchange:
         except Exception:
             internal_error("finishing a request")
         finally:
-            self.owner.monitor.finishing.discard(self)
+            if self.handed is not None:
+                self.owner.monitor.finishing.discard(self.handed)
 
     def _finish(self, error: bool) -> None:
         monitor = self.owner.monitor

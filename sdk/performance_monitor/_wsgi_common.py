@@ -9,6 +9,7 @@ but not profiled.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from time import perf_counter
 from typing import Any
@@ -101,7 +102,9 @@ class MonitoredWSGIApp:
             return result
         response.result = result
         # The server sends the body, then calls close(): until then a flush waits for it.
-        self.monitor.finishing.add(response)
+        monitor = self.monitor
+        response.handed = weakref.ref(response, monitor.forget_finishing)
+        monitor.finishing.add(response.handed)
         return response
 
 
@@ -114,7 +117,18 @@ class _Unsampled:
     per-chunk cost stays in C) and counted when exhausted or closed.
     """
 
-    __slots__ = ("owner", "environ", "start_response", "start", "status", "route", "result", "done")
+    __slots__ = (
+        "owner",
+        "environ",
+        "start_response",
+        "start",
+        "status",
+        "route",
+        "result",
+        "done",
+        "handed",
+        "__weakref__",
+    )
 
     def __init__(
         self, owner: MonitoredWSGIApp, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -125,6 +139,7 @@ class _Unsampled:
         self.status: str | None = None
         self.route: str | None = None
         self.done = False
+        self.handed: weakref.ref[_Unsampled] | None = None
         self.start = perf_counter()
 
     def run(self) -> Any:
@@ -138,7 +153,9 @@ class _Unsampled:
             return result
         self.result = result
         # The server sends the body, then calls close(): until then a flush waits for it.
-        self.owner.monitor.finishing.add(self)
+        monitor = self.owner.monitor
+        self.handed = weakref.ref(self, monitor.forget_finishing)
+        monitor.finishing.add(self.handed)
         return self
 
     def monitored_start_response(self, status: str, headers: list[Any], *args: Any) -> Any:
@@ -176,7 +193,8 @@ class _Unsampled:
         try:
             owner = self.owner
             monitor = owner.monitor
-            monitor.finishing.discard(self)
+            if self.handed is not None:
+                monitor.finishing.discard(self.handed)
             route = self.route
             if route is None and owner.route_resolver is not None:
                 route = owner.route_resolver(self.environ)
@@ -207,6 +225,8 @@ class _MonitoredResponse:
         "finished",
         "result",
         "_iterator",
+        "handed",
+        "__weakref__",
     )
 
     def __init__(
@@ -223,6 +243,7 @@ class _MonitoredResponse:
         self.finished = False
         self.result: Iterable[bytes] = ()
         self._iterator: Iterator[bytes] | None = None
+        self.handed: weakref.ref[_MonitoredResponse] | None = None
 
     def __iter__(self) -> _MonitoredResponse:
         return self
@@ -258,7 +279,8 @@ class _MonitoredResponse:
         except Exception:
             internal_error("finishing a request")
         finally:
-            self.owner.monitor.finishing.discard(self)
+            if self.handed is not None:
+                self.owner.monitor.finishing.discard(self.handed)
         if self.token is not None:
             reset_current(self.token)
 

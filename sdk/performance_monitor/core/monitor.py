@@ -24,6 +24,8 @@ from .request import RequestState
 from .sender import Sender
 
 UNMATCHED_ROUTE = "[unmatched]"
+#: How long a flush waits for responses the server is still finishing (seconds).
+FINISHING_WAIT = 1.0
 _ADAPTIVE_PATHS_LIMIT = 1024
 _monitors: weakref.WeakSet[Monitor] = weakref.WeakSet()
 _warned: set[str] = set()
@@ -63,8 +65,10 @@ class Monitor:
         self._adaptive: dict[str, int] = {}
         self._adaptive_paths: dict[str, str] = {}
         self.aggregates = EndpointAggregates(config.app_version)
-        # Responses handed to the server whose request is not counted yet (see flush).
-        self.finishing: set[object] = set()
+        # Weak references to responses handed to the server whose request is not
+        # counted yet (see flush); one the server drops unclosed leaves by itself.
+        self.finishing: set[weakref.ref[Any]] = set()
+        self.forget_finishing = self.finishing.discard
         self.sender: Sender | None = None
         if not self.active:
             _warn_once(
@@ -289,18 +293,21 @@ class Monitor:
         A response is counted when the server is done with it (after its last
         body chunk was written), so a client can have the whole response
         before the request is counted. Requests whose responses were handed to
-        the server before this call are waited for first (within ``timeout``),
-        so a flush made after a response reached the client includes it.
+        the server before this call are waited for first (up to
+        ``FINISHING_WAIT``, within ``timeout``), so a flush made after a
+        response reached the client includes it.
         """
         deadline = time.monotonic() + timeout
+        # At most FINISHING_WAIT: a long streamed response must not hold up every flush.
+        wait_until = time.monotonic() + min(timeout, FINISHING_WAIT)
         pending = list(self.finishing)
-        while pending and time.monotonic() < deadline:
+        while pending and time.monotonic() < wait_until:
             pending = [item for item in pending if item in self.finishing]
             if pending:
                 time.sleep(0.001)
         if self.sender is None:
-            return not pending
-        return self.sender.flush(max(0.0, deadline - time.monotonic())) and not pending
+            return True
+        return self.sender.flush(max(0.0, deadline - time.monotonic()))
 
     def close(self, timeout: float | None = None) -> None:
         """Flush (within ``timeout``) and stop sending."""

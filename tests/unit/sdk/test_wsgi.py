@@ -213,3 +213,19 @@ def test_unsampled_request_is_counted_without_request_state(
         2,
     )
     assert sink.records() == []
+
+
+def test_a_response_the_server_drops_unclosed_does_not_hold_up_flush(sink: Sink) -> None:
+    def app(environ: Any, start_response: Any) -> Any:
+        start_response("200 OK", [])
+        return Body([b"never read"])
+
+    monitor = monitor_for(sink, sampling_rate=0.0)
+    wrapped = MonitoredWSGIApp(app, monitor, lambda environ: "/x")
+    result = wrapped({"REQUEST_METHOD": "GET", "PATH_INFO": "/x"}, lambda s, h, *a: None)
+    assert len(monitor.finishing) == 1
+    del result  # e.g. a test client that never reads nor closes the body
+    assert len(monitor.finishing) == 0
+    started = time.monotonic()
+    assert monitor.flush(5)
+    assert time.monotonic() - started < 1.0
