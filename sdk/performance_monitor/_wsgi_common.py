@@ -65,7 +65,21 @@ class MonitoredWSGIApp:
         if sampled is None:
             return self.app(environ, start_response)
         if not sampled:
-            return _Unsampled(self, environ, start_response).run()
+            call = _Unsampled(self, environ, start_response)
+            try:
+                result = self.app(environ, call.monitored_start_response)
+            except BaseException:
+                call.finish(error=True)
+                raise
+            if isinstance(result, (list, tuple)):
+                call.finish()
+                return result
+            call.result = result
+            # The server sends the body, then calls close(): until then a flush waits for it.
+            monitor = self.monitor
+            call.handed = weakref.ref(call, monitor.forget_finishing)
+            monitor.finishing.add(call.handed)
+            return call
         try:
             state = self.monitor.begin(
                 environ.get("REQUEST_METHOD", "GET"),
@@ -113,8 +127,9 @@ class _Unsampled:
 
     No :class:`RequestState`, no context variable. A list/tuple body (what
     most apps return) is handed back unchanged and counted at once; any other
-    iterable is returned through :meth:`__iter__` (a generator, so the
-    per-chunk cost stays in C) and counted when exhausted or closed.
+    iterable is returned as this object, iterated through :meth:`__iter__` (a
+    generator: no Python method call per chunk) and counted when exhausted or
+    closed.
     """
 
     __slots__ = (
@@ -140,23 +155,8 @@ class _Unsampled:
         self.route: str | None = None
         self.done = False
         self.handed: weakref.ref[_Unsampled] | None = None
+        self.result: Iterable[bytes] = ()
         self.start = perf_counter()
-
-    def run(self) -> Any:
-        try:
-            result = self.owner.app(self.environ, self.monitored_start_response)
-        except BaseException:
-            self.finish(error=True)
-            raise
-        if isinstance(result, (list, tuple)):
-            self.finish()
-            return result
-        self.result = result
-        # The server sends the body, then calls close(): until then a flush waits for it.
-        monitor = self.owner.monitor
-        self.handed = weakref.ref(self, monitor.forget_finishing)
-        monitor.finishing.add(self.handed)
-        return self
 
     def monitored_start_response(self, status: str, headers: list[Any], *args: Any) -> Any:
         self.status = status

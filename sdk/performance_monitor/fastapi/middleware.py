@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .._asgi_common import ASGIApp, MonitoredASGIApp, Receive, Scope, Send
+from .._asgi_common import ASGIApp, MonitoredASGIApp
 from ..core.monitor import Monitor
 from ..utils.config import Config
 
@@ -19,12 +19,14 @@ def _version(name: str) -> str | None:
         return None
 
 
-class PerformanceMiddleware:
+class PerformanceMiddleware(MonitoredASGIApp):
     """``app.add_middleware(PerformanceMiddleware, project_key=..., api_endpoint=..., ...)``.
 
     Any :class:`~performance_monitor.utils.config.Config` key is accepted as a
     keyword argument (``exclude_paths`` is an alias of ``excluded_paths``), or
-    pass a ready ``config=Config(...)``.
+    pass a ready ``config=Config(...)``. It is the monitored ASGI app itself
+    (no extra layer per request); a disabled monitor passes every request
+    straight through.
     """
 
     def __init__(
@@ -46,21 +48,15 @@ class PerformanceMiddleware:
                 values["track_response_body"] = track_response_body
             resolved = Config(values)
         self.config = resolved
-        self.monitor = Monitor(
+        monitor = Monitor(
             resolved,
             framework="fastapi",
             framework_version=_version("fastapi") or _version("starlette"),
             async_mode="enabled",
         )
-        self.app = app
-        self._handler: Any = app
-        if self.monitor.active:
-            self._handler = MonitoredASGIApp(
-                app,
-                self.monitor,
-                track_request_body=resolved.track_request_body,
-                track_response_body=resolved.track_response_body,
-            )
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._handler(scope, receive, send)
+        super().__init__(
+            app,
+            monitor,
+            track_request_body=resolved.track_request_body,
+            track_response_body=resolved.track_response_body,
+        )

@@ -9,6 +9,7 @@ import httpx
 import performance_monitor
 import pytest
 from fastapi import BackgroundTasks, FastAPI
+from performance_monitor._asgi_common import MonitoredASGIApp
 from performance_monitor.core import memory as memory_module
 from performance_monitor.fastapi import PerformanceMiddleware
 
@@ -196,3 +197,22 @@ def test_unsampled_request_is_counted_without_request_state(
     assert (point["route"], point["status_class"], point["count"]) == ("/items/{item_id}", "2xx", 1)
     assert point["duration_max"] < 0.25
     assert sink.records() == []
+
+
+def test_the_fastapi_middleware_is_the_monitored_app_and_off_passes_through(sink: Sink) -> None:
+    app = FastAPI()
+
+    @app.get("/ping")
+    async def ping() -> dict[str, bool]:
+        return {"ok": True}
+
+    monitored = middleware_for(app, sink, sampling_rate=0.0)
+    assert isinstance(monitored, MonitoredASGIApp) and monitored.app is app  # no extra layer
+    disabled = PerformanceMiddleware(app)  # no project key: off, with one warning
+    assert not disabled.monitor.active
+    (response,) = asyncio.run(get_all(disabled, "/ping"))
+    assert response.json() == {"ok": True}
+    (response,) = asyncio.run(get_all(monitored, "/ping"))
+    assert response.json() == {"ok": True}
+    assert performance_monitor.flush(5)
+    assert [(p["route"], p["count"]) for p in sink.metric_points()] == [("/ping", 1)]
