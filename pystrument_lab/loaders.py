@@ -74,7 +74,6 @@ PROJECT_COLUMNS: dict[str, str] = {
 }  # fmt: skip
 
 
-
 def to_frame(rows: Sequence[Mapping[str, Any]], schema: Mapping[str, str], engine: Engine) -> Frame:
     """A DataFrame with exactly ``schema``'s columns and types, even when empty."""
     import polars as pl

@@ -16,7 +16,8 @@ Rules (all times are means per request; thresholds are module constants):
   the library frames they call (up to the next application function) reach
   ``HOTSPOT_MIN_SHARE`` of the request and ``HOTSPOT_MIN_TIME`` seconds.
 - **memory_growth** (memory): memory delta of ``MEMORY_DELTA_MB`` or peak of
-  ``MEMORY_PEAK_MB`` (or the project's ``alert_threshold.memory_usage``).
+  ``MEMORY_PEAK_MB`` (or the project's ``alert_threshold.memory_usage``) per
+  request; twenty such requests in flight hold 400 MB.
 - **excessive_calls** (computation): an application function with at least
   ``EXCESSIVE_CALLS`` call sites per request.
 
@@ -46,8 +47,8 @@ N_PLUS_ONE_MAX_QUERY_TIME = 0.02
 WAITING_MIN_SHARE = 0.3
 HOTSPOT_MIN_SHARE = 0.15
 HOTSPOT_MIN_TIME = 0.02
-MEMORY_DELTA_MB = 20.0
-MEMORY_PEAK_MB = 40.0
+MEMORY_DELTA_MB = 10.0
+MEMORY_PEAK_MB = 20.0
 EXCESSIVE_CALLS = 50
 LATENCY_GOOD = 0.1
 LATENCY_BAD = 2.0

@@ -263,9 +263,10 @@ def create_shop_app(shop: Shop) -> FastAPI:
 def sdk_settings(project_key: str, api_endpoint: str, version: str) -> dict[str, Any]:
     """SDK keyword arguments: every request profiled, short timers so data shows up fast.
 
-    ``track_memory`` makes the large allocation visible (``peak_memory``); the
-    SDK starts and stops tracemalloc per request, so its figures are only
-    right for requests that do not overlap, which is how the driver sends them.
+    ``track_memory`` makes the large allocation visible (``peak_memory``). The
+    SDK traces allocations process-wide while any tracked request runs, so a
+    peak is exact only for requests that do not overlap, which is how the
+    driver sends them.
     """
     return {
         "project_key": project_key,

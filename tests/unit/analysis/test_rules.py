@@ -83,10 +83,10 @@ def test_memory_growth_names_the_allocating_function() -> None:
 
 def test_memory_under_the_thresholds_is_not_reported() -> None:
     record = trees.memory_record()
-    record["performance_metrics"]["memory_usage"] = {"peak_memory": 30.0, "memory_delta": 5.0}
+    record["performance_metrics"]["memory_usage"] = {"peak_memory": 15.0, "memory_delta": 5.0}
     assert not by_kind(analyse(record), "memory_growth")
     # ... unless the project's alert threshold is lower
-    results = analyze_profile(profiles.from_record(record), memory_threshold_mb=25.0)
+    results = analyze_profile(profiles.from_record(record), memory_threshold_mb=12.0)
     assert by_kind(results, "memory_growth")[0]["function"] == "build_export_buffer"
 
 
