@@ -20,7 +20,7 @@ import secrets
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import pymongo
 from bson import Binary, ObjectId
@@ -35,6 +35,9 @@ from pystrument_lab.errors import (
     StoreUnavailable,
 )
 from pystrument_lab.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 PROJECTS = "projects"
 RECORDS = "performance_records"
@@ -376,32 +379,15 @@ class Store:
         self,
         project_key: str,
         *,
-        route: str | None = None,
-        path: str | None = None,
-        method: str | None = None,
-        status_code: int | None = None,
-        app_version: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        min_duration: float | None = None,
         sort: str = "-timestamp",
         skip: int = 0,
         limit: int | None = 20,
         projection: Mapping[str, Any] | None = None,
         with_total: bool = True,
+        **filters: Unpack[RecordFilters],
     ) -> tuple[list[dict[str, Any]], int]:
         """Records matching the filters, newest first by default, and their total count."""
-        query = record_query(
-            project_key,
-            route=route,
-            path=path,
-            method=method,
-            status_code=status_code,
-            app_version=app_version,
-            since=since,
-            until=until,
-            min_duration=min_duration,
-        )
+        query = record_query(project_key, **filters)
         field, direction = _sort_spec(sort)
         cursor = self.records.find(query, projection).sort(field, direction).skip(skip)
         if limit is not None:
@@ -568,31 +554,30 @@ class Store:
         }
 
 
-def record_query(
-    project_key: str,
-    *,
-    route: str | None = None,
-    path: str | None = None,
-    method: str | None = None,
-    status_code: int | None = None,
-    app_version: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    min_duration: float | None = None,
-) -> dict[str, Any]:
-    """The filter document for records; shared by the API and the loaders."""
+class RecordFilters(TypedDict, total=False):
+    """The record filters the API, the loaders and the analysis runner share."""
+
+    route: str | None
+    path: str | None
+    method: str | None
+    status_code: int | None
+    app_version: str | None
+    since: datetime | None
+    until: datetime | None
+    min_duration: float | None
+
+
+def record_query(project_key: str, **filters: Unpack[RecordFilters]) -> dict[str, Any]:
+    """The filter document for records (``None`` means "any")."""
     query: dict[str, Any] = {"project_key": project_key}
-    if route is not None:
-        query["route"] = route
-    if path is not None:
-        query["path"] = path
+    for field in ("route", "path", "status_code", "app_version"):
+        if filters.get(field) is not None:
+            query[field] = filters[field]
+    method = filters.get("method")
     if method is not None:
         query["method"] = method.upper()
-    if status_code is not None:
-        query["status_code"] = status_code
-    if app_version is not None:
-        query["app_version"] = app_version
-    _add_range(query, "timestamp", since, until)
+    _add_range(query, "timestamp", filters.get("since"), filters.get("until"))
+    min_duration = filters.get("min_duration")
     if min_duration is not None:
         query["total_duration"] = {"$gte": min_duration}
     return query

@@ -218,28 +218,14 @@ def cell_record(
 
 def _trim_to_cell(session: Session, cell_files: set[str]) -> Session:
     """The session with each stack starting at the cell's ``<module>`` frame (as the SDK trims)."""
+    from performance_monitor.core.tree import trim_session
     from pyinstrument.frame_info import frame_info_get_identifier
-    from pyinstrument.session import Session
 
-    records = []
-    for stack, duration in session.frame_records:
+    def cell_frame(stack: list[str]) -> int | None:
         for position, info in enumerate(stack):
             parts = frame_info_get_identifier(info).split("\x00")
             if parts[0] == MODULE and len(parts) > 1 and parts[1] in cell_files:
-                records.append((stack[position:], duration))
-                break
-    if not records:
-        return session
-    return Session(
-        frame_records=records,
-        start_time=session.start_time,
-        duration=session.duration,
-        min_interval=session.min_interval,
-        max_interval=session.max_interval,
-        sample_count=len(records),
-        start_call_stack=records[0][0][:1],
-        target_description="%%pystrument cell",
-        cpu_time=session.cpu_time,
-        sys_path=session.sys_path,
-        sys_prefixes=session.sys_prefixes,
-    )
+                return position
+        return None
+
+    return trim_session(session, cell_frame, "%%pystrument cell")

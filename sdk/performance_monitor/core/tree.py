@@ -11,6 +11,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,9 +90,22 @@ def trim_to_request(session: Session) -> Session:
     dropping them shrinks the serialised session several times over and it
     still loads in pyinstrument (``Session.from_json``).
     """
+    return trim_session(session, _sdk_frame_index)
+
+
+def trim_session(
+    session: Session,
+    start_index: Callable[[list[str]], int | None],
+    description: str | None = None,
+) -> Session:
+    """The session with each stack cut to start at ``start_index(stack)``.
+
+    Samples whose stack has no start (``None``) are dropped; when no sample
+    has one, the session is returned unchanged.
+    """
     records = []
     for stack, duration in session.frame_records:
-        start = _sdk_frame_index(stack)
+        start = start_index(stack)
         if start is not None:
             records.append((stack[start:], duration))
     if not records:
@@ -104,7 +118,7 @@ def trim_to_request(session: Session) -> Session:
         max_interval=session.max_interval,
         sample_count=len(records),
         start_call_stack=records[0][0][:1],
-        target_description=session.target_description,
+        target_description=description or session.target_description,
         cpu_time=session.cpu_time,
         sys_path=session.sys_path,
         sys_prefixes=session.sys_prefixes,
