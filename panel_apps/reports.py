@@ -1,9 +1,11 @@
-"""Reports: the archive of report runs (executed notebooks) and "run now".
+"""Reports: the archive of report runs (executed notebooks), "run now", and background work.
 
 Reports are papermill runs of the notebooks in ``notebooks/reports/``
 (:mod:`pystrument_lab.reports`), scheduled or started here; each run is a
 document in the ``reports`` collection. A finished report's HTML opens at
-``/report?id=...`` (:func:`report_view`).
+``/report?id=...`` (:func:`report_view`). Below the archive, what
+``pystrument jobs`` prints: the schedule, what runs now and the analysis
+queues (:func:`pystrument_lab.operations.job_overview`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,48 @@ ABOUT = (
 
 def reports_available() -> bool:
     return importlib.util.find_spec("pystrument_lab.reports") is not None
+
+
+def _when(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+def background_work(overview: dict[str, Any]) -> str:
+    """Markdown of the schedule, the work running now and the analysis queues."""
+    alive = [s["name"] for s in overview["schedulers"] if s["alive"]]
+    lines = [
+        "### Background work",
+        f"Schedulers alive: {len(alive)}"
+        + (f" ({', '.join(alive)})" if alive else " — start one with `pystrument scheduler`"),
+        "",
+    ]
+    if overview["jobs"]:
+        lines += ["| job | cron | runs | next | last | state |", "|---|---|---|---|---|---|"]
+        for job in overview["jobs"]:
+            state = "running" if job["running"] else (job["last_status"] or "never run")
+            lines.append(
+                f"| {job['name']} | `{job['cron']}` | {job['template'] or job['task']} "
+                f"| {_when(job['next_run'])} | {_when(job['last_fire'])} | {state} |"
+            )
+        lines.append("")
+    running = overview["running"]
+    busy = [f"job {run['job']}" for run in running["jobs"]] + [
+        f"report {report['template']} for {report.get('project_name') or report['project_key']}"
+        for report in running["reports"]
+    ]
+    lines += [f"Running now: {', '.join(busy) if busy else 'nothing'}", ""]
+    lines += [
+        "| analysis queue | pending | running | completed (24 h) | failed (24 h) |",
+        "|---|---|---|---|---|",
+    ]
+    for name, counts in overview["analysis"]["queues"].items():
+        lines.append(
+            f"| {name} | {counts['pending']} | {counts['running']} "
+            f"| {counts['completed']} | {counts['failed']} |"
+        )
+    workers = overview["analysis"]["workers"]
+    lines += ["", f"Workers busy: {', '.join(sorted(workers)) if workers else 'none'}"]
+    return "\n".join(lines)
 
 
 def report_rows(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -93,6 +137,7 @@ class ReportsPage(Page):
                 pn.pane.Markdown(f"## Reports\n{ABOUT}\n\nThe reports module is not installed.")
             ]
             return
+        from pystrument_lab.operations import job_overview
         from pystrument_lab.reports import TEMPLATES_DIR
 
         self.template.options = sorted(path.stem for path in Path(TEMPLATES_DIR).glob("*.ipynb"))
@@ -106,6 +151,7 @@ class ReportsPage(Page):
         if not rows:
             parts.append(pn.pane.Markdown("No report has run yet."))
         parts.append(self.listing)
+        parts.append(pn.pane.Markdown(background_work(job_overview(self.lab.store))))
         self.body.objects = parts
 
     def run_now(self, *, background: bool = True) -> None:

@@ -4,7 +4,8 @@
 Flower: what is scheduled (with next run times), what runs now, which
 reports and cleanups finished recently. It reads only the store
 (``scheduler_state``, ``job_runs``, ``reports``), so it sees every scheduler
-on every machine; :func:`job_overview` gives the dashboard the same data.
+on every machine; :func:`pystrument_lab.operations.job_overview` gives the
+dashboard the same data.
 """
 
 from __future__ import annotations
@@ -13,15 +14,13 @@ import argparse
 import json
 import signal
 import sys
-import time
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
-from pymongo import DESCENDING
+from pystrument_lab.operations import job_overview
+from pystrument_lab.store import Store
 
-from pystrument_lab.store import JOB_RUNS, SCHEDULER_STATE, Store, public
-
-__all__ = ["add_commands", "job_overview"]
+__all__ = ["add_commands"]
 
 
 def _store() -> Store:
@@ -30,66 +29,8 @@ def _store() -> Store:
     return connect()
 
 
-def _when(epoch: float | None) -> datetime | None:
-    return datetime.fromtimestamp(epoch, timezone.utc) if epoch else None
-
-
 def _print_json(value: Any) -> None:
     print(json.dumps(value, indent=2, default=str))
-
-
-def job_overview(store: Store, *, recent: int = 10) -> dict[str, Any]:
-    """Schedulers alive, scheduled jobs, running work and recent runs and reports."""
-    from pystrument_lab.scheduler import HEARTBEAT_SECONDS
-
-    now = time.time()
-    state = store.db[SCHEDULER_STATE]
-    runs = store.db[JOB_RUNS]
-    schedulers = [
-        {
-            "name": doc["name"],
-            "host": doc.get("host"),
-            "pid": doc.get("pid"),
-            "last_heartbeat": _when(doc.get("heartbeat")),
-            "alive": now - float(doc.get("heartbeat") or 0) < 3 * HEARTBEAT_SECONDS,
-        }
-        for doc in state.find({"kind": "scheduler"})
-    ]
-    jobs = [
-        {
-            "name": doc["name"],
-            "cron": doc.get("cron"),
-            "task": doc.get("task"),
-            "template": doc.get("template"),
-            "projects": doc.get("projects"),
-            "next_run": _when(doc.get("next_run_at")),
-            "last_fire": _when(doc.get("last_fire")),
-            "last_status": doc.get("last_status"),
-            "running": float(doc.get("lock_expires") or 0) > now,
-            "owner": doc.get("lock_owner"),
-        }
-        for doc in state.find({"kind": "job"}).sort("name", 1)
-    ]
-    finished = {"status": {"$in": ["completed", "failed", "skipped"]}}
-    return {
-        "schedulers": schedulers,
-        "jobs": jobs,
-        "running": {
-            "jobs": [public(doc) for doc in runs.find({"status": "running"})],
-            "reports": [
-                public(doc) for doc in store.reports.find({"status": "running"}, {"params": 0})
-            ],
-        },
-        "recent_runs": [
-            public(doc) for doc in runs.find(finished).sort("started_at", DESCENDING).limit(recent)
-        ],
-        "recent_reports": [
-            public(doc)
-            for doc in store.reports.find({"status": {"$in": ["completed", "failed"]}})
-            .sort("created_at", DESCENDING)
-            .limit(recent)
-        ],
-    }
 
 
 # -- handlers ----------------------------------------------------------------
@@ -216,6 +157,15 @@ def _print_overview(overview: dict[str, Any]) -> None:
             detail = ", ".join(f"{name} {count}" for name, count in removed.items() if count)
             detail = "removed " + (detail or "nothing")
         print(f"  {_fmt(run.get('scheduled_for'))}  {run['job']:<20} {run['status']:<9} {detail}")
+    analysis = overview["analysis"]
+    print("\nAnalysis queues (finished: last 24 h):")
+    for name, counts in analysis["queues"].items():
+        print(
+            f"  {name:<10} pending {counts['pending']:<5} running {counts['running']:<5} "
+            f"completed {counts['completed']:<6} failed {counts['failed']}"
+        )
+    workers = analysis["workers"]
+    print("  workers busy: " + (", ".join(sorted(workers)) if workers else "none"))
     print("\nRecent reports:")
     for report in overview["recent_reports"]:
         detail = (report.get("paths") or {}).get("html") or (report.get("error") or {}).get(

@@ -1,10 +1,21 @@
-"""The CLI commands of analysis: ``pystrument worker`` and ``pystrument analyze``."""
+"""The CLI commands of analysis: ``pystrument worker`` and ``pystrument analyze``.
+
+``pystrument worker`` recycles its process like the original's Celery
+workers (``max_tasks_per_child=100``): it supervises a child worker that
+exits after ``--recycle-after`` jobs and starts a fresh one, so memory a
+job leaves behind (a large tree, a leaking provider client) is returned to
+the system. ``--once`` and ``--max-jobs`` run in the process itself. A
+child whose supervisor died finishes the job in hand and exits.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
+import subprocess
+import sys
 from typing import Any
 
 __all__ = ["add_commands", "cmd_analyze", "cmd_worker"]
@@ -14,6 +25,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from pystrument_lab.analysis.worker import run_worker
     from pystrument_lab.store import connect
 
+    queues = _queues(args.queues)
+    if args.recycle_after and not args.once and args.max_jobs is None:
+        return _supervise(args, queues)
     stopping = False
 
     def stop(*_: Any) -> None:
@@ -22,6 +36,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    parent = os.getppid()
+    orphaned = (lambda: os.getppid() != parent) if args.supervised else (lambda: False)
     run_worker(
         connect(),
         once=args.once,
@@ -30,8 +46,65 @@ def cmd_worker(args: argparse.Namespace) -> int:
         time_limit=args.time_limit,
         poll=args.poll,
         worker_id=args.worker_id,
-        should_stop=lambda: stopping,
+        queues=queues,
+        should_stop=lambda: stopping or orphaned(),
     )
+    return 0
+
+
+def _queues(value: str | None) -> list[str] | None:
+    from pystrument_lab.analysis.jobs import QUEUES
+
+    if not value:
+        return None
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(QUEUES))
+    if unknown:
+        raise SystemExit(f"unknown queue {', '.join(unknown)}; choose from {', '.join(QUEUES)}")
+    return names
+
+
+def _supervise(args: argparse.Namespace, queues: list[str] | None) -> int:
+    """Run child workers of ``--recycle-after`` jobs each, one after the other, until stopped."""
+    command = [
+        sys.executable,
+        "-m",
+        "pystrument_lab.cli",
+        "worker",
+        "--supervised",
+        "--max-jobs",
+        str(args.recycle_after),
+        "--lease",
+        str(args.lease),
+        "--time-limit",
+        str(args.time_limit),
+        "--poll",
+        str(args.poll),
+    ]
+    if queues:
+        command += ["--queues", ",".join(queues)]
+    if args.worker_id:
+        command += ["--worker-id", args.worker_id]
+    child: subprocess.Popen[bytes] | None = None
+    stopping = False
+
+    def stop(*_: Any) -> None:
+        nonlocal stopping
+        stopping = True
+        if child is not None and child.poll() is None:
+            child.terminate()  # it finishes the job in hand, then exits
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while not stopping:
+        child = subprocess.Popen(command)
+        code = child.wait()
+        if stopping:
+            break
+        if code != 0:
+            print(f"worker: the worker process exited with {code}", file=sys.stderr, flush=True)
+            return code
+        print(f"worker: recycled after {args.recycle_after} jobs", flush=True)
     return 0
 
 
@@ -51,6 +124,18 @@ def add_commands(commands: Any) -> None:
     worker = commands.add_parser("worker", help="run analysis jobs queued in the store")
     worker.add_argument("--once", action="store_true", help="exit when no job is waiting")
     worker.add_argument("--max-jobs", type=int, default=None, help="exit after this many jobs")
+    worker.add_argument(
+        "--recycle-after",
+        type=int,
+        default=100,
+        help="replace the worker process after this many jobs (0: never)",
+    )
+    worker.add_argument("--supervised", action="store_true", help=argparse.SUPPRESS)
+    worker.add_argument(
+        "--queues",
+        default=None,
+        help="comma-separated queues to take jobs from: analysis, batch (default: both)",
+    )
     worker.add_argument("--lease", type=float, default=60.0, help="lease on a claimed job, seconds")
     worker.add_argument(
         "--time-limit", type=float, default=300.0, help="time limit per job, seconds"

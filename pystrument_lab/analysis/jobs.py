@@ -5,7 +5,15 @@ needs: ``status`` (pending → running → completed | failed), ``task_id``,
 ``priority`` (higher first), ``target`` (one record, or an endpoint),
 ``service``/``model``, and while running a lease: ``worker``, ``claim`` (a
 token unique to this claim) and ``lease_expires`` (float epoch seconds, so
-the embedded server compares numbers, not dates).
+the embedded server compares numbers, not dates); when done,
+``completed_epoch`` beside ``completed_at`` for the same reason.
+
+Jobs go to one of two queues (SPEC §7): ``analysis`` (one record or one
+endpoint, manual or automatic) and ``batch`` (the jobs of a batch request),
+so a worker started with ``--queues analysis`` keeps answering single
+analyses while a large batch drains elsewhere. The other two queues of the
+original, maintenance and reports, are the scheduler's jobs
+(:mod:`pystrument_lab.scheduler`), which run in their own process.
 
 A worker claims with one ``find_one_and_update``; it renews the lease while
 the job runs; a job whose lease expired (its worker died) is claimed again.
@@ -38,6 +46,7 @@ __all__ = [
     "get_analysis",
     "get_task",
     "history",
+    "queue_stats",
     "renew_lease",
 ]
 
@@ -49,6 +58,7 @@ PRIORITY_MANUAL = 5
 PRIORITY_AUTO = 1
 MAX_ATTEMPTS = 3
 ANALYSIS_TYPES = ("auto", "manual", "scheduled", "batch")
+QUEUES = ("analysis", "batch")
 
 
 def create_job(
@@ -110,6 +120,7 @@ def create_job(
         "model": model,
         "priority": int(priority),
         "batch_id": batch_id,
+        "queue": "batch" if batch_id else "analysis",
         "status": PENDING,
         "attempts": 0,
         "worker": None,
@@ -173,8 +184,13 @@ def enqueue_auto_analyses(
         return 0
 
 
-def claim_job(store: Store, worker: str, lease: float) -> dict[str, Any] | None:
-    """Claim the next job atomically: an expired lease first, then the best pending job."""
+def claim_job(
+    store: Store, worker: str, lease: float, queues: Sequence[str] | None = None
+) -> dict[str, Any] | None:
+    """Claim the next job atomically: an expired lease first, then the best pending job.
+
+    ``queues`` limits the claim to those queues (default: every queue).
+    """
     claim = uuid.uuid4().hex
     update = {
         "$set": {
@@ -187,9 +203,10 @@ def claim_job(store: Store, worker: str, lease: float) -> dict[str, Any] | None:
         "$currentDate": {"started_at": True},
     }
     order = [("priority", DESCENDING), ("created_at", ASCENDING)]
+    scope = {"queue": {"$in": list(queues)}} if queues else {}
     for query in (
-        {"status": RUNNING, "lease_expires": {"$lt": time.time()}},
-        {"status": PENDING},
+        {"status": RUNNING, "lease_expires": {"$lt": time.time()}, **scope},
+        {"status": PENDING, **scope},
     ):
         job = store.analyses.find_one_and_update(
             query, update, sort=order, return_document=ReturnDocument.AFTER
@@ -197,6 +214,39 @@ def claim_job(store: Store, worker: str, lease: float) -> dict[str, Any] | None:
         if job is not None and job.get("claim") == claim:
             return dict(job)
     return None
+
+
+def queue_stats(store: Store, *, window: float = 86_400.0) -> dict[str, Any]:
+    """Per queue: jobs waiting and running, and those finished within ``window`` seconds.
+
+    Also the workers holding a live lease now (the original's "active tasks").
+    """
+    since = time.time() - window
+    states = (PENDING, RUNNING, COMPLETED, FAILED)
+    queues = {name: dict.fromkeys(states, 0) for name in QUEUES}
+
+    def count(doc: Mapping[str, Any]) -> None:
+        queue = doc.get("queue") or "analysis"  # jobs queued before queues existed
+        queues.setdefault(queue, dict.fromkeys(states, 0))[doc["status"]] += 1
+
+    active = store.analyses.find(
+        {"status": {"$in": ACTIVE}}, {"queue": 1, "status": 1, "worker": 1, "lease_expires": 1}
+    )
+    workers: dict[str, int] = {}
+    now = time.time()
+    for doc in active:
+        count(doc)
+        if doc["status"] == RUNNING and float(doc.get("lease_expires") or 0) > now:
+            workers[doc["worker"]] = workers.get(doc["worker"], 0) + 1
+    finished = store.analyses.find(
+        # completed_epoch, not completed_at: the embedded server cannot compare
+        # dates written by $currentDate (docs/data-model.md)
+        {"status": {"$in": [COMPLETED, FAILED]}, "completed_epoch": {"$gte": since}},
+        {"queue": 1, "status": 1},
+    )
+    for doc in finished:
+        count(doc)
+    return {"window_seconds": window, "queues": queues, "workers": workers}
 
 
 def renew_lease(store: Store, job: Mapping[str, Any], lease: float) -> bool:
@@ -223,7 +273,10 @@ def finish_job(store: Store, job: Mapping[str, Any], outcome: Mapping[str, Any])
     }
     result = store.analyses.update_one(
         {"_id": job["_id"], "claim": job["claim"], "status": RUNNING},
-        {"$set": {**fields, "lease_expires": None}, "$currentDate": {"completed_at": True}},
+        {
+            "$set": {**fields, "lease_expires": None, "completed_epoch": time.time()},
+            "$currentDate": {"completed_at": True},
+        },
     )
     return result.modified_count == 1
 

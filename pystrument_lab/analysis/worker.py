@@ -5,7 +5,10 @@ a thread renews its lease every third of the lease; the job gets
 ``time_limit`` seconds (5 minutes by default, the original's task limit),
 enforced with ``SIGALRM`` in the main thread. A killed worker loses nothing:
 its lease expires and another worker claims the job again, up to
-``MAX_ATTEMPTS`` claims.
+``MAX_ATTEMPTS`` claims. ``queues`` limits a worker to some queues
+(:data:`~pystrument_lab.analysis.jobs.QUEUES`); ``pystrument worker``
+recycles its process every ``--recycle-after`` jobs (100 by default, the
+original's limit), see :mod:`pystrument_lab.analysis.commands`.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pystrument_lab.analysis import jobs
@@ -115,10 +118,16 @@ def _renew_until(store: Store, job: Mapping[str, Any], lease: float, done: threa
 
 
 def process_one(
-    store: Store, worker: str, *, lease: float, time_limit: float, config: AIConfig
+    store: Store,
+    worker: str,
+    *,
+    lease: float,
+    time_limit: float,
+    config: AIConfig,
+    queues: Sequence[str] | None = None,
 ) -> dict[str, Any] | None:
     """Claim and run one job; the job's final state, or None when there was none."""
-    job = jobs.claim_job(store, worker, lease)
+    job = jobs.claim_job(store, worker, lease, queues)
     if job is None:
         return None
     if job.get("attempts", 1) > jobs.MAX_ATTEMPTS:
@@ -150,6 +159,7 @@ def process_one(
         "status": outcome["status"],
         "stored": stored,
         "worker": worker,
+        "queue": job.get("queue"),
         "attempts": job.get("attempts", 1),
     }
 
@@ -163,6 +173,7 @@ def run_worker(
     time_limit: float = TIME_LIMIT,
     poll: float = 0.5,
     worker_id: str | None = None,
+    queues: Sequence[str] | None = None,
     config: AIConfig | None = None,
     report: Callable[[dict[str, Any]], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
@@ -172,7 +183,9 @@ def run_worker(
     config = config or load_config()
     done = 0
     while not should_stop() and (max_jobs is None or done < max_jobs):
-        result = process_one(store, worker, lease=lease, time_limit=time_limit, config=config)
+        result = process_one(
+            store, worker, lease=lease, time_limit=time_limit, config=config, queues=queues
+        )
         if result is None:
             if once:
                 break

@@ -79,8 +79,16 @@ def test_a_killed_worker_loses_nothing(store: Store, tmp_path: Path) -> None:
             for r in [trees.cpu_record()]
             if store.insert_records(PROJECT, [r])
         ]
-        first = worker(
-            store, tmp_path, "--lease", "2", "--worker-id", "doomed", PYSTRUMENT_AI_CONFIG=config
+        first = worker(  # one process, no supervisor: the process doing the job dies
+            store,
+            tmp_path,
+            "--lease",
+            "2",
+            "--recycle-after",
+            "0",
+            "--worker-id",
+            "doomed",
+            PYSTRUMENT_AI_CONFIG=config,
         )
         deadline = time.monotonic() + 60
         while not llm.requests and time.monotonic() < deadline:  # the job is mid-analysis
@@ -166,3 +174,50 @@ def test_priorities_and_the_in_progress_guard(store: Store) -> None:
         assert exc.data["analysis_id"] == low["id"]  # type: ignore[attr-defined]
     else:
         raise AssertionError("expected 20006")
+
+
+def test_queues_separate_single_and_batch_jobs(store: Store) -> None:
+    records = [trees.cpu_record() for _ in range(3)]
+    store.insert_records(PROJECT, records)
+    single = jobs.create_job(store, PROJECT, trace_id=records[0]["trace_id"])
+    batch = [
+        jobs.create_job(store, PROJECT, trace_id=r["trace_id"], batch_id="b1", priority=9)
+        for r in records[1:]
+    ]
+    assert (single["queue"], {job["queue"] for job in batch}) == ("analysis", {"batch"})
+    # a worker on the analysis queue takes the single job although the batch ranks higher
+    claimed = jobs.claim_job(store, "a", 30, ["analysis"])
+    assert claimed is not None and str(claimed["_id"]) == single["id"]
+    assert jobs.claim_job(store, "a", 30, ["analysis"]) is None
+    claimed = jobs.claim_job(store, "b", 30, ["batch"])
+    assert claimed is not None and claimed["queue"] == "batch"
+    jobs.finish_job(store, claimed, {"status": "completed"})
+    stats = jobs.queue_stats(store)
+    assert stats["queues"] == {
+        "analysis": {"pending": 0, "running": 1, "completed": 0, "failed": 0},
+        "batch": {"pending": 1, "running": 0, "completed": 1, "failed": 0},
+    }
+    assert stats["workers"] == {"a": 1}
+
+
+def test_the_worker_process_is_recycled_after_n_jobs(store: Store, tmp_path: Path) -> None:
+    queued = queue_records(store, 5)
+    supervisor = worker(store, tmp_path, "--recycle-after", "2")
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if store.analyses.count_documents({"project_key": PROJECT, "status": "completed"}) == 5:
+                break
+            time.sleep(0.2)
+    finally:
+        supervisor.send_signal(signal.SIGTERM)
+        out, err = supervisor.communicate(timeout=60)
+    assert supervisor.returncode == 0, err[-2000:]
+    stored = list(store.analyses.find({"project_key": PROJECT}))
+    assert sorted(str(doc["_id"]) for doc in stored) == sorted(job["id"] for job in queued)
+    assert {doc["status"] for doc in stored} == {"completed"}
+    # worker ids carry the process id: jobs 1-2, 3-4 and 5 ran in three processes
+    processes = [doc["worker"].split(":")[1] for doc in stored]
+    assert sorted(processes.count(pid) for pid in set(processes)) == [1, 2, 2]
+    assert out.count("worker: recycled after 2 jobs") == 2
+    assert supervisor.pid not in {int(pid) for pid in processes}

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from pystrument_lab.report_commands import job_overview
+from pystrument_lab.operations import job_overview
 from pystrument_lab.schedule import JobSpec, Schedule
 from pystrument_lab.scheduler import ReportScheduler
 from pystrument_lab.store import JOB_RUNS, SCHEDULER_STATE, Store
@@ -160,6 +160,14 @@ def test_scheduler_once_and_jobs_cli(store: Store, tmp_path: Path) -> None:
         [*cli, "jobs"], env=env, capture_output=True, text=True, timeout=60
     ).stdout
     assert "nightly-cleanup" in text and "removed nothing" in text
+    assert overview["analysis"]["queues"]["batch"] == {
+        "pending": 0,
+        "running": 0,
+        "completed": 0,
+        "failed": 0,
+    }
+    assert "  batch      pending 0     running 0     completed 0      failed 0" in text
+    assert "workers busy: none" in text
 
 
 def test_scheduler_service_starts_shows_up_in_jobs_and_stops_on_sigterm(

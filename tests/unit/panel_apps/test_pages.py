@@ -186,11 +186,20 @@ def test_analysis_request_from_another_page_starts_it(app_state: AppState) -> No
 
 
 def test_reports_page_lists_reports(app_state: AppState, shop: dict) -> None:
+    from pystrument_lab.analysis import jobs
+
+    jobs.create_job(app_state.lab.store, shop["project_key"], trace_id="t-1")
+    jobs.create_job(app_state.lab.store, shop["project_key"], trace_id="t-2", batch_id="b")
     page = ReportsPage(app_state)
     app_state.page = "reports"
     page.activate()
-    assert "No report has run yet." in [getattr(o, "object", "") for o in page.body.objects]
+    texts = [getattr(o, "object", "") for o in page.body.objects]
+    assert "No report has run yet." in texts
     assert "summary" in page.template.options
+    [work] = [text for text in texts if "### Background work" in text]
+    assert "Schedulers alive: 0 — start one with `pystrument scheduler`" in work
+    assert "| analysis | 1 | 0 | 0 | 0 |" in work and "| batch | 1 | 0 | 0 | 0 |" in work
+    assert "Running now: nothing" in work
 
 
 def test_dashboard_navigation_follows_state(app_state: AppState) -> None:
@@ -229,3 +238,32 @@ def test_report_rows_link_finished_reports_only() -> None:
     )
     assert rows[0]["html"] == "<a href='report?id=a1' target='_blank'>open</a>"
     assert rows[1]["html"] == "" and rows[1]["error"] == "cell 3 raised"
+
+
+def test_background_work_lists_the_schedule_and_running_work() -> None:
+    from datetime import datetime, timezone
+
+    from panel_apps.reports import background_work
+
+    at = datetime(2026, 11, 28, 2, 0, tzinfo=timezone.utc)
+    overview = {
+        "schedulers": [{"name": "host:12", "alive": True}, {"name": "old:3", "alive": False}],
+        "jobs": [
+            {"name": "cleanup", "cron": "0 2 * * *", "template": None, "task": "cleanup",
+             "next_run": at, "last_fire": None, "last_status": None, "running": False},
+            {"name": "daily", "cron": "0 6 * * *", "template": "summary", "task": "report",
+             "next_run": at, "last_fire": at, "last_status": "completed", "running": True},
+        ],
+        "running": {"jobs": [{"job": "daily"}],
+                    "reports": [{"template": "summary", "project_name": "shop", "project_key": "k"}]},
+        "analysis": {"queues": {"analysis": {"pending": 2, "running": 1, "completed": 7, "failed": 1}},
+                     "workers": {"w1": 1}},
+    }  # fmt: skip
+    text = background_work(overview)
+    assert "Schedulers alive: 1 (host:12)" in text
+    assert "| cleanup | `0 2 * * *` | cleanup | 2026-11-28 02:00 | - | never run |" in text
+    assert (
+        "| daily | `0 6 * * *` | summary | 2026-11-28 02:00 | 2026-11-28 02:00 | running |" in text
+    )
+    assert "Running now: job daily, report summary for shop" in text
+    assert "| analysis | 2 | 1 | 7 | 1 |" in text and "Workers busy: w1" in text
