@@ -11,6 +11,7 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -53,6 +54,9 @@ class Settings(BaseSettings):
     cors_origins: str = Field("", validation_alias=_env("CORS_ORIGINS"))
     max_request_size: int = Field(
         10 * 1024 * 1024, ge=1024, validation_alias=_env("MAX_REQUEST_SIZE")
+    )
+    bokeh_resources: Literal["cdn", "inline"] = Field(
+        "cdn", validation_alias=_env("PYSTRUMENT_BOKEH_RESOURCES")
     )
     log_level: str = Field("INFO", validation_alias=_env("LOG_LEVEL"))
     log_file: Path | None = Field(None, validation_alias=_env("LOG_FILE"))

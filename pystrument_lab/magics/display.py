@@ -4,7 +4,9 @@ Bokeh figures are embedded in an ``<iframe srcdoc>`` page that loads BokehJS
 from its CDN, so a figure shows in JupyterLab, classic Notebook, VS Code and
 an nbconvert HTML export alike without ``output_notebook()`` having been run
 first, and several figures in one notebook never share (or fight over) one
-BokehJS.
+BokehJS. Where the browser cannot reach the CDN (an air-gapped network),
+``PYSTRUMENT_BOKEH_RESOURCES=inline`` puts BokehJS inside each figure
+instead (about 1 MB per figure in the saved notebook).
 """
 
 from __future__ import annotations
@@ -25,9 +27,12 @@ class FigureView:
 
     def html(self) -> str:
         from bokeh.embed import file_html
-        from bokeh.resources import CDN
+        from bokeh.resources import CDN, INLINE
 
-        page = file_html(self.figure, resources=CDN, title=self.summary.splitlines()[0])
+        from pystrument_lab.settings import get_settings
+
+        resources = INLINE if get_settings().bokeh_resources == "inline" else CDN
+        page = file_html(self.figure, resources=resources, title=self.summary.splitlines()[0])
         return (
             f'<iframe srcdoc="{html.escape(page, quote=True)}" '
             f'style="width: 100%; height: {self.height}px; border: none;" '

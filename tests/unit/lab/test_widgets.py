@@ -94,6 +94,27 @@ def test_flame_graph_figure_has_the_tools_and_the_data() -> None:
     assert plot.x_range.end == 3.1875
 
 
+@pytest.mark.parametrize("resources", ["cdn", "inline"])
+def test_figure_view_loads_bokehjs_from_the_configured_place(
+    resources: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pystrument_lab.magics.display import FigureView
+    from pystrument_lab.settings import get_settings
+
+    monkeypatch.setenv("PYSTRUMENT_BOKEH_RESOURCES", resources)
+    get_settings.cache_clear()
+    try:
+        view = FigureView(flame_graph(tree(SIMPLE), title="GET /users"), "GET /users\n3 nodes")
+        bundle = view._repr_mimebundle_()
+    finally:
+        get_settings.cache_clear()
+    assert bundle["text/plain"] == "GET /users\n3 nodes"
+    page = bundle["text/html"]
+    assert page.startswith('<iframe srcdoc="') and 'title="GET /users"' in page
+    assert ("cdn.bokeh.org" in page) is (resources == "cdn")
+    assert len(page) > 500_000 if resources == "inline" else len(page) < 100_000
+
+
 def test_diff_colour_and_time_format() -> None:
     assert diff_colour(0.0, 1.0) == NEUTRAL
     assert diff_colour(1.0, 0.0) == NEUTRAL
