@@ -1,4 +1,4 @@
-"""The two ways to install (pip and conda) must list the same runtime dependencies."""
+"""Packaging and docs stay in step: pip and conda dependencies, the README configuration table."""
 
 from __future__ import annotations
 
@@ -43,3 +43,16 @@ def test_sdk_depends_on_pyinstrument_only() -> None:
     sdk = tomllib.loads((ROOT / "sdk" / "pyproject.toml").read_text())["project"]
     assert [_name(item) for item in sdk["dependencies"]] == ["pyinstrument"]
     assert sdk["requires-python"] == ">=3.9"
+
+
+def test_readme_configuration_table_documents_every_setting() -> None:
+    from pystrument_lab.settings import Settings
+
+    table = (ROOT / "README.md").read_text().split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    missing = [
+        name
+        for field in Settings.model_fields.values()
+        for name in field.validation_alias.choices  # type: ignore[union-attr]
+        if f"`{name}`" not in table
+    ]
+    assert missing == []
