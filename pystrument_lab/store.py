@@ -55,6 +55,10 @@ RESOLUTIONS: dict[str, timedelta] = {
     "10m": timedelta(minutes=10),
     "1h": timedelta(hours=1),
 }
+#: How long the finer metric documents are kept: a window reaches back this far
+#: at most to read them (``trends.window``); hourly documents follow the
+#: retention of everything else. 1-minute documents are 60 × as many as hourly.
+METRIC_RETENTION: dict[str, timedelta] = {"1m": timedelta(days=2), "10m": timedelta(days=14)}
 
 PROJECT_STATUSES = ("active", "inactive", "archived")
 FRAMEWORKS = ("flask", "django", "fastapi", "other")
@@ -539,14 +543,23 @@ class Store:
     # -- retention ----------------------------------------------------------
 
     def delete_older_than(self, cutoff: datetime) -> dict[str, int]:
-        """Remove records, trees, metric documents and analyses older than ``cutoff``."""
+        """Remove records, trees, metric documents and analyses older than ``cutoff``.
+
+        Minute and 10-minute metric documents go sooner, after
+        :data:`METRIC_RETENTION` (when that is shorter).
+        """
         cutoff = as_utc(cutoff)
+        now = utcnow()
+        metrics = self.endpoint_metrics.delete_many({"bucket_start": {"$lt": cutoff}}).deleted_count
+        for resolution, keep in METRIC_RETENTION.items():
+            if now - keep > cutoff:
+                metrics += self.endpoint_metrics.delete_many(
+                    {"resolution": resolution, "bucket_start": {"$lt": now - keep}}
+                ).deleted_count
         return {
             RECORDS: self.records.delete_many({"timestamp": {"$lt": cutoff}}).deleted_count,
             CALL_TREES: self.call_trees.delete_many({"timestamp": {"$lt": cutoff}}).deleted_count,
-            ENDPOINT_METRICS: self.endpoint_metrics.delete_many(
-                {"bucket_start": {"$lt": cutoff}}
-            ).deleted_count,
+            ENDPOINT_METRICS: metrics,
             METRIC_BATCHES: self.metric_batches.delete_many(
                 {"received_at": {"$lt": cutoff}}
             ).deleted_count,

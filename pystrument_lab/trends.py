@@ -17,7 +17,14 @@ from typing import Any
 from performance_monitor.core import histogram
 
 from pystrument_lab.errors import ParameterError
-from pystrument_lab.store import RESOLUTIONS, Store, as_utc, floor_time, utcnow
+from pystrument_lab.store import (
+    METRIC_RETENTION,
+    RESOLUTIONS,
+    Store,
+    as_utc,
+    floor_time,
+    utcnow,
+)
 
 PERCENTILES = (50.0, 95.0, 99.0)
 _RANGE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
@@ -49,9 +56,14 @@ _BUCKET_WIDTHS = tuple(
 )
 
 
-def resolution_for(span: timedelta) -> str:
+def resolution_for(span: timedelta, age: timedelta = timedelta(0)) -> str:
+    """The finest resolution for a window of ``span`` that starts ``age`` ago.
+
+    A window reaching back beyond a resolution's retention
+    (``store.METRIC_RETENTION``) reads the next coarser one.
+    """
     for limit, resolution in _RESOLUTION_LIMITS:
-        if span <= limit:
+        if span <= limit and age <= METRIC_RETENTION[resolution]:
             return resolution
     return "1h"
 
@@ -96,7 +108,7 @@ def window(
     if since >= until:
         raise ParameterError("the start of the time range must come before its end")
     span = until - since
-    resolution = resolution_for(span)
+    resolution = resolution_for(span, utcnow() - since)
     step = RESOLUTIONS[resolution]
     width = parse_duration(bucket) if isinstance(bucket, str) else bucket
     if width is None:

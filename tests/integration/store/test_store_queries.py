@@ -151,12 +151,30 @@ def test_retention_deletes_only_older_documents(store: Store) -> None:
     )
     removed = store.delete_older_than(cutoff)
     assert removed["performance_records"] == 1 and removed["call_trees"] == 1
-    assert (
-        removed["endpoint_metrics"] == 3
-    )  # the old point's 1-minute, 10-minute and 1-hour documents
+    # the old point's three documents, and the newer point's minute and
+    # 10-minute documents, which are kept for 2 and 14 days only
+    assert removed["endpoint_metrics"] == 5
     assert store.records.distinct("trace_id") == ["new"]
     assert store.call_trees.distinct("trace_id") == ["new"]
-    assert store.endpoint_metrics.count_documents({}) == 3
+    assert store.endpoint_metrics.distinct("resolution") == ["1h"]
+
+
+def test_finer_metric_documents_are_kept_for_less_time(store: Store) -> None:
+    now = datetime.now(timezone.utc)
+    ages = {
+        "1h-old": timedelta(hours=1),
+        "3d-old": timedelta(days=3),
+        "20d-old": timedelta(days=20),
+    }
+    for version, age in ages.items():
+        store.add_metrics("k", [_point([0.1], now - age, version)])
+    removed = store.delete_older_than(now - timedelta(days=30))
+    assert removed["endpoint_metrics"] == 3  # 3d: its minute; 20d: its minute and 10-minute
+    kept = {
+        version: sorted(store.endpoint_metrics.distinct("resolution", {"app_version": version}))
+        for version in ages
+    }
+    assert kept == {"1h-old": ["10m", "1h", "1m"], "3d-old": ["10m", "1h"], "20d-old": ["1h"]}
 
 
 def test_embedded_server_keeps_data_across_restart(private_server: EmbeddedServer) -> None:

@@ -7,6 +7,9 @@ import pytest
 from pystrument_lab import trends
 from pystrument_lab.errors import ParameterError
 
+# Windows end now-ish: how far back a window starts decides its resolution.
+HOUR = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+
 
 def test_parse_duration() -> None:
     assert trends.parse_duration("15m") == timedelta(minutes=15)
@@ -29,15 +32,30 @@ def test_parse_duration() -> None:
     ],
 )
 def test_window_picks_resolution_and_bucket(time_range: str, resolution: str, bucket: int) -> None:
-    until = datetime(2026, 5, 1, 12, 30, 30, tzinfo=timezone.utc)
+    until = HOUR + timedelta(minutes=30, seconds=30)
     span = trends.window(time_range, until=until)
     assert span.resolution == resolution
     assert span.bucket == timedelta(seconds=bucket)
     assert span.until == until
 
 
+@pytest.mark.parametrize(
+    ("age", "resolution"),
+    [(timedelta(hours=1), "1m"), (timedelta(days=3), "10m"), (timedelta(days=20), "1h")],
+)
+def test_a_window_further_back_than_a_resolution_is_kept_reads_a_coarser_one(
+    age: timedelta, resolution: str
+) -> None:
+    since = HOUR - age
+    span = trends.window(since=since, until=since + timedelta(hours=1))
+    assert span.resolution == resolution
+    assert span.bucket == {"1m": timedelta(minutes=1), "10m": timedelta(minutes=10)}.get(
+        resolution, timedelta(hours=1)
+    )
+
+
 def test_trend_buckets_fill_gaps_and_sum() -> None:
-    until = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
+    until = HOUR
     span = trends.window("10m", until=until, bucket="5m")
     docs = [
         {
@@ -67,7 +85,7 @@ def test_trend_buckets_fill_gaps_and_sum() -> None:
 
 
 def test_explicit_bucket_is_rounded_to_whole_documents() -> None:
-    until = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
+    until = HOUR
     assert trends.window("24h", until=until, bucket="15m").bucket == timedelta(minutes=20)
     assert trends.window("7d", until=until, bucket="5m").bucket == timedelta(hours=1)
     assert trends.window("24h", until=until, bucket="30m").bucket == timedelta(minutes=30)
