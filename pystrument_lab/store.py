@@ -161,6 +161,22 @@ def public(document: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return out
 
 
+_PROJECT_FLAGS = ("enabled", "auto_analysis")
+
+
+def _project(document: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A project as shown, its config flags as booleans (the embedded server
+    returns booleans written by ``$set`` as 0/1)."""
+    project = public(document)
+    config = (project or {}).get("config")
+    if isinstance(config, dict):
+        project["config"] = {  # type: ignore[index]
+            **config,
+            **{flag: bool(config[flag]) for flag in _PROJECT_FLAGS if flag in config},
+        }
+    return project
+
+
 def split_record(
     project_key: str, record: Mapping[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -297,13 +313,13 @@ class Store:
         document = self.projects.find_one({"project_key": project_key})
         if document is None:
             raise ProjectNotFound(f"no project with key {_mask(project_key)}")
-        return public(document)  # type: ignore[return-value]
+        return _project(document)  # type: ignore[return-value]
 
     def find_project(self, project_key: str) -> dict[str, Any] | None:
-        return public(self.projects.find_one({"project_key": project_key}))
+        return _project(self.projects.find_one({"project_key": project_key}))
 
     def project_by_name(self, name: str) -> dict[str, Any] | None:
-        return public(self.projects.find_one({"name": name}))
+        return _project(self.projects.find_one({"name": name}))
 
     def list_projects(
         self, *, page: int = 1, size: int = 20, status: str | None = None
@@ -316,7 +332,7 @@ class Store:
             .skip((page - 1) * size)
             .limit(size)
         )
-        return [public(doc) for doc in cursor], total  # type: ignore[misc]
+        return [_project(doc) for doc in cursor], total  # type: ignore[misc]
 
     def update_project(self, project_key: str, changes: Mapping[str, Any]) -> dict[str, Any]:
         """Apply ``changes`` (top-level fields, or dotted ``config.*`` paths)."""
@@ -334,7 +350,7 @@ class Store:
             ) from exc
         if document is None:
             raise ProjectNotFound(f"no project with key {_mask(project_key)}")
-        return public(document)  # type: ignore[return-value]
+        return _project(document)  # type: ignore[return-value]
 
     def delete_project(self, project_key: str) -> dict[str, int]:
         """Delete a project and everything stored for it."""

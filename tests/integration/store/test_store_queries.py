@@ -45,6 +45,14 @@ def test_projects(store: Store) -> None:
         first["project_key"], {"config.sampling_rate": 0.9, "status": "inactive"}
     )
     assert updated["config"]["sampling_rate"] == 0.9 and updated["config"]["enabled"] is True
+    # flags written by $set read back as booleans everywhere a project is shown
+    store.update_project(first["project_key"], {"config.enabled": False})
+    flags = store.update_project(first["project_key"], {"config.auto_analysis": True})["config"]
+    assert (flags["enabled"], flags["auto_analysis"]) == (False, True)
+    shown = store.get_project(first["project_key"])["config"]
+    assert shown["enabled"] is False and shown["auto_analysis"] is True
+    assert store.project_by_name("a")["config"]["auto_analysis"] is True  # type: ignore[index]
+    store.update_project(first["project_key"], {"config.enabled": True})
     items, total = store.list_projects(status="inactive")
     assert total == 1 and items[0]["name"] == "a"
     assert (
