@@ -68,13 +68,13 @@ class AnalysisPage(Page):
             options={v: k for k, v in KINDS.items()}, value="record"
         )
         self.trace = pn.widgets.TextInput(
-            name="Trace id", placeholder="from the Records page", width=320
+            label="Trace id", placeholder="from the Records page", width=320
         )
-        self.route = pn.widgets.Select(name="Endpoint", width=320)
+        self.route = pn.widgets.Select(label="Endpoint", width=320)
         self.batch_size = pn.widgets.IntInput(
-            name="How many of the slowest requests", value=5, start=1, end=50, width=220
+            label="How many of the slowest requests", value=5, start=1, end=50, width=220
         )
-        self.run_button = pn.widgets.Button(name="Run analysis", button_type="primary")
+        self.run_button = pn.widgets.Button(label="Run analysis", color="primary")
         self.run_button.on_click(self._run_clicked)
         self.progress = pn.indicators.Progress(
             active=False, visible=False, width=320, bar_color="primary"

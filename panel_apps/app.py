@@ -53,14 +53,14 @@ class Dashboard(pn.viewable.Viewer):
             options={title: slug for slug, title in PAGES.items()},
             value=self.state.page,
             orientation="vertical",
-            button_type="primary",
-            button_style="outline",
+            color="primary",
+            variant="outline",
             sizing_mode="stretch_width",
             css_classes=["page-nav"],
         )
-        self.project = pn.widgets.Select(name="Project", sizing_mode="stretch_width")
+        self.project = pn.widgets.Select(label="Project", sizing_mode="stretch_width")
         self.time_range = pn.widgets.Select(
-            name="Time range", options={label: key for key, label in TIME_RANGES.items()},
+            label="Time range", options={label: key for key, label in TIME_RANGES.items()},
             value=self.state.time_range, sizing_mode="stretch_width",
         )  # fmt: skip
         self.main = pn.Column(sizing_mode="stretch_width")

@@ -96,9 +96,9 @@ class EndpointsPage(Page):
         if not route:
             self.detail.objects = []
             return
-        records_button = pn.widgets.Button(name=f"Records of {route}", button_type="primary")
+        records_button = pn.widgets.Button(label=f"Records of {route}", color="primary")
         records_button.on_click(lambda _: setattr(self.state, "page", "records"))
-        analyse_button = pn.widgets.Button(name="Analyse this endpoint")
+        analyse_button = pn.widgets.Button(label="Analyse this endpoint")
         analyse_button.on_click(lambda _: self.state.request_analysis("endpoint", route))
         try:
             tree = self.lab.merged_tree(self.state.project, route, time_range=self.state.time_range)

@@ -88,8 +88,8 @@ class OverviewPage(Page):
             f"last activity: {_when(last)}" if last else "no data received yet",
         ]
         lines += [f"⚠ {text}" for text in entry["alerts"]]
-        open_button = pn.widgets.Button(name="Endpoints", button_type="primary", width=110)
-        records_button = pn.widgets.Button(name="Records", width=100)
+        open_button = pn.widgets.Button(label="Endpoints", color="primary", width=110)
+        records_button = pn.widgets.Button(label="Records", width=100)
         name = project["name"]
         open_button.on_click(lambda _: self.state.open_project(name, "endpoints"))
         records_button.on_click(lambda _: self.state.open_project(name, "records"))

@@ -30,30 +30,32 @@ class ProjectsPage(Page):
 
     def __init__(self, state: AppState, **params: Any) -> None:
         super().__init__(state, **params)
-        self.new_name = pn.widgets.TextInput(name="Name", placeholder="shop-api")
+        self.new_name = pn.widgets.TextInput(label="Name", placeholder="shop-api")
         self.new_framework = pn.widgets.Select(
-            name="Framework", options=list(FRAMEWORKS), value="flask"
+            label="Framework", options=list(FRAMEWORKS), value="flask"
         )
         self.new_rate = pn.widgets.FloatSlider(
-            name="Sampling rate", start=0.0, end=1.0, step=0.05, value=0.3
+            label="Sampling rate", start=0.0, end=1.0, step=0.05, value=0.3
         )
-        self.create_button = pn.widgets.Button(name="Create project", button_type="primary")
+        self.create_button = pn.widgets.Button(label="Create project", color="primary")
         self.create_button.on_click(self._clicked)
         self.created = pn.Column(sizing_mode="stretch_width")
 
         self.sampling_rate = pn.widgets.FloatSlider(
-            name="Sampling rate", start=0.0, end=1.0, step=0.05
+            label="Sampling rate", start=0.0, end=1.0, step=0.05
         )
-        self.enabled = pn.widgets.Checkbox(name="Enabled (the SDK sends data)")
-        self.auto_analysis = pn.widgets.Checkbox(name="Analyse slow requests automatically")
-        self.response_time = pn.widgets.FloatInput(name="Alert: p95 above (s)", start=0.0, step=0.1)
+        self.enabled = pn.widgets.Checkbox(label="Enabled (the SDK sends data)")
+        self.auto_analysis = pn.widgets.Checkbox(label="Analyse slow requests automatically")
+        self.response_time = pn.widgets.FloatInput(
+            label="Alert: p95 above (s)", start=0.0, step=0.1
+        )
         self.error_rate = pn.widgets.FloatInput(
-            name="Alert: error rate above (0-1)", start=0.0, end=1.0, step=0.01
+            label="Alert: error rate above (0-1)", start=0.0, end=1.0, step=0.01
         )
-        self.memory = pn.widgets.FloatInput(name="Alert: memory above (MB)", start=0.0, step=16.0)
-        self.save_button = pn.widgets.Button(name="Save settings", button_type="primary")
+        self.memory = pn.widgets.FloatInput(label="Alert: memory above (MB)", start=0.0, step=16.0)
+        self.save_button = pn.widgets.Button(label="Save settings", color="primary")
         self.save_button.on_click(self._clicked)
-        self.archive_button = pn.widgets.Button(name="Archive project", button_type="danger")
+        self.archive_button = pn.widgets.Button(label="Archive project", color="danger")
         self.archive_button.on_click(self._clicked)
         self.editor = pn.Column(sizing_mode="stretch_width")
         self.listing = table(
@@ -91,7 +93,7 @@ class ProjectsPage(Page):
             ),
             pn.widgets.TextInput(
                 value=project["project_key"],
-                name="Project key",
+                label="Project key",
                 css_classes=["project-key"],
                 width=460,
             ),
@@ -188,7 +190,7 @@ class ProjectsPage(Page):
             pn.pane.Markdown(f"### {project['name']} ({project.get('framework')}, {status})"),
             pn.widgets.TextInput(
                 value=project["project_key"],
-                name="Project key",
+                label="Project key",
                 css_classes=["project-key"],
                 width=460,
             ),

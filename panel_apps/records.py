@@ -31,15 +31,15 @@ class RecordsPage(Page):
 
     def __init__(self, state: AppState, **params: Any) -> None:
         super().__init__(state, **params)
-        self.route = pn.widgets.Select(name="Route", options=[ANY], width=260)
-        self.version = pn.widgets.Select(name="Version", options=[ANY], width=120)
+        self.route = pn.widgets.Select(label="Route", options=[ANY], width=260)
+        self.version = pn.widgets.Select(label="Version", options=[ANY], width=120)
         self.status = pn.widgets.IntInput(
-            name="Status (0 = any)", value=0, start=0, end=599, width=130
+            label="Status (0 = any)", value=0, start=0, end=599, width=130
         )
         self.min_ms = pn.widgets.FloatInput(
-            name="Min duration (ms)", value=0.0, start=0.0, width=140
+            label="Min duration (ms)", value=0.0, start=0.0, width=140
         )
-        self.sort = pn.widgets.Select(name="Sort", options=list(SORTS), width=140)
+        self.sort = pn.widgets.Select(label="Sort", options=list(SORTS), width=140)
         self._filling = False
         for widget in (self.version, self.status, self.min_ms, self.sort):
             widget.param.watch(self._filter_changed, "value")

@@ -110,10 +110,8 @@ class ReportsPage(Page):
             show_index=False, disabled=True, sizing_mode="stretch_width", layout="fit_data_stretch",
             formatters={"html": {"type": "html"}}, pagination="local", page_size=20,
         )  # fmt: skip
-        self.template = pn.widgets.Select(name="Report", width=200)
-        self.run_button = pn.widgets.Button(
-            name="Run report now", button_type="primary", align="end"
-        )
+        self.template = pn.widgets.Select(label="Report", width=200)
+        self.run_button = pn.widgets.Button(label="Run report now", color="primary", align="end")
         self.run_button.on_click(lambda _: self.run_now())
         self.progress = pn.indicators.Progress(
             active=True, visible=False, width=200, align="center"
@@ -140,7 +138,12 @@ class ReportsPage(Page):
         from pystrument_lab.operations import job_overview
         from pystrument_lab.reports import TEMPLATES_DIR
 
-        self.template.options = sorted(path.stem for path in Path(TEMPLATES_DIR).glob("*.ipynb"))
+        templates = sorted(path.stem for path in Path(TEMPLATES_DIR).glob("*.ipynb"))
+        self.template.options = templates
+        if self.template.value not in templates:  # a fresh Select has no value
+            self.template.value = (
+                "summary" if "summary" in templates else next(iter(templates), None)
+            )
         rows = report_rows(self.load())
         self.listing.value = pd.DataFrame(rows, columns=REPORT_COLUMNS)
         parts: list[Any] = [pn.pane.Markdown(f"## Reports\n{ABOUT}")]

@@ -126,7 +126,7 @@ class TracePage(Page):
             return
         self.record = record = self.load()
         data = record.data
-        analyse = pn.widgets.Button(name="Analyse this request", button_type="primary")
+        analyse = pn.widgets.Button(label="Analyse this request", color="primary")
         analyse.on_click(lambda _: self.state.request_analysis("record", record.trace_id))
         links: list[Any] = [analyse]
         if record.session is not None:
@@ -143,7 +143,7 @@ class TracePage(Page):
                     callback=lambda: io.StringIO(json.dumps(record.speedscope())),
                     filename=f"{record.trace_id}.speedscope.json",
                     label="Download for speedscope",
-                    button_type="light",
+                    color="light",
                     embed=False,
                 )
             )

@@ -35,9 +35,9 @@ class VersionsPage(Page):
 
     def __init__(self, state: AppState, **params: Any) -> None:
         super().__init__(state, **params)
-        self.version_a = pn.widgets.Select(name="Version A (before)", width=180)
-        self.version_b = pn.widgets.Select(name="Version B (after)", width=180)
-        self.route = pn.widgets.Select(name="Endpoint for the diff flame graph", width=320)
+        self.version_a = pn.widgets.Select(label="Version A (before)", width=180)
+        self.version_b = pn.widgets.Select(label="Version B (after)", width=180)
+        self.route = pn.widgets.Select(label="Endpoint for the diff flame graph", width=320)
         self._filling = False
         self.version_a.param.watch(lambda e: self._chosen("version_a", e.new), "value")
         self.version_b.param.watch(lambda e: self._chosen("version_b", e.new), "value")

@@ -195,7 +195,7 @@ def test_reports_page_lists_reports(app_state: AppState, shop: dict) -> None:
     page.activate()
     texts = [getattr(o, "object", "") for o in page.body.objects]
     assert "No report has run yet." in texts
-    assert "summary" in page.template.options
+    assert "summary" in page.template.options and page.template.value == "summary"
     [work] = [text for text in texts if "### Background work" in text]
     assert "Schedulers alive: 0 — start one with `pystrument scheduler`" in work
     assert "| analysis | 1 | 0 | 0 | 0 |" in work and "| batch | 1 | 0 | 0 | 0 |" in work
