@@ -1,6 +1,15 @@
 from __future__ import annotations
 
-from performance_monitor.core.aggregates import EndpointAggregates, status_class
+import threading
+from typing import Any
+
+import pytest
+from performance_monitor.core.aggregates import (
+    FOLD_CHUNK,
+    MAX_PENDING,
+    EndpointAggregates,
+    status_class,
+)
 from performance_monitor.core.histogram import bucket_index, percentile
 
 
@@ -44,3 +53,71 @@ def test_exception_counts_as_error_even_with_status() -> None:
     aggregates.record("/x", "GET", 200, 0.001, True)
     (point,) = aggregates.drain()
     assert point["errors"] == 1 and point["app_version"] == "unknown"
+
+
+def test_pending_requests_are_folded_on_the_recording_thread_past_the_bound() -> None:
+    aggregates = EndpointAggregates("1.0")
+    total = MAX_PENDING + 3 * FOLD_CHUNK + 7
+    for i in range(total):
+        aggregates.record("/x", "GET", 500 if i % 10 == 0 else 200, 0.001 * (1 + i % 5), False)
+        assert len(aggregates._pending) <= MAX_PENDING  # no drain, yet bounded
+    assert aggregates._table  # some were folded without a drain
+    points = {p["status_class"]: p for p in aggregates.drain()}
+    errors = len(range(0, total, 10))
+    assert points["5xx"]["count"] == points["5xx"]["errors"] == errors
+    assert points["2xx"]["count"] == total - errors
+    assert sum(points["2xx"]["histogram"].values()) == total - errors
+    assert points["2xx"]["duration_min"] == 0.001 and points["2xx"]["duration_max"] == 0.005
+    assert aggregates.drain() == []
+
+
+@pytest.mark.parametrize("draining", [True, False], ids=["drained", "folded-by-recorders"])
+def test_concurrent_recording_keeps_the_count_exact(draining: bool) -> None:
+    aggregates = EndpointAggregates("1.0")
+    threads, per_thread = 8, MAX_PENDING // 2
+    drained: list[dict[str, Any]] = []
+    done = threading.Event()
+
+    def drain_while_recording() -> None:
+        while draining and not done.is_set():
+            drained.extend(aggregates.drain())
+
+    def work(n: int) -> None:
+        for i in range(per_thread):
+            aggregates.record(f"/t{n % 2}", "GET", 200, 0.0001 * (1 + i % 3), i % 7 == 0)
+
+    drainer = threading.Thread(target=drain_while_recording)
+    drainer.start()
+    workers = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    done.set()
+    drainer.join()
+    drained.extend(aggregates.drain())
+    assert sum(p["count"] for p in drained) == threads * per_thread
+    assert sum(sum(p["histogram"].values()) for p in drained) == threads * per_thread
+    assert sum(p["errors"] for p in drained) == threads * len(range(0, per_thread, 7))
+    assert {p["route"] for p in drained} == {"/t0", "/t1"}
+
+
+def test_drain_output_matches_folding_in_order() -> None:
+    aggregates = EndpointAggregates("1.0")
+    aggregates.record("/a", "GET", 200, 0.02, False)
+    aggregates.record("/b", "GET", 404, 0.0005, False)
+    aggregates.record("/a", "GET", 200, 0.001, False)
+    points = aggregates.drain()
+    assert [(p["route"], p["status_class"], p["count"]) for p in points] == [
+        ("/a", "2xx", 2),
+        ("/b", "4xx", 1),
+    ]
+    assert list(points[0]["histogram"]) == [str(bucket_index(0.02)), str(bucket_index(0.001))]
+    assert points[0]["duration_sum"] == 0.02 + 0.001
+
+
+def test_reset_forgets_pending_requests() -> None:
+    aggregates = EndpointAggregates("1.0")
+    aggregates.record("/a", "GET", 200, 0.02, False)
+    aggregates.reset()
+    assert aggregates.drain() == []
