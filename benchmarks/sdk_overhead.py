@@ -15,7 +15,16 @@ pyinstrument run side by side in one process with interleaved repeats, so
 ratios are immune to load drift; sentry instruments globally, so it runs in
 its own process after a bare measurement there. Ratios are computed within a
 process and the median over rounds reported. Everything sends to a local
-HTTP sink. Run: ``python benchmarks/sdk_overhead.py [--rounds 3] [--quick]``.
+HTTP sink.
+
+``--http`` adds a second, separate measurement: the latency a client sees
+over loopback. Each of bare, sdk-0, sdk-100 and pyinstrument is served by a
+real server in its own process (Flask under werkzeug's single-threaded
+``make_server`` with HTTP/1.1 keep-alive, FastAPI under uvicorn) and a client
+process drives them in turn over a reused ``http.client.HTTPConnection``,
+repeats interleaved as above. The in-process figures are not affected.
+
+Run: ``python benchmarks/sdk_overhead.py [--rounds 3] [--quick] [--http | --http-only]``.
 """
 
 from __future__ import annotations
@@ -328,24 +337,180 @@ def worker(framework: str, group: str, sink_url: str, quick: bool) -> dict[str, 
     }
 
 
+# -- over HTTP: real servers on loopback, a keep-alive client ------------------------
+
+
+def _pin(slot: int) -> None:
+    """Client on one CPU, every server on another, so all variants get the same placement."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cpus) >= 2:
+        os.sched_setaffinity(0, {cpus[slot]})
+
+
+def serve(framework: str, variant: str, sink_url: str) -> None:
+    """Serve one variant on a free loopback port; print the port, then serve until killed.
+
+    ``/flush`` (added after the middleware, used only between timed blocks)
+    waits for the SDK's sender, as the in-process driver does.
+    """
+    import socket
+
+    import performance_monitor
+
+    _pin(1)
+
+    db = os.path.join(tempfile.mkdtemp(prefix="bench-"), f"{variant}.sqlite3")
+
+    def flush() -> str:
+        performance_monitor.flush(30)
+        return "flushed"
+
+    if framework == "flask":
+        from werkzeug.serving import WSGIRequestHandler, make_server
+
+        class KeepAliveHandler(WSGIRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive; one client at a time
+            disable_nagle_algorithm = True  # headers and body are separate writes
+
+            def log_request(self, *args: Any) -> None:
+                pass
+
+        app = flask_app(variant, sink_url, db)
+        app.add_url_rule("/flush", "flush", flush)
+        server = make_server("127.0.0.1", 0, app, threaded=False, request_handler=KeepAliveHandler)
+        print(server.server_port, flush=True)
+        server.serve_forever()
+    else:
+        import uvicorn
+
+        app = fastapi_app(variant, sink_url, db)
+        app.add_api_route("/flush", flush)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        print(sock.getsockname()[1], flush=True)
+        config = uvicorn.Config(
+            app, log_level="warning", access_log=False, timeout_keep_alive=600, lifespan="off"
+        )
+        uvicorn.Server(config).run(sockets=[sock])
+
+
+def drive_http(port: int, path: str, count: int) -> float:
+    """Seconds per request for ``count`` GETs on one keep-alive connection."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        conn.request("GET", path)  # connect and one request, untimed
+        conn.getresponse().read()
+        start = time.perf_counter()
+        for _ in range(count):
+            conn.request("GET", path)
+            response = conn.getresponse()
+            response.read()
+            if response.status != 200:
+                raise RuntimeError(f"{path}: HTTP {response.status}")
+        return (time.perf_counter() - start) / count
+    finally:
+        conn.close()
+
+
+def _flush(port: int) -> None:
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        conn.request("GET", "/flush")
+        conn.getresponse().read()
+    finally:
+        conn.close()
+
+
+def http_worker(framework: str, sink_url: str, quick: bool) -> dict[str, dict[str, float]]:
+    """Median seconds per request seen by a client, each variant in its own server process."""
+    # Loopback latency drifts with whatever else the machine does, so more and
+    # shorter interleaved blocks than in-process.
+    counts, repeats = _sizes(quick)
+    counts = {endpoint: count // 5 for endpoint, count in counts.items()}
+    repeats *= 4
+    _pin(0)
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    servers: dict[str, subprocess.Popen[str]] = {}
+    ports: dict[str, int] = {}
+    try:
+        for variant in LOCAL_VARIANTS:
+            command = [sys.executable, __file__, "--serve", framework, variant, sink_url]
+            servers[variant] = subprocess.Popen(
+                command, stdout=subprocess.PIPE, text=True, env=env, cwd=root
+            )
+        for variant, process in servers.items():
+            assert process.stdout is not None
+            ports[variant] = int(process.stdout.readline())
+        times: dict[str, dict[str, list[float]]] = {
+            v: {e: [] for e in ENDPOINTS} for v in LOCAL_VARIANTS
+        }
+        for variant in LOCAL_VARIANTS:
+            for endpoint, path in ENDPOINTS.items():
+                drive_http(ports[variant], path, 5 * counts[endpoint])  # warm up
+            _flush(ports[variant])
+        for repeat in range(repeats):
+            shift = repeat % len(LOCAL_VARIANTS)
+            for variant in LOCAL_VARIANTS[shift:] + LOCAL_VARIANTS[:shift]:
+                for endpoint, path in ENDPOINTS.items():
+                    times[variant][endpoint].append(
+                        drive_http(ports[variant], path, counts[endpoint])
+                    )
+                    _flush(ports[variant])  # untimed, as in-process
+        return {
+            v: {e: statistics.median(t) for e, t in by_endpoint.items()}
+            for v, by_endpoint in times.items()
+        }
+    finally:
+        for process in servers.values():
+            process.terminate()
+        for process in servers.values():
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="fewer requests (a smoke run)")
     parser.add_argument(
+        "--http", action="store_true", help="also measure over HTTP on loopback (real servers)"
+    )
+    parser.add_argument("--http-only", action="store_true", help="only the over-HTTP measurement")
+    parser.add_argument(
         "--worker", nargs=3, metavar=("FRAMEWORK", "GROUP", "SINK"), help=argparse.SUPPRESS
     )
+    parser.add_argument(
+        "--serve", nargs=3, metavar=("FRAMEWORK", "VARIANT", "SINK"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
+    if args.serve:
+        serve(*args.serve)
+        return
     if args.worker:
-        print(json.dumps(worker(*args.worker, quick=args.quick)))
+        framework, group, sink_url = args.worker
+        if group == "http":
+            result = http_worker(framework, sink_url, quick=args.quick)
+        else:
+            result = worker(framework, group, sink_url, quick=args.quick)
+        print(json.dumps(result))
         return
     sink = start_sink()
     sink_url = f"http://127.0.0.1:{sink.server_port}"
+    groups = [] if args.http_only else ["local", "sentry"]
+    groups += ["http"] if args.http or args.http_only else []
     runs: list[tuple[str, str, dict[str, dict[str, float]]]] = []
     root = Path(__file__).resolve().parents[1]
     for round_no in range(args.rounds):
         for framework in FRAMEWORKS:
-            for group in ("local", "sentry"):
+            for group in groups:
                 command = [sys.executable, __file__, "--worker", framework, group, sink_url]
                 command += ["--quick"] if args.quick else []
                 env = {**os.environ, "PYTHONPATH": str(root)}
@@ -354,7 +519,16 @@ def main() -> None:
                 )
                 runs.append((framework, group, json.loads(output.stdout.strip().splitlines()[-1])))
         print(f"round {round_no + 1}/{args.rounds} done", file=sys.stderr)
-    report(runs)
+    in_process = [run for run in runs if run[1] != "http"]
+    if in_process:
+        print("In-process (WSGI/ASGI callable called directly)")
+        report(in_process)
+    over_http = [run for run in runs if run[1] == "http"]
+    if over_http:
+        if in_process:
+            print()
+        print("Over HTTP on loopback (server process per variant, keep-alive client)")
+        report(over_http, LOCAL_VARIANTS, RATIOS[:-1])
 
 
 RATIOS = [
@@ -366,38 +540,43 @@ RATIOS = [
 ]
 
 
-def report(runs: list[tuple[str, str, dict[str, dict[str, float]]]]) -> None:
-    """Ratios are taken within one process (one round) and their median over rounds is shown."""
+def report(
+    runs: list[tuple[str, str, dict[str, dict[str, float]]]],
+    variants: list[str] = VARIANTS,
+    ratios_shown: list[tuple[str, str, str]] = RATIOS,
+) -> None:
+    """Ratios are taken within one run (one round) and their median over rounds is shown."""
     ratios: dict[tuple[str, str, str], list[float]] = {}
     absolute: dict[tuple[str, str, str], list[float]] = {}
     for framework, group, result in runs:
         for endpoint in ENDPOINTS:
-            for name, top, bottom in RATIOS:
+            for name, top, bottom in ratios_shown:
                 if top in result and bottom in result:
                     value = result[top][endpoint] / result[bottom][endpoint]
                     ratios.setdefault((framework, endpoint, name), []).append(value)
             for variant, by_endpoint in result.items():
-                if group == "local" or variant == "sentry":
+                if group != "sentry" or variant == "sentry":
                     absolute.setdefault((framework, endpoint, variant), []).append(
                         by_endpoint[endpoint]
                     )
     print("Median time per request (µs)")
-    print(f"{'framework':9} {'endpoint':10} " + " ".join(f"{v:>13}" for v in VARIANTS))
+    print(f"{'framework':9} {'endpoint':10} " + " ".join(f"{v:>13}" for v in variants))
     for framework in FRAMEWORKS:
         for endpoint in ENDPOINTS:
             cells = " ".join(
                 f"{statistics.median(absolute[(framework, endpoint, v)]) * 1e6:13.1f}"
-                for v in VARIANTS
+                for v in variants
             )
             print(f"{framework:9} {endpoint:10} {cells}")
     print()
-    print("Ratios, same process, median over rounds")
+    print("Ratios, same run, median over rounds")
     print("(budgets, DESIGN §10: sdk-0/bare <= 1.03 on trivial; sdk-100/pyi <= 1.2)")
-    print(f"{'framework':9} {'endpoint':10} " + " ".join(f"{n:>13}" for n, _, _ in RATIOS))
+    print(f"{'framework':9} {'endpoint':10} " + " ".join(f"{n:>13}" for n, _, _ in ratios_shown))
     for framework in FRAMEWORKS:
         for endpoint in ENDPOINTS:
             cells = " ".join(
-                f"{statistics.median(ratios[(framework, endpoint, n)]):13.3f}" for n, _, _ in RATIOS
+                f"{statistics.median(ratios[(framework, endpoint, n)]):13.3f}"
+                for n, _, _ in ratios_shown
             )
             print(f"{framework:9} {endpoint:10} {cells}")
 
