@@ -124,8 +124,12 @@ class EndpointAggregates:
         ]
 
     def reset(self) -> None:
-        """Forget everything (used in a forked child, whose parent reports its own)."""
-        with self._lock:
-            self._pending.clear()
-            self._table = {}
-            self._interval_start = time.time()
+        """Forget everything (used in a forked child, whose parent reports its own).
+
+        The lock is replaced, not taken: a parent thread that was folding at
+        the moment of the fork may have left the old one held in the child.
+        """
+        self._lock = threading.Lock()
+        self._pending = deque()
+        self._table = {}
+        self._interval_start = time.time()

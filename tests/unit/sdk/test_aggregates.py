@@ -121,3 +121,12 @@ def test_reset_forgets_pending_requests() -> None:
     aggregates.record("/a", "GET", 200, 0.02, False)
     aggregates.reset()
     assert aggregates.drain() == []
+
+
+def test_reset_does_not_wait_for_a_lock_left_held_by_a_fork() -> None:
+    aggregates = EndpointAggregates("1.0")
+    aggregates.record("/a", "GET", 200, 0.02, False)
+    aggregates._lock.acquire()  # as if a thread of the parent was folding at fork time
+    aggregates.reset()
+    aggregates.record("/a", "GET", 200, 0.02, False)
+    assert [p["count"] for p in aggregates.drain()] == [1]
