@@ -33,7 +33,7 @@ run_pytest() {
 quality() {
     "$VENV/bin/ruff" check .
     "$VENV/bin/ruff" format --check .
-    "$VENV/bin/mypy" pystrument_lab collector sdk/performance_monitor
+    "$VENV/bin/mypy" pystrument_lab collector sdk/performance_monitor panel_apps
 }
 
 case "${1:-all}" in
@@ -48,6 +48,6 @@ case "${1:-all}" in
         "$PY" -m coverage run -m pytest tests "${@:2}"
         "$PY" -m coverage report
         ;;
-    all) run_pytest tests "${@:2}" ;;
+    all) quality && run_pytest tests "${@:2}" ;;
     *) echo "usage: $0 install-deps|unit|integration|e2e|reliability|all|coverage|quality" >&2; exit 2 ;;
 esac
