@@ -32,6 +32,7 @@ from .tree import (
     request_root,
     session_tree,
     trim_to_request,
+    with_thread_sessions,
 )
 
 REDACTED = "[Filtered]"  # the marker the collector uses too
@@ -249,7 +250,9 @@ class CapturedRequest:
             # A very short request's session adds little to the tree but costs
             # more to serialise than the request took: send only longer ones.
             if self.session.duration >= self.session_min_duration:
-                record["profile_session"] = compress_session(self.session)
+                record["profile_session"] = compress_session(
+                    with_thread_sessions(self.session, self.thread_sessions, THREADPOOL_FUNCTIONS)
+                )
         return record
 
     def _function_calls(self, session: Session) -> list[dict[str, Any]]:

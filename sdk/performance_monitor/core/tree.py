@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pyinstrument import processors
-from pyinstrument.frame import SELF_TIME_FRAME_IDENTIFIER, Frame
+from pyinstrument.frame import AWAIT_FRAME_IDENTIFIER, SELF_TIME_FRAME_IDENTIFIER, Frame
 from pyinstrument.frame_info import frame_info_get_identifier
 from pyinstrument.session import Session
 
@@ -123,6 +123,70 @@ def trim_session(
         sys_path=session.sys_path,
         sys_prefixes=session.sys_prefixes,
     )
+
+
+def with_thread_sessions(
+    session: Session, thread_sessions: list[Session], within: frozenset[str]
+) -> Session:
+    """The session with each thread-pool session's samples where the request awaited them.
+
+    A ``def`` endpoint under Starlette runs in a worker thread while the
+    event loop's session shows only ``[await]`` below ``run_in_threadpool``.
+    Each thread session's samples (from the SDK's wrapper frame down) are put
+    under the longest such await (below a function named in ``within``), and
+    that await loses as much time as they add, as :func:`graft` does for the
+    tree, so the session's total is unchanged and pyinstrument's own view
+    shows the endpoint's code.
+    """
+    records = [(list(stack), duration) for stack, duration in session.frame_records]
+    for thread_session in thread_sessions:
+        thread = []
+        for stack, duration in thread_session.frame_records:
+            start = _sdk_frame_index(stack)
+            thread.append((list(stack[start or 0 :]), duration))
+        awaited: dict[tuple[str, ...], float] = {}
+        for stack, duration in records:
+            if len(stack) > 1 and stack[-1] == AWAIT_FRAME_IDENTIFIER and _below(stack, within):
+                key = tuple(stack[:-1])
+                awaited[key] = awaited.get(key, 0.0) + duration
+        total = sum(duration for _, duration in thread)
+        if not awaited or total <= 0:
+            continue
+        prefix = max(awaited, key=lambda key: awaited[key])
+        room = awaited[prefix]
+        thread_scale = min(1.0, room / total)
+        await_scale = (room - total * thread_scale) / room
+        merged: list[tuple[list[str], float]] = []
+        placed = False
+        for stack, duration in records:
+            if stack[-1:] == [AWAIT_FRAME_IDENTIFIER] and tuple(stack[:-1]) == prefix:
+                if not placed:
+                    merged += [([*prefix, *frames], d * thread_scale) for frames, d in thread]
+                    placed = True
+                if await_scale > 1e-9:
+                    merged.append((stack, duration * await_scale))
+            else:
+                merged.append((stack, duration))
+        records = merged
+    if records == session.frame_records:
+        return session
+    return Session(
+        frame_records=records,
+        start_time=session.start_time,
+        duration=session.duration,
+        min_interval=session.min_interval,
+        max_interval=session.max_interval,
+        sample_count=len(records),
+        start_call_stack=session.start_call_stack,
+        target_description=session.target_description,
+        cpu_time=session.cpu_time,
+        sys_path=session.sys_path,
+        sys_prefixes=session.sys_prefixes,
+    )
+
+
+def _below(stack: list[str], within: frozenset[str]) -> bool:
+    return any(frame.split("\x00", 1)[0] in within for frame in stack)
 
 
 def _sdk_frame_index(stack: list[str]) -> int | None:

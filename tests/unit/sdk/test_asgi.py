@@ -62,6 +62,39 @@ def test_cpu_time_includes_the_thread_pool_running_a_sync_endpoint(sink: Sink) -
     assert 0.3 <= metrics["cpu_time"] <= metrics["total_duration"] * 1.05 + 0.02
 
 
+def test_stored_session_shows_a_sync_endpoint_under_the_await(sink: Sink) -> None:
+    import base64
+    import json
+    import zlib
+
+    from pyinstrument.session import Session
+
+    app = FastAPI()
+
+    @app.get("/cpu")
+    def cpu() -> dict[str, int]:
+        return {"total": burn_cpu(0.2)}
+
+    asyncio.run(get_all(middleware_for(app, sink), "/cpu"))
+    assert performance_monitor.flush(5)
+    record = records_by_path(sink)["/cpu"]
+    raw = zlib.decompress(base64.b64decode(record["profile_session"]))
+    session = Session.from_json(json.loads(raw))
+    frames = [(session.root_frame(), ())]
+    found = []
+    while frames:
+        frame, path = frames.pop()
+        if frame.function == "burn_cpu":
+            found.append((frame.time, path))
+        frames += [(child, (*path, frame.function)) for child in frame.children]
+    [(seconds, path)] = found
+    assert 0.15 <= seconds <= record["performance_metrics"]["total_duration"]
+    assert "run_in_threadpool" in path and path[-1] == "cpu"
+    # the thread's time replaced the await's: the session's total did not grow
+    total = sum(duration for _, duration in session.frame_records)
+    assert total <= session.duration * 1.02
+
+
 def test_overlapping_requests_get_their_own_memory_figures(sink: Sink) -> None:
     """/first allocates 21 MB, /second starts, /first frees and ends, /second keeps 5 MB."""
     app = FastAPI()

@@ -3,8 +3,17 @@ from __future__ import annotations
 import time
 
 import pytest
-from performance_monitor.core.tree import OTHER, Node, flatten, graft, session_tree
+from performance_monitor.core.tree import (
+    OTHER,
+    SDK_DIR,
+    Node,
+    flatten,
+    graft,
+    session_tree,
+    with_thread_sessions,
+)
 from pyinstrument import Profiler
+from pyinstrument.session import Session
 
 
 def leaf(name: str, duration: float) -> Node:
@@ -99,3 +108,56 @@ def test_real_session_has_the_function_and_consistent_times() -> None:
     assert busy and busy[0]["is_application"] is True
     assert busy[0]["duration"] == pytest.approx(0.05, rel=0.4)
     assert busy[0]["file_path"].endswith("test_tree.py")
+
+
+def _session(records: list[tuple[list[str], float]]) -> Session:
+    return Session(
+        frame_records=records,  # type: ignore[arg-type]
+        start_time=0.0,
+        duration=sum(duration for _, duration in records),
+        min_interval=0.001,
+        max_interval=0.001,
+        sample_count=len(records),
+        start_call_stack=[],
+        target_description="t",
+        cpu_time=0.0,
+        sys_path=[],
+        sys_prefixes=[],
+    )
+
+
+def test_thread_sessions_replace_the_await_they_ran_in() -> None:
+    loop = [
+        "mw\x00" + SDK_DIR + "/asgi.py\x001",
+        "run_in_threadpool\x00/lib/starlette.py\x002",
+    ]
+    session = _session(
+        [
+            (loop + ["prepare\x00/app/a.py\x003"], 0.1),
+            ([*loop, "[await]"], 0.3),
+            ([*loop, "[await]"], 0.2),
+        ]
+    )
+    thread_frames = ["_bootstrap\x00/lib/threading.py\x001", "run\x00" + SDK_DIR + "/asgi.py\x009"]
+    thread = _session(
+        [(thread_frames + ["endpoint\x00/app/e.py\x004"], 0.35), (thread_frames, 0.05)]
+    )
+    merged = with_thread_sessions(session, [thread], frozenset({"run_in_threadpool"}))
+    records = [
+        (stack[-1].split("\x00")[0], round(duration, 9)) for stack, duration in merged.frame_records
+    ]
+    # the thread's 0.4 s goes where the await was (its first sample), the await keeps 0.1 s
+    assert records == [
+        ("prepare", 0.1),
+        ("endpoint", 0.35),
+        ("run", 0.05),
+        ("[await]", 0.06),
+        ("[await]", 0.04),
+    ]
+    assert merged.frame_records[1][0] == [*loop, thread_frames[1], "endpoint\x00/app/e.py\x004"]
+    assert sum(d for _, d in merged.frame_records) == pytest.approx(session.duration)
+    # a thread longer than the await is scaled into it; nothing to merge leaves the session as is
+    long_thread = _session([(thread_frames, 1.0)])
+    merged = with_thread_sessions(session, [long_thread], frozenset({"run_in_threadpool"}))
+    assert [round(d, 9) for _, d in merged.frame_records] == [0.1, 0.5]
+    assert with_thread_sessions(session, [], frozenset({"run_in_threadpool"})) is session
