@@ -163,3 +163,29 @@ def test_responses_identical_with_and_without_sdk(
 def test_view_exception_reaches_django_unchanged(monitored: Client) -> None:
     with pytest.raises(RuntimeError, match="^boom$"):
         Client().get("/boom")
+
+
+def test_under_asgi_the_same_record_is_stored(
+    sdk_settings: dict[str, Any], store: Any, project: dict[str, Any]
+) -> None:
+    """Django's async handler (what an ASGI server runs) adapts the middleware."""
+    import asyncio
+
+    from django.test import AsyncClient
+
+    middleware = [django_app.SDK_MIDDLEWARE, *django_app.BASE_MIDDLEWARE]
+    with override_settings(MIDDLEWARE=middleware, PERFORMANCE_MONITOR=_settings(sdk_settings)):
+        client = AsyncClient(raise_request_exception=False)
+
+        async def drive() -> list[Any]:
+            return [await client.get("/users/7"), await client.get("/items?n=13")]
+
+        user, items = asyncio.run(drive())
+    assert user.status_code == 200 and user.json() == {"id": 7, "name": "user7"}
+    assert len(items.json()["items"]) == 13
+    records = {r["path"]: r for r in stored_records(store, project["project_key"], 2)}
+    assert records["/users/7"]["route"] == "/users/<int:user_id>"
+    assert records["/users/7"]["total_duration"] >= django_app.SLEEP
+    assert records["/items"]["performance_metrics"]["database_metrics"]["query_count"] == 13
+    nodes = call_tree(store, project["project_key"], records["/users/7"]["trace_id"])
+    assert any(n["function_name"] == "get_user" and n["is_application"] for n in nodes)
