@@ -49,8 +49,18 @@ __all__ = [
     "run_report",
 ]
 
-#: The report notebooks shipped with the repository.
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "notebooks" / "reports"
+
+def templates_dir(checkout: Path | None = None, prefix: Path | None = None) -> Path:
+    """Where the report notebooks are: the repository's ``notebooks/reports/``
+    (a checkout or an editable install), else where a wheel installed them
+    (``<sys.prefix>/share/pystrument/reports``)."""
+    in_checkout = (checkout or Path(__file__).resolve().parent.parent) / "notebooks" / "reports"
+    installed = (prefix or Path(sys.prefix)) / "share" / "pystrument" / "reports"
+    return in_checkout if in_checkout.is_dir() or not installed.is_dir() else installed
+
+
+#: The report notebooks shipped with the product.
+TEMPLATES_DIR = templates_dir()
 KERNEL_NAME = "python3"
 #: Per-cell limit, the original's 5-minute task time limit (SPEC §7).
 CELL_TIMEOUT = 300
