@@ -136,8 +136,9 @@ def test_overlapping_requests_get_their_own_memory_figures(sink: Sink) -> None:
     second_memory = records["/second"]["performance_metrics"]["memory_usage"]
     assert 21.0 <= first_memory["peak_memory"] < 23.0
     assert -0.5 < first_memory["memory_delta"] < 1.0
-    assert 5.0 <= second_memory["peak_memory"] < 7.0
-    assert 5.0 <= second_memory["memory_delta"] < 7.0
+    # the 5 MB it keeps, give or take what the framework frees meanwhile (a few kB)
+    assert 4.9 <= second_memory["peak_memory"] < 7.0
+    assert 4.9 <= second_memory["memory_delta"] < 7.0
     assert memory_module.tracked_requests() == 0
 
 
