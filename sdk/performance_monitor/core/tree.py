@@ -110,6 +110,16 @@ def trim_session(
             records.append((stack[start:], duration))
     if not records:
         return session
+    return _with_records(session, records, records[0][0][:1], description)
+
+
+def _with_records(
+    session: Session,
+    records: list[tuple[list[str], float]],
+    start_call_stack: list[str],
+    description: str | None = None,
+) -> Session:
+    """A copy of ``session`` holding ``records`` instead of its own samples."""
     return Session(
         frame_records=records,
         start_time=session.start_time,
@@ -117,7 +127,7 @@ def trim_session(
         min_interval=session.min_interval,
         max_interval=session.max_interval,
         sample_count=len(records),
-        start_call_stack=records[0][0][:1],
+        start_call_stack=start_call_stack,
         target_description=description or session.target_description,
         cpu_time=session.cpu_time,
         sys_path=session.sys_path,
@@ -170,19 +180,7 @@ def with_thread_sessions(
         records = merged
     if records == session.frame_records:
         return session
-    return Session(
-        frame_records=records,
-        start_time=session.start_time,
-        duration=session.duration,
-        min_interval=session.min_interval,
-        max_interval=session.max_interval,
-        sample_count=len(records),
-        start_call_stack=session.start_call_stack,
-        target_description=session.target_description,
-        cpu_time=session.cpu_time,
-        sys_path=session.sys_path,
-        sys_prefixes=session.sys_prefixes,
-    )
+    return _with_records(session, records, session.start_call_stack)
 
 
 def _below(stack: list[str], within: frozenset[str]) -> bool:
