@@ -23,6 +23,7 @@ from .core.monitor import UNMATCHED_ROUTE, Monitor
 from .core.profiler import RequestProfiler
 from .core.record import BODY_CAPTURE_LIMIT, redact_body
 from .core.request import RequestState, current_request, reset_current, set_current
+from .core.trace_context import adopt_traceparent, server_timing_of
 from .utils.logger import guard, internal_error
 
 Scope = MutableMapping[str, Any]
@@ -93,8 +94,12 @@ class MonitoredASGIApp:
         exchange = _Exchange(self, scope, state)
         if state.sampled and self.track_request_body:
             receive = exchange.wrap_receive(receive)
+        adopt_traceparent(state, _header(scope, b"traceparent"))
+        server_timing = self.monitor.config.server_timing
 
         async def monitored_send(message: Message) -> None:
+            if server_timing and message["type"] == "http.response.start":
+                message = _with_server_timing(message, state)
             exchange.saw(message)
             if exchange.complete:
                 # Until done() runs after the send, a flush waits for this request.
@@ -116,6 +121,29 @@ class MonitoredASGIApp:
             exchange.done()
             if token is not None:
                 reset_current(token)
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    """The request header ``name`` (lower case), or None when absent or repeated."""
+    found = None
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            if found is not None:
+                return None  # the W3C spec: several traceparent headers are invalid
+            found = value
+    return found
+
+
+def _with_server_timing(message: Message, state: RequestState) -> Message:
+    try:
+        headers = [
+            *message.get("headers", ()),
+            (b"server-timing", server_timing_of(state).encode()),
+        ]
+    except Exception:
+        internal_error("adding the Server-Timing header")
+        return message
+    return {**message, "headers": headers}
 
 
 class _CountingSend:

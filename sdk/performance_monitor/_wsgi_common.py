@@ -16,6 +16,7 @@ from typing import Any
 
 from .core.monitor import UNMATCHED_ROUTE, Monitor
 from .core.request import RequestState, reset_current, set_current
+from .core.trace_context import adopt_traceparent, server_timing_of
 from .utils.logger import internal_error
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -92,8 +93,15 @@ class MonitoredWSGIApp:
         if state is None:
             return self.app(environ, start_response)
         response = _MonitoredResponse(self, state, environ)
+        adopt_traceparent(state, environ.get("HTTP_TRACEPARENT"))
+        server_timing = self.monitor.config.server_timing
 
         def monitored_start_response(status: str, headers: list[Any], *args: Any) -> Any:
+            if server_timing:
+                try:
+                    headers = [*headers, ("Server-Timing", server_timing_of(state))]
+                except Exception:
+                    internal_error("adding the Server-Timing header")
             response.status = status
             response.headers = headers
             if self.route_resolver is None:

@@ -203,6 +203,7 @@ class CapturedRequest:
     request_body: str | None = None
     response_body: str | None = None
     profile_truncated: bool = False
+    parent_span_id: str | None = None
 
     def build(self) -> dict[str, Any]:
         headers = redact_mapping(self.headers, self.sensitive_headers)
@@ -245,6 +246,8 @@ class CapturedRequest:
                 **({"profile_truncated": "true"} if self.profile_truncated else {}),
             },
         }
+        if self.parent_span_id is not None:
+            record["parent_span_id"] = self.parent_span_id
         if self.session is not None:
             record["function_calls"] = self._function_calls(self.session)
             # A very short request's session adds little to the tree but costs

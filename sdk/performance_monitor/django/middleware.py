@@ -10,6 +10,7 @@ from typing import Any
 from .._wsgi_common import request_details
 from ..core.monitor import Monitor
 from ..core.request import RequestState, reset_current, set_current
+from ..core.trace_context import adopt_traceparent, server_timing_of
 from ..utils.config import Config
 from ..utils.logger import guard
 from .instrumentation import install_cache_tracking, install_template_tracking, track_queries
@@ -55,6 +56,7 @@ class PerformanceMiddleware:
         if state is None:
             return self.get_response(request)
         token = set_current(state) if state.sampled else None
+        adopt_traceparent(state, request.META.get("HTTP_TRACEPARENT"))
         try:
             queries = track_queries() if state.sampled and state.track_sql else nullcontext()
             with queries:
@@ -64,6 +66,9 @@ class PerformanceMiddleware:
             if token is not None:
                 reset_current(token)
             raise
+        if state.sampled and self.monitor.config.server_timing:
+            with guard("adding the Server-Timing header"):
+                response["Server-Timing"] = server_timing_of(state)
         if getattr(response, "streaming", False):
             # The body is iterated after we return: finish when Django closes the response.
             closers = getattr(response, "_resource_closers", None)

@@ -1,0 +1,318 @@
+"""Unmodified apps started under ``pystrument-run`` on real servers, reporting to the real collector.
+
+The app files are written here, into the server's working directory, and
+import nothing from the SDK (except the one that adds the middleware itself
+on purpose). Data is read from the store after the server has exited, when
+every worker has flushed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from pystrument_lab.embedded import free_port
+from pystrument_lab.loaders import Lab
+
+from .helpers import call_tree
+
+BIN = Path(sys.executable).parent
+LAUNCHER = str(BIN / "pystrument-run")
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+PARENT_ID = "00f067aa0ba902b7"
+VALID = f"00-{TRACE_ID}-{PARENT_ID}-01"
+# Uppercase hex, all-zero trace id, wrong length, version ff: each must be ignored.
+MALFORMED = [
+    f"00-{TRACE_ID.upper()}-{PARENT_ID}-01",
+    f"00-{'0' * 32}-{PARENT_ID}-01",
+    f"00-{TRACE_ID}-{PARENT_ID}-01-extra",
+    f"ff-{TRACE_ID}-{PARENT_ID}-01",
+]
+
+FLASK_APP = """\
+from flask import Flask
+
+app = Flask(__name__)
+
+
+def tally(n):
+    return sum(i * i for i in range(n))
+
+
+@app.get("/orders/<int:order_id>")
+def show(order_id):
+    return {"id": order_id, "total": tally(20000)}
+"""
+
+FASTAPI_APP = """\
+from fastapi import FastAPI
+
+app = FastAPI()
+
+
+def crunch(n):
+    return sum(i % 7 for i in range(n))
+
+
+@app.get("/items/{item_id}")
+def read(item_id: int):
+    return {"id": item_id, "value": crunch(30000)}
+"""
+
+FASTAPI_EXPLICIT_APP = """\
+from fastapi import FastAPI
+from performance_monitor.fastapi import PerformanceMiddleware
+
+app = FastAPI()
+app.add_middleware(PerformanceMiddleware)
+
+
+@app.get("/items/{item_id}")
+def read(item_id: int):
+    return {"id": item_id}
+"""
+
+DJANGO_MANAGE = """\
+import os
+import sys
+
+if __name__ == "__main__":
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "site_settings")
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(sys.argv)
+"""
+
+DJANGO_SETTINGS = """\
+DEBUG = False
+SECRET_KEY = "only-for-this-test"
+ALLOWED_HOSTS = ["*"]
+ROOT_URLCONF = "site_urls"
+MIDDLEWARE = ["django.middleware.common.CommonMiddleware"]
+INSTALLED_APPS = []
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": "db.sqlite3"}}
+USE_TZ = True
+"""
+
+DJANGO_URLS = """\
+from django.db import connection
+from django.http import JsonResponse
+from django.urls import path
+
+
+def article(request, pk):
+    with connection.cursor() as cursor:
+        for _ in range(3):
+            cursor.execute("SELECT %s", [pk])
+    return JsonResponse({"id": pk})
+
+
+urlpatterns = [path("articles/<int:pk>/", article)]
+"""
+
+
+def _environment(settings: dict[str, Any], **extra: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PYSTRUMENT_", "PERFORMANCE_MONITOR_", "PYTHONPATH"))
+    }
+    env.update({f"PERFORMANCE_MONITOR_{k.upper()}": str(v) for k, v in settings.items()})
+    env["PERFORMANCE_MONITOR_REMOTE_CONFIG"] = "false"
+    # What is left at exit is sent then; the shared machine can make one POST slow.
+    env["PERFORMANCE_MONITOR_SHUTDOWN_TIMEOUT"] = "15"
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env.update(extra)
+    return env
+
+
+@contextmanager
+def _served(
+    command: list[str], cwd: Path, env: dict[str, str], port: int, probe: str
+) -> Iterator[tuple[str, Path]]:
+    """The server's base URL and log; on exit SIGTERM to its process group and wait for it."""
+    log = cwd / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [LAUNCHER, *command],
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(url + probe, timeout=2.0)
+                break
+            except httpx.TransportError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"server did not start:\n{log.read_text()}") from None
+                time.sleep(0.1)
+        yield url, log
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)  # the server and its workers flush at exit
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        # A reloader's child is in the same group; wait until the group is gone.
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(process.pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+
+
+def _records(store: Any, key: str, **query: Any) -> list[dict[str, Any]]:
+    return list(store.records.find({"project_key": key, **query}))
+
+
+def test_gunicorn_prefork(
+    sdk_settings: dict[str, Any], tmp_path: Path, store: Any, project: dict[str, Any]
+) -> None:
+    (tmp_path / "shop.py").write_text(FLASK_APP)
+    port = free_port()
+    command = ["gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "shop:app"]
+    with _served(command, tmp_path, _environment(sdk_settings), port, "/orders/0") as (url, _):
+        first = httpx.get(f"{url}/orders/1", headers={"traceparent": VALID})
+        assert first.json()["id"] == 1
+        assert "server-timing" not in first.headers  # off by default
+        for offset, header in enumerate(MALFORMED):
+            assert httpx.get(f"{url}/orders/{2 + offset}", headers={"traceparent": header})
+        # New connections until both workers answered (each connection goes to one worker).
+        pids: set[int] = set()
+        deadline = time.monotonic() + 30
+        n = 100
+        while len(pids) < 2 and time.monotonic() < deadline:
+            with httpx.Client() as client:
+                client.get(f"{url}/orders/{n}")
+            n += 1
+            pids = {
+                r["environment"]["server_info"]["pid"]
+                for r in _records(store, project["project_key"])
+            }
+    key = project["project_key"]
+    records = _records(store, key)
+    pids = {r["environment"]["server_info"]["pid"] for r in records}
+    assert len(pids) == 2, f"records from both workers expected, got pids {pids}"
+    assert {r["route"] for r in records} == {"/orders/<int:order_id>"}
+    assert len(records) == len({r["path"] for r in records})  # one record per request
+
+    traced = _records(store, key, path="/orders/1")[0]
+    assert traced["trace_id"] == TRACE_ID
+    assert traced["parent_span_id"] == PARENT_ID
+    assert "tally" in [n["function_name"] for n in call_tree(store, key, TRACE_ID)]
+    found = Lab(store).record(TRACE_ID, project["name"])
+    assert found.data["parent_span_id"] == PARENT_ID
+
+    for offset in range(len(MALFORMED)):
+        record = _records(store, key, path=f"/orders/{2 + offset}")[0]
+        assert record["trace_id"] != TRACE_ID
+        assert len(record["trace_id"]) == 32 and int(record["trace_id"], 16)
+        assert record.get("parent_span_id") is None
+
+
+def test_uvicorn_workers_server_timing(
+    sdk_settings: dict[str, Any], tmp_path: Path, store: Any, project: dict[str, Any]
+) -> None:
+    (tmp_path / "api.py").write_text(FASTAPI_APP)
+    port = free_port()
+    command = ["uvicorn", "api:app", "--workers", "2", "--host", "127.0.0.1", "--port", str(port)]
+    env = _environment(sdk_settings, PERFORMANCE_MONITOR_SERVER_TIMING="true")
+    with _served(command, tmp_path, env, port, "/items/0") as (url, _):
+        traced = httpx.get(f"{url}/items/7", headers={"traceparent": VALID})
+        plain = httpx.get(f"{url}/items/8", headers={"traceparent": MALFORMED[1]})
+    assert traced.json()["id"] == 7
+    key = project["project_key"]
+    assert traced.headers["server-timing"].startswith(f'pystrument;desc="{TRACE_ID}";dur=')
+    duration_ms = float(traced.headers["server-timing"].rsplit("dur=", 1)[1])
+    record = _records(store, key, path="/items/7")[0]
+    assert record["trace_id"] == TRACE_ID and record["parent_span_id"] == PARENT_ID
+    assert record["route"] == "/items/{item_id}"
+    assert 0 < duration_ms <= record["performance_metrics"]["total_duration"] * 1000
+    assert "crunch" in [n["function_name"] for n in call_tree(store, key, TRACE_ID)]
+    other = _records(store, key, path="/items/8")[0]
+    assert plain.headers["server-timing"].startswith(f'pystrument;desc="{other["trace_id"]}";')
+    assert other["trace_id"] != TRACE_ID
+
+
+def test_django_runserver_with_reloader(
+    sdk_settings: dict[str, Any], tmp_path: Path, store: Any, project: dict[str, Any]
+) -> None:
+    (tmp_path / "manage.py").write_text(DJANGO_MANAGE)
+    (tmp_path / "site_settings.py").write_text(DJANGO_SETTINGS)
+    (tmp_path / "site_urls.py").write_text(DJANGO_URLS)
+    port = free_port()
+    command = ["python", "manage.py", "runserver", f"127.0.0.1:{port}"]
+    env = _environment(sdk_settings, PERFORMANCE_MONITOR_SERVER_TIMING="1")
+    with _served(command, tmp_path, env, port, "/articles/0/") as (url, _):
+        traced = httpx.get(f"{url}/articles/5/", headers={"traceparent": VALID})
+        plain = httpx.get(f"{url}/articles/6/", headers={"traceparent": "garbage"})
+    assert traced.json() == {"id": 5}
+    key = project["project_key"]
+    record = _records(store, key, path="/articles/5/")[0]
+    assert record["route"] == "/articles/<int:pk>/"
+    assert record["trace_id"] == TRACE_ID and record["parent_span_id"] == PARENT_ID
+    assert record["performance_metrics"]["database_metrics"]["query_count"] == 3
+    assert "article" in [n["function_name"] for n in call_tree(store, key, TRACE_ID)]
+    assert traced.headers["server-timing"].startswith(f'pystrument;desc="{TRACE_ID}";dur=')
+    other = _records(store, key, path="/articles/6/")[0]
+    assert other.get("parent_span_id") is None
+    assert f'desc="{other["trace_id"]}"' in plain.headers["server-timing"]
+
+
+def test_explicit_middleware_is_not_doubled(
+    sdk_settings: dict[str, Any], tmp_path: Path, store: Any, project: dict[str, Any]
+) -> None:
+    (tmp_path / "api.py").write_text(FASTAPI_EXPLICIT_APP)
+    port = free_port()
+    command = ["uvicorn", "api:app", "--host", "127.0.0.1", "--port", str(port)]
+    with _served(command, tmp_path, _environment(sdk_settings), port, "/items/0") as (url, _):
+        for n in range(1, 6):
+            assert httpx.get(f"{url}/items/{n}").json() == {"id": n}
+    key = project["project_key"]
+    paths = sorted(r["path"] for r in _records(store, key) if r["path"] != "/items/0")
+    assert paths == [f"/items/{n}" for n in range(1, 6)]
+    counted = sum(
+        doc["count"]
+        for doc in store.endpoint_metrics.find({"project_key": key, "resolution": "1m"})
+    )
+    assert counted == len(_records(store, key))
+
+
+@pytest.mark.parametrize("problem", ["sampling_rate", "project_key"])
+def test_misconfiguration_warns_once(
+    sdk_settings: dict[str, Any], tmp_path: Path, store: Any, project: dict[str, Any], problem: str
+) -> None:
+    (tmp_path / "shop.py").write_text(FLASK_APP)
+    settings = dict(sdk_settings)
+    if problem == "sampling_rate":
+        settings["sampling_rate"] = "lots"
+    else:
+        del settings["project_key"]
+    port = free_port()
+    command = ["gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "shop:app"]
+    with _served(command, tmp_path, _environment(settings), port, "/orders/0") as (url, log):
+        assert [httpx.get(f"{url}/orders/{n}").json()["id"] for n in range(1, 5)] == [1, 2, 3, 4]
+    lines = log.read_text().splitlines()
+    warnings = [line for line in lines if "unmonitored" in line]
+    assert len(warnings) == 1, lines
+    assert problem in warnings[0]
+    assert _records(store, project["project_key"]) == []
