@@ -12,6 +12,7 @@ request's ``cpu_time``.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import time
 import weakref
@@ -63,6 +64,8 @@ class MonitoredASGIApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            if scope["type"] == "lifespan" and self.monitor.active:
+                receive = _flushing_at_shutdown(receive, self.monitor)
             await self.app(scope, receive, send)
             return
         try:
@@ -121,6 +124,25 @@ class MonitoredASGIApp:
             exchange.done()
             if token is not None:
                 reset_current(token)
+
+
+def _flushing_at_shutdown(receive: Receive, monitor: Monitor) -> Receive:
+    """``receive`` of the lifespan scope, sending what is queued when the server shuts down.
+
+    uvicorn re-raises the SIGTERM it handled once it has shut down, so the
+    process ends by the signal and ``atexit`` (the sender's flush) never runs;
+    its lifespan shutdown comes after the last response.
+    """
+
+    async def monitored_receive() -> Message:
+        message = await receive()
+        if message.get("type") == "lifespan.shutdown":
+            with guard("flushing at shutdown"):
+                timeout = monitor.config.shutdown_timeout
+                await asyncio.get_running_loop().run_in_executor(None, monitor.flush, timeout)
+        return message
+
+    return monitored_receive
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:

@@ -82,6 +82,28 @@ def read(item_id: int):
     return {"id": item_id}
 """
 
+FLASK_EXPLICIT_APP = """\
+from flask import Flask
+from performance_monitor.flask import PerformanceMiddleware
+
+app = Flask(__name__)
+PerformanceMiddleware(app)
+
+
+@app.get("/orders/<int:order_id>")
+def show(order_id):
+    return {"id": order_id}
+"""
+
+DJANGO_WSGI = """\
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "site_settings")
+application = get_wsgi_application()
+"""
+
 DJANGO_MANAGE = """\
 import os
 import sys
@@ -129,8 +151,6 @@ def _environment(settings: dict[str, Any], **extra: str) -> dict[str, str]:
     }
     env.update({f"PERFORMANCE_MONITOR_{k.upper()}": str(v) for k, v in settings.items()})
     env["PERFORMANCE_MONITOR_REMOTE_CONFIG"] = "false"
-    # What is left at exit is sent then; the shared machine can make one POST slow.
-    env["PERFORMANCE_MONITOR_SHUTDOWN_TIMEOUT"] = "15"
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     env.update(extra)
     return env
@@ -138,9 +158,18 @@ def _environment(settings: dict[str, Any], **extra: str) -> dict[str, str]:
 
 @contextmanager
 def _served(
-    command: list[str], cwd: Path, env: dict[str, str], port: int, probe: str
+    command: list[str],
+    cwd: Path,
+    env: dict[str, str],
+    port: int,
+    probe: str,
+    stop: signal.Signals = signal.SIGTERM,
 ) -> Iterator[tuple[str, Path]]:
-    """The server's base URL and log; on exit SIGTERM to its process group and wait for it."""
+    """The server's base URL and log; on exit ``stop`` to its process group, then wait for it.
+
+    gunicorn and uvicorn stop gracefully on SIGTERM; the development servers
+    (``flask run``, ``runserver``) on SIGINT, as at a terminal.
+    """
     log = cwd / "server.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -156,15 +185,16 @@ def _served(
         deadline = time.monotonic() + 60
         while True:
             try:
-                httpx.get(url + probe, timeout=2.0)
+                # Once connected, wait for the answer: a retry would add a request.
+                httpx.get(url + probe, timeout=30.0)
                 break
-            except httpx.TransportError:
+            except httpx.ConnectError:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"server did not start:\n{log.read_text()}") from None
                 time.sleep(0.1)
         yield url, log
     finally:
-        os.killpg(process.pid, signal.SIGTERM)  # the server and its workers flush at exit
+        os.killpg(process.pid, stop)  # the server and its workers flush at exit
         try:
             process.wait(20)
         except subprocess.TimeoutExpired:
@@ -262,7 +292,7 @@ def test_django_runserver_with_reloader(
     port = free_port()
     command = ["python", "manage.py", "runserver", f"127.0.0.1:{port}"]
     env = _environment(sdk_settings, PERFORMANCE_MONITOR_SERVER_TIMING="1")
-    with _served(command, tmp_path, env, port, "/articles/0/") as (url, _):
+    with _served(command, tmp_path, env, port, "/articles/0/", signal.SIGINT) as (url, _):
         traced = httpx.get(f"{url}/articles/5/", headers={"traceparent": VALID})
         plain = httpx.get(f"{url}/articles/6/", headers={"traceparent": "garbage"})
     assert traced.json() == {"id": 5}
@@ -316,3 +346,61 @@ def test_misconfiguration_warns_once(
     assert len(warnings) == 1, lines
     assert problem in warnings[0]
     assert _records(store, project["project_key"]) == []
+
+
+def _metric_total(store: Any, key: str) -> int:
+    found = store.endpoint_metrics.find({"project_key": key, "resolution": "1m"})
+    return sum(doc["count"] for doc in found)
+
+
+def test_flask_run_explicit_middleware_once_with_server_timing(
+    sdk_settings: dict[str, Any], tmp_path: Path, store: Any, project: dict[str, Any]
+) -> None:
+    (tmp_path / "shop.py").write_text(FLASK_EXPLICIT_APP)
+    port = free_port()
+    command = ["flask", "--app", "shop", "run", "--port", str(port)]
+    env = _environment(sdk_settings, PERFORMANCE_MONITOR_SERVER_TIMING="yes")
+    with _served(command, tmp_path, env, port, "/orders/0", signal.SIGINT) as (url, _):
+        answers = [
+            httpx.get(f"{url}/orders/{n}", headers={"traceparent": VALID} if n == 1 else {})
+            for n in range(1, 6)
+        ]
+    assert [a.json()["id"] for a in answers] == [1, 2, 3, 4, 5]
+    key = project["project_key"]
+    records = _records(store, key)
+    assert sorted(r["path"] for r in records) == [f"/orders/{n}" for n in range(6)]
+    assert _metric_total(store, key) == 6
+    by_path = {r["path"]: r for r in records}
+    assert by_path["/orders/1"]["trace_id"] == TRACE_ID
+    for n, answer in enumerate(answers, start=1):
+        trace_id = by_path[f"/orders/{n}"]["trace_id"]
+        assert answer.headers["server-timing"].startswith(f'pystrument;desc="{trace_id}";dur=')
+        assert answer.headers.get_list("server-timing") == [answer.headers["server-timing"]]
+
+
+def test_gunicorn_django_explicit_middleware_once(
+    sdk_settings: dict[str, Any], tmp_path: Path, store: Any, project: dict[str, Any]
+) -> None:
+    settings = DJANGO_SETTINGS.replace(
+        'MIDDLEWARE = ["django.middleware.common.CommonMiddleware"]',
+        'MIDDLEWARE = ["django.middleware.common.CommonMiddleware",'
+        ' "performance_monitor.django.PerformanceMiddleware"]',
+    )
+    (tmp_path / "site_settings.py").write_text(settings)
+    (tmp_path / "site_urls.py").write_text(DJANGO_URLS)
+    (tmp_path / "site_wsgi.py").write_text(DJANGO_WSGI)
+    port = free_port()
+    command = ["gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "site_wsgi:application"]
+    with _served(command, tmp_path, _environment(sdk_settings), port, "/articles/0/") as (url, _):
+        for n in range(1, 6):
+            assert httpx.get(f"{url}/articles/{n}/").json() == {"id": n}
+        traced = httpx.get(f"{url}/articles/9/", headers={"traceparent": VALID})
+    assert "server-timing" not in traced.headers
+    key = project["project_key"]
+    records = _records(store, key)
+    assert sorted(r["path"] for r in records) == sorted(
+        f"/articles/{n}/" for n in (0, 1, 2, 3, 4, 5, 9)
+    )
+    assert _metric_total(store, key) == 7
+    assert {r["route"] for r in records} == {"/articles/<int:pk>/"}
+    assert _records(store, key, path="/articles/9/")[0]["trace_id"] == TRACE_ID
