@@ -24,7 +24,7 @@ import pytest
 from pystrument_lab.embedded import free_port
 from pystrument_lab.loaders import Lab
 
-from .helpers import call_tree
+from .helpers import call_tree, stored_records
 
 BIN = Path(sys.executable).parent
 LAUNCHER = str(BIN / "pystrument-run")
@@ -51,7 +51,7 @@ def tally(n):
 
 @app.get("/orders/<int:order_id>")
 def show(order_id):
-    return {"id": order_id, "total": tally(20000)}
+    return {"id": order_id, "total": tally(200000)}
 """
 
 FASTAPI_APP = """\
@@ -66,7 +66,7 @@ def crunch(n):
 
 @app.get("/items/{item_id}")
 def read(item_id: int):
-    return {"id": item_id, "value": crunch(30000)}
+    return {"id": item_id, "value": crunch(300000)}
 """
 
 FASTAPI_EXPLICIT_APP = """\
@@ -104,6 +104,15 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "site_settings")
 application = get_wsgi_application()
 """
 
+DJANGO_ASGI = """\
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "site_settings")
+application = get_asgi_application()
+"""
+
 DJANGO_MANAGE = """\
 import os
 import sys
@@ -136,7 +145,8 @@ def article(request, pk):
     with connection.cursor() as cursor:
         for _ in range(3):
             cursor.execute("SELECT %s", [pk])
-    return JsonResponse({"id": pk})
+    words = sum(len(str(i)) for i in range(200000))
+    return JsonResponse({"id": pk, "words": words})
 
 
 urlpatterns = [path("articles/<int:pk>/", article)]
@@ -295,7 +305,7 @@ def test_django_runserver_with_reloader(
     with _served(command, tmp_path, env, port, "/articles/0/", signal.SIGINT) as (url, _):
         traced = httpx.get(f"{url}/articles/5/", headers={"traceparent": VALID})
         plain = httpx.get(f"{url}/articles/6/", headers={"traceparent": "garbage"})
-    assert traced.json() == {"id": 5}
+    assert traced.json()["id"] == 5
     key = project["project_key"]
     record = _records(store, key, path="/articles/5/")[0]
     assert record["route"] == "/articles/<int:pk>/"
@@ -393,7 +403,7 @@ def test_gunicorn_django_explicit_middleware_once(
     command = ["gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "site_wsgi:application"]
     with _served(command, tmp_path, _environment(sdk_settings), port, "/articles/0/") as (url, _):
         for n in range(1, 6):
-            assert httpx.get(f"{url}/articles/{n}/").json() == {"id": n}
+            assert httpx.get(f"{url}/articles/{n}/").json()["id"] == n
         traced = httpx.get(f"{url}/articles/9/", headers={"traceparent": VALID})
     assert "server-timing" not in traced.headers
     key = project["project_key"]
@@ -404,3 +414,24 @@ def test_gunicorn_django_explicit_middleware_once(
     assert _metric_total(store, key) == 7
     assert {r["route"] for r in records} == {"/articles/<int:pk>/"}
     assert _records(store, key, path="/articles/9/")[0]["trace_id"] == TRACE_ID
+
+
+def test_uvicorn_django_asgi(
+    sdk_settings: dict[str, Any], tmp_path: Path, store: Any, project: dict[str, Any]
+) -> None:
+    (tmp_path / "site_settings.py").write_text(DJANGO_SETTINGS)
+    (tmp_path / "site_urls.py").write_text(DJANGO_URLS)
+    (tmp_path / "site_asgi.py").write_text(DJANGO_ASGI)
+    port = free_port()
+    command = ["uvicorn", "site_asgi:application", "--lifespan", "off", "--port", str(port)]
+    env = _environment(sdk_settings, PERFORMANCE_MONITOR_SERVER_TIMING="true")
+    key = project["project_key"]
+    with _served(command, tmp_path, env, port, "/articles/0/") as (url, _):
+        traced = httpx.get(f"{url}/articles/3/", headers={"traceparent": VALID})
+        # Django has no lifespan protocol: read what was sent while the server runs.
+        records = stored_records(store, key, 1, timeout=20, path="/articles/3/")
+    assert traced.json()["id"] == 3
+    assert records[0]["trace_id"] == TRACE_ID and records[0]["parent_span_id"] == PARENT_ID
+    assert records[0]["route"] == "/articles/<int:pk>/"
+    assert records[0]["performance_metrics"]["database_metrics"]["query_count"] == 3
+    assert traced.headers["server-timing"].startswith(f'pystrument;desc="{TRACE_ID}";dur=')
