@@ -10,7 +10,7 @@ from performance_monitor.core.aggregates import EndpointAggregates
 from performance_monitor.core.sender import Sender
 from performance_monitor.utils.config import Config
 
-from .sink import Sink
+from tests.utils.sink import Sink
 
 
 class Item:

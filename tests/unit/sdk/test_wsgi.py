@@ -11,7 +11,7 @@ from performance_monitor.core.monitor import Monitor
 from performance_monitor.utils.config import Config
 from pyinstrument import Profiler
 
-from .sink import Sink
+from tests.utils.sink import Sink
 
 
 def monitor_for(sink: Sink, **extra: Any) -> Monitor:
