@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.unit.sdk.sink import Sink
+from tests.utils.sink import Sink
 
 from .apps import django_app
 from .servers import serve_asgi, serve_wsgi
