@@ -19,6 +19,7 @@ from performance_monitor.core.trace_context import (
 from performance_monitor.fastapi import PerformanceMiddleware
 
 from tests.utils.sink import Sink
+
 from .test_wsgi import monitor_for
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
