@@ -10,6 +10,8 @@ from pathlib import Path
 from performance_monitor.bootstrap import BOOTSTRAP_DIR
 from performance_monitor.launcher import child_environment
 
+from tests.utils.sink import Sink
+
 LAUNCHER = str(Path(sys.executable).parent / "pystrument-run")
 PROBE = """\
 import sys
@@ -80,3 +82,18 @@ def test_invalid_configuration_warns_once_and_runs_unhooked(tmp_path: Path) -> N
     assert done.stdout.split()[:5] == ["False"] * 5
     warnings = [line for line in done.stderr.splitlines() if "unmonitored" in line]
     assert len(warnings) == 1 and "batch_size must be an integer in [1, 10000]" in warnings[0]
+
+
+def test_a_flask_app_wrapped_explicitly_is_left_alone(sink: Sink) -> None:
+    from flask import Flask
+    from performance_monitor import autoinstrument
+    from performance_monitor.flask import PerformanceWSGIWrapper
+
+    app = Flask("wrapped")
+    original = app.wsgi_app
+    wrapper = PerformanceWSGIWrapper(
+        app, {"project_key": "pk", "api_endpoint": sink.url, "remote_config": False}
+    )
+    autoinstrument._instrument_flask_app(app)
+    assert app.extensions["performance_monitor"] is wrapper
+    assert app.wsgi_app == original  # no second monitor inside the wrapper
