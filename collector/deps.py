@@ -106,5 +106,5 @@ def sdk_project(
             f"project {project['name']!r} is {project.get('status')}; it does not accept data",
             status=403,
         )
-    request.app.state.rate_limiter.check(key)
+    request.app.state.rate_limiter.check(store, key)
     return project

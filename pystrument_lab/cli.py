@@ -121,7 +121,10 @@ def cmd_collector(args: argparse.Namespace) -> int:
         "collector.app:app",
         host=args.host or settings.collector_host,
         port=args.port or settings.collector_port,
+        workers=args.workers,
         log_level=settings.log_level.lower(),
+        # behind a load balancer or reverse proxy, trust its X-Forwarded-* headers
+        forwarded_allow_ips=args.forwarded_allow_ips,
     )
     return 0
 
@@ -256,6 +259,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     collector.add_argument(
         "--port", type=int, help="port (default PYSTRUMENT_COLLECTOR_PORT or 8000)"
+    )
+    collector.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes on this port (uvicorn's --workers); they share the store, "
+        "so rate limit, idempotency and metrics stay exact",
+    )
+    collector.add_argument(
+        "--forwarded-allow-ips",
+        metavar="IPS",
+        help="comma-separated addresses of the load balancer whose X-Forwarded-For is trusted",
     )
     collector.set_defaults(handler=cmd_collector)
 

@@ -48,6 +48,7 @@ ANALYSES = "ai_analysis_results"
 REPORTS = "reports"
 SCHEDULER_STATE = "scheduler_state"
 JOB_RUNS = "job_runs"
+RATE_WINDOWS = "rate_windows"
 
 #: Resolutions that metric points are folded into at ingest, and their width.
 RESOLUTIONS: dict[str, timedelta] = {
@@ -117,6 +118,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("created_at", ASCENDING)]),
     ],
     SCHEDULER_STATE: [IndexModel([("kind", ASCENDING), ("name", ASCENDING)], unique=True)],
+    RATE_WINDOWS: [IndexModel([("window", ASCENDING)])],
     JOB_RUNS: [
         IndexModel([("job", ASCENDING), ("fire_time", ASCENDING)]),
         IndexModel([("status", ASCENDING)]),
@@ -558,6 +560,39 @@ class Store:
             "app_version", {"project_key": project_key, "resolution": "1h"}
         )
         return sorted(str(version) for version in versions)
+
+    # -- shared rate limit ---------------------------------------------------
+
+    def count_in_window(self, key: str, window: int) -> tuple[int, int]:
+        """Count one request of ``key`` in the numbered window: (count now, previous window's).
+
+        One document per key and window, addressed by its ``_id`` (the one
+        lookup the embedded server always serves from an index), so every
+        collector process behind a load balancer shares the same counts.
+        """
+        windows = self.db[RATE_WINDOWS]
+        previous = windows.find_one({"_id": f"{window - 1}:{key}"}, {"count": 1})
+        before = int(previous["count"]) if previous else 0
+        ident = f"{window}:{key}"
+        for _ in range(2):
+            document = windows.find_one_and_update(
+                {"_id": ident},
+                {"$inc": {"count": 1}},
+                return_document=pymongo.ReturnDocument.AFTER,
+            )
+            if document is not None:
+                return int(document["count"]), before
+            try:
+                windows.insert_one({"_id": ident, "window": window, "count": 1})
+            except DuplicateKeyError:
+                continue  # another collector opened the window first: count in it
+            windows.delete_many({"window": {"$lt": window - 1}})
+            return 1, before
+        raise StoreUnavailable("the rate-limit window could not be counted")
+
+    def uncount_in_window(self, key: str, window: int) -> None:
+        """Take back a request :meth:`count_in_window` counted and the limit refused."""
+        self.db[RATE_WINDOWS].update_one({"_id": f"{window}:{key}"}, {"$inc": {"count": -1}})
 
     # -- retention ----------------------------------------------------------
 
