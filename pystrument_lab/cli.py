@@ -110,6 +110,24 @@ def cmd_admin_token(_: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from pystrument_lab import doctor
+
+    settings = _settings()
+    if args.create_indexes:
+        from pystrument_lab.store import Store, resolve_url
+
+        store = Store(resolve_url(settings), database=settings.database)
+        store.ensure_indexes()
+        store.close()
+    findings = doctor.diagnose(settings, collector_url=args.collector_url)
+    if args.json:
+        _print_json(doctor.as_json(findings))
+    else:
+        print(doctor.render(findings))
+    return 1 if any(finding.status == "problem" for finding in findings) else 0
+
+
 # -- services --------------------------------------------------------------
 
 
@@ -296,6 +314,20 @@ def build_parser() -> argparse.ArgumentParser:
     listing = project_commands.add_parser("list", help="list projects")
     listing.add_argument("--json", action="store_true", help="print JSON")
     listing.set_defaults(handler=cmd_projects_list)
+
+    doctor = commands.add_parser(
+        "doctor", help="say what is wrong: store, collector, workers, projects, analysis, disk"
+    )
+    doctor.add_argument("--json", action="store_true", help="print the findings as JSON")
+    doctor.add_argument(
+        "--collector-url",
+        metavar="URL",
+        help="the collector to check (default http://PYSTRUMENT_COLLECTOR_HOST:PORT)",
+    )
+    doctor.add_argument(
+        "--create-indexes", action="store_true", help="create missing indexes first"
+    )
+    doctor.set_defaults(handler=cmd_doctor)
 
     token = commands.add_parser("admin-token", help="print the admin token the collector expects")
     token.set_defaults(handler=cmd_admin_token)

@@ -17,6 +17,7 @@ pre-aggregated documents.
 from __future__ import annotations
 
 import secrets
+import time
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
@@ -49,6 +50,7 @@ REPORTS = "reports"
 SCHEDULER_STATE = "scheduler_state"
 JOB_RUNS = "job_runs"
 RATE_WINDOWS = "rate_windows"
+UNKNOWN_KEYS = "unknown_keys"
 
 #: Resolutions that metric points are folded into at ingest, and their width.
 RESOLUTIONS: dict[str, timedelta] = {
@@ -60,6 +62,9 @@ RESOLUTIONS: dict[str, timedelta] = {
 #: at most to read them (``trends.window``); hourly documents follow the
 #: retention of everything else. 1-minute documents are 60 × as many as hourly.
 METRIC_RETENTION: dict[str, timedelta] = {"1m": timedelta(days=2), "10m": timedelta(days=14)}
+
+#: How many distinct unknown project keys :meth:`Store.note_unknown_key` keeps.
+UNKNOWN_KEY_LIMIT = 1000
 
 PROJECT_STATUSES = ("active", "inactive", "archived")
 FRAMEWORKS = ("flask", "django", "fastapi", "other")
@@ -119,6 +124,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     SCHEDULER_STATE: [IndexModel([("kind", ASCENDING), ("name", ASCENDING)], unique=True)],
     RATE_WINDOWS: [IndexModel([("window", ASCENDING)])],
+    UNKNOWN_KEYS: [IndexModel([("last_seen", ASCENDING)])],
     JOB_RUNS: [
         IndexModel([("job", ASCENDING), ("fire_time", ASCENDING)]),
         IndexModel([("status", ASCENDING)]),
@@ -593,6 +599,117 @@ class Store:
     def uncount_in_window(self, key: str, window: int) -> None:
         """Take back a request :meth:`count_in_window` counted and the limit refused."""
         self.db[RATE_WINDOWS].update_one({"_id": f"{window}:{key}"}, {"$inc": {"count": -1}})
+
+    # -- diagnosis (pystrument doctor) and heartbeats ------------------------
+
+    def missing_indexes(self) -> list[str]:
+        """Indexes of :data:`INDEXES` the database lacks, as ``collection(field, field)``.
+
+        Compared by their fields only: the embedded server keeps no direction.
+        """
+        missing = []
+        for name, indexes in INDEXES.items():
+            present = {
+                tuple(field for field, _ in info["key"])
+                for info in self.db[name].index_information().values()
+            }
+            for index in indexes:
+                fields = tuple(index.document["key"])
+                if fields not in present:
+                    missing.append(f"{name}({', '.join(fields)})")
+        return missing
+
+    def beat(self, kind: str, name: str, **info: Any) -> None:
+        """Publish that the ``kind`` process ``name`` is alive now (epoch seconds).
+
+        Workers beat into ``scheduler_state`` beside the schedulers' own
+        documents, so one collection answers "who is alive".
+        """
+        self.db[SCHEDULER_STATE].update_one(
+            {"kind": kind, "name": name},
+            {"$set": {**info, "heartbeat": time.time()}},
+            upsert=True,
+        )
+
+    def retire(self, kind: str, name: str) -> None:
+        self.db[SCHEDULER_STATE].delete_one({"kind": kind, "name": name})
+
+    def heartbeats(self, kind: str) -> list[dict[str, Any]]:
+        """Every ``kind`` process that has beaten and not retired, newest first."""
+        cursor = self.db[SCHEDULER_STATE].find({"kind": kind}, {"_id": 0})
+        return sorted(cursor, key=lambda doc: -float(doc.get("heartbeat") or 0))
+
+    def note_unknown_key(self, key: str) -> None:
+        """Remember that an SDK presented an unknown project key (its first 8 characters).
+
+        At most :data:`UNKNOWN_KEY_LIMIT` distinct prefixes are kept, so
+        random keys cannot grow the collection without bound.
+        """
+        prefix = key[:8] + "…"
+        keys = self.db[UNKNOWN_KEYS]
+        seen = {"$set": {"last_seen": time.time(), "length": len(key)}, "$inc": {"count": 1}}
+        if keys.update_one({"_id": prefix}, seen).matched_count:
+            return
+        if keys.estimated_document_count() < UNKNOWN_KEY_LIMIT:
+            try:
+                now = time.time()
+                keys.insert_one(
+                    {"_id": prefix, "count": 1, "first_seen": now, "last_seen": now}
+                    | {"length": len(key)}
+                )
+            except DuplicateKeyError:
+                keys.update_one({"_id": prefix}, seen)
+
+    def unknown_keys(self, since: float) -> list[dict[str, Any]]:
+        """Unknown project keys presented since ``since`` (epoch seconds), latest first."""
+        cursor = self.db[UNKNOWN_KEYS].find({"last_seen": {"$gte": since}})
+        found = [
+            {"prefix": doc["_id"], **{k: v for k, v in doc.items() if k != "_id"}} for doc in cursor
+        ]
+        return sorted(found, key=lambda doc: -float(doc["last_seen"]))
+
+    def last_record_time(self, project_key: str) -> datetime | None:
+        """The timestamp of the project's newest stored record."""
+        document = self.records.find_one(
+            {"project_key": project_key}, {"timestamp": 1}, sort=[("timestamp", DESCENDING)]
+        )
+        return as_utc(document["timestamp"]) if document else None
+
+    def last_metric_time(self, project_key: str) -> datetime | None:
+        """The start of the project's newest hourly metric document."""
+        document = self.endpoint_metrics.find_one(
+            {"project_key": project_key, "resolution": "1h"},
+            {"bucket_start": 1},
+            sort=[("bucket_start", DESCENDING)],
+        )
+        return as_utc(document["bucket_start"]) if document else None
+
+    def analysis_outcomes(self, since: float) -> dict[str, Any]:
+        """Analyses finished since ``since`` (epoch): counts by status, latest failure, waiting."""
+        finished = list(
+            self.analyses.find(
+                {"completed_epoch": {"$gte": since}},
+                {"status": 1, "completed_epoch": 1, "error": 1, "service": 1, "trace_id": 1},
+            )
+        )
+        finished.sort(key=lambda doc: -float(doc.get("completed_epoch") or 0))
+        failures = [doc for doc in finished if doc.get("status") == "failed"]
+        return {
+            "completed": sum(doc.get("status") == "completed" for doc in finished),
+            "failed": len(failures),
+            "latest": public(finished[0]) if finished else None,
+            "latest_failure": public(failures[0]) if failures else None,
+            "pending": self.analyses.count_documents({"status": "pending"}),
+        }
+
+    def record_growth(self, since: datetime) -> dict[str, int]:
+        """Records stored since ``since``, all records, and the database's size in bytes."""
+        stats = self.db.command("dbstats")
+        return {
+            "records_since": self.records.count_documents({"timestamp": {"$gte": as_utc(since)}}),
+            "records": self.records.estimated_document_count(),
+            "storage_bytes": int(stats.get("storageSize") or stats.get("dataSize") or 0),
+        }
 
     # -- retention ----------------------------------------------------------
 
