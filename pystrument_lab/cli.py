@@ -16,6 +16,7 @@ from typing import Any
 from panel_apps.cli import add_commands as add_dashboard_commands
 from pystrument_lab.analysis import add_commands as add_analysis_commands
 from pystrument_lab.demo import add_commands as add_demo_commands
+from pystrument_lab.doctor import CHECKS as DOCTOR_CHECKS
 from pystrument_lab.errors import PystrumentError
 from pystrument_lab.report_commands import add_commands as add_report_commands
 
@@ -120,7 +121,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         store = Store(resolve_url(settings), database=settings.database)
         store.ensure_indexes()
         store.close()
-    findings = doctor.diagnose(settings, collector_url=args.collector_url)
+    findings = doctor.diagnose(
+        settings, collector_url=args.collector_url, only=set(args.check) if args.check else None
+    )
     if args.json:
         _print_json(doctor.as_json(findings))
     else:
@@ -326,6 +329,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     doctor.add_argument(
         "--create-indexes", action="store_true", help="create missing indexes first"
+    )
+    doctor.add_argument(
+        "--check",
+        action="append",
+        choices=[name for name in DOCTOR_CHECKS if name != "store"],
+        help="run only this check (and the store's); repeatable, as in a container health check",
     )
     doctor.set_defaults(handler=cmd_doctor)
 

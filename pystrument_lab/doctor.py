@@ -46,23 +46,42 @@ def redact_url(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
-def diagnose(settings: Settings, *, collector_url: str | None = None) -> list[Finding]:
-    """Every finding, store first; checks that need the store are skipped when it is down."""
+#: The checks, in the order they run and print; ``--check`` names them.
+CHECKS = ("store", "collector", "indexes", "workers", "schedulers", "projects", "analysis", "disk")
+
+
+def diagnose(
+    settings: Settings, *, collector_url: str | None = None, only: set[str] | None = None
+) -> list[Finding]:
+    """Every finding, store first; checks that need the store are skipped when it is down.
+
+    ``only`` limits the checks to those of :data:`CHECKS` (the store is
+    always checked: everything else needs it), as a container health check does.
+    """
     from pystrument_lab.store import Store
+
+    def wanted(name: str) -> bool:
+        return only is None or name in only
 
     findings: list[Finding] = []
     url, store_finding = _check_store(settings)
     findings.append(store_finding)
-    findings.append(_check_collector(collector_url or settings.collector_url))
+    if wanted("collector"):
+        findings.append(_check_collector(collector_url or settings.collector_url))
     if url is None:
         return findings
     store = Store(url, database=settings.database, timeout_ms=settings.store_timeout_ms)
     try:
-        findings.append(_check_indexes(store))
-        findings.extend(_check_processes(store))
-        findings.extend(_check_projects(store))
-        findings.extend(_check_analysis(store))
-        findings.append(_check_disk(store, settings))
+        if wanted("indexes"):
+            findings.append(_check_indexes(store))
+        if wanted("workers") or wanted("schedulers"):
+            findings.extend(finding for finding in _check_processes(store) if wanted(finding.check))
+        if wanted("projects"):
+            findings.extend(_check_projects(store))
+        if wanted("analysis"):
+            findings.extend(_check_analysis(store))
+        if wanted("disk"):
+            findings.append(_check_disk(store, settings))
     finally:
         store.close()
     return findings
