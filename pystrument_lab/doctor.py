@@ -407,16 +407,19 @@ def _check_disk(store: Any, settings: Settings) -> Finding:
         size = sum(path.stat().st_size for path in Path(data_dir).glob("**/*") if path.is_file())
         free = shutil.disk_usage(data_dir).free
         where = f"the embedded store ({data_dir})"
-    per_record = size / growth["records"] if growth["records"] else 0.0
+    per_record = growth["record_bytes"] / growth["records"] if growth["records"] else 0.0
     daily = per_record * growth["records_since"]
     data = {
         "bytes": size,
+        "bytes_per_record": round(per_record),
         "bytes_per_day": round(daily),
         "records_last_day": growth["records_since"],
     }
     message = (
-        f"{where} uses {_size(size)}; the last 24 h added {_count(growth['records_since'], 'record')}, "
-        f"about {_size(daily)} a day"
+        f"{where} uses {_size(size)}; the last 24 h added "
+        f"{_count(growth['records_since'], 'record')}"
+        + (f" of {_size(per_record)} each (with its tree)" if per_record else "")
+        + f", about {_size(daily)} of data a day"
     )
     keep = settings.retention_days
     if free is not None and daily * keep > free:

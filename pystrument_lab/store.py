@@ -703,11 +703,17 @@ class Store:
         }
 
     def record_growth(self, since: datetime) -> dict[str, int]:
-        """Records stored since ``since``, all records, and the database's size in bytes."""
+        """Records stored since ``since``, all records, their data bytes (records and
+        trees) and the database's storage size in bytes."""
         stats = self.db.command("dbstats")
+        data = sum(
+            int(self.db.command("collstats", name).get("size") or 0)
+            for name in (RECORDS, CALL_TREES)
+        )
         return {
             "records_since": self.records.count_documents({"timestamp": {"$gte": as_utc(since)}}),
             "records": self.records.estimated_document_count(),
+            "record_bytes": data,
             "storage_bytes": int(stats.get("storageSize") or stats.get("dataSize") or 0),
         }
 

@@ -160,7 +160,7 @@ def test_a_healthy_installation(installation: Installation) -> None:
     assert messages["schedulers"] == "1 scheduler alive"
     assert messages["project"].startswith("project 'storefront' receives data (last ")
     assert messages["analysis"] == "analysis uses the rule engine (no AI service configured)"
-    assert "the last 24 h added 1 record," in messages["disk"]
+    assert "the last 24 h added 1 record of " in messages["disk"]
     assert text.splitlines()[-1] == "all good."
 
 
