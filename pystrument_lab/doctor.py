@@ -269,6 +269,7 @@ def _check_projects(store: Any) -> list[Finding]:
                 )
             )
             continue
+        findings.extend(_sdk_report(label, project, now))
         last_record = store.last_record_time(key)
         last_metric = store.last_metric_time(key)
         latest = max((t for t in (last_record, last_metric) if t is not None), default=None)
@@ -327,6 +328,31 @@ def _check_projects(store: Any) -> list[Finding]:
             )
         )
     return findings
+
+
+def _sdk_report(label: str, project: dict[str, Any], now: float) -> list[Finding]:
+    """The latest trouble an SDK process of the project reported, if within a day."""
+    report = project.get("sdk_report")
+    if not isinstance(report, dict) or now - float(report.get("received") or 0) > DAY:
+        return []
+    counts = ", ".join(
+        f"{report[name]} {name}" for name in ("failed", "dropped") if report.get(name)
+    )
+    error = report.get("last_error")
+    when = f" (at {_at(report['last_error_at'])})" if report.get("last_error_at") else ""
+    detail = "; ".join(
+        part for part in (counts, f"last error{when}: {error}" if error else "") if part
+    )
+    return [
+        Finding(
+            "sdk",
+            "warning",
+            f"an SDK of {label} reported trouble sending: {detail}",
+            "the error says what the collector refused; `python -m performance_monitor check` "
+            "where the app runs shows the collector's answer to a test record",
+            {"project": project["name"], **report},
+        )
+    ]
 
 
 def _check_analysis(store: Any) -> list[Finding]:

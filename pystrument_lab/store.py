@@ -668,6 +668,13 @@ class Store:
         ]
         return sorted(found, key=lambda doc: -float(doc["last_seen"]))
 
+    def save_sdk_report(self, project_key: str, report: Mapping[str, Any]) -> None:
+        """Keep the latest trouble report an SDK process sent for the project."""
+        self.projects.update_one(
+            {"project_key": project_key},
+            {"$set": {"sdk_report": {**report, "received": time.time()}}},
+        )
+
     def last_record_time(self, project_key: str) -> datetime | None:
         """The timestamp of the project's newest stored record."""
         document = self.records.find_one(

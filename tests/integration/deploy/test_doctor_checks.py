@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from pystrument_lab.analysis.config import AIConfig
 from pystrument_lab.analysis.worker import process_one
 from pystrument_lab.store import Store
 from tests.utils.factories import make_metric
+from tests.utils.services import CollectorProcess
 
 
 def test_a_failed_analysis_is_reported_with_its_reason(store: Store) -> None:
@@ -85,3 +87,60 @@ def test_redacted_store_url() -> None:
         == "mongodb://app:***@db1:27017,db2:27017/?replicaSet=rs0"
     )
     assert doctor.redact_url("mongodb://db:27017") == "mongodb://db:27017"
+
+
+def test_an_sdk_reports_what_the_collector_refused(store: Store, tmp_path: Path) -> None:
+    from flask import Flask
+    from performance_monitor.core import monitor as monitor_module
+    from performance_monitor.flask.middleware import PerformanceMiddleware
+
+    collector = CollectorProcess(store.url, store.db.name, tmp_path, MAX_REQUEST_SIZE="1024")
+    collector.start()
+    try:
+        project = collector.create_project("oversized", sampling_rate=1.0)
+        app = Flask("storefront")
+
+        @app.get("/basket/<int:basket>")
+        def basket(basket: int) -> dict[str, object]:
+            return {"basket": basket, "lines": [{"sku": n} for n in range(40)]}
+
+        middleware = PerformanceMiddleware(
+            app,
+            {
+                "project_key": project["project_key"],
+                "api_endpoint": collector.url,
+                "sampling_rate": 1.0,
+                "batch_size": 20,
+                "batch_timeout": 0.1,
+                "config_poll_interval": 0.1,
+                "tags": {"note": "x" * 1500},  # every record is larger than the 1 kB limit
+            },
+        )
+        client = app.test_client()
+        for n in range(5):
+            client.get(f"/basket/{n}").close()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            found = store.find_project(project["project_key"]) or {}
+            if (found.get("sdk_report") or {}).get("failed") == 5:
+                break
+            time.sleep(0.1)
+        assert middleware.monitor is not None
+        assert middleware.monitor.sender is not None
+        assert middleware.monitor.sender.counters["failed"] == 5
+    finally:
+        for monitor in monitor_module.all_monitors():
+            monitor.close(timeout=0.5)
+        collector.stop()
+
+    findings = [f for f in doctor._check_projects(store) if f.check == "sdk"]
+    assert len(findings) == 1
+    message = findings[0].message
+    assert message.startswith(
+        "an SDK of project 'oversized' reported trouble sending: 5 failed; last error (at "
+    )
+    assert message.endswith(
+        "): /api/v1/performance/collect: HTTP 413: request body exceeds the 1024 byte limit "
+        "(MAX_REQUEST_SIZE); send smaller batches"
+    )
+    assert store.records.count_documents({"project_key": project["project_key"]}) == 0
