@@ -23,7 +23,7 @@ def test_a_failed_analysis_is_reported_with_its_reason(store: Store) -> None:
     outcome = process_one(store, "w-1", lease=30, time_limit=60, config=AIConfig())
     assert outcome is not None and outcome["status"] == "failed"
 
-    findings = doctor._check_analysis(store)
+    findings = doctor.check_analysis(store)
     assert [(f.check, f.status) for f in findings] == [
         ("analysis", "ok"),
         ("analysis runs", "problem"),
@@ -46,7 +46,7 @@ def test_an_llm_service_without_its_key(
     )
     monkeypatch.setenv("PYSTRUMENT_AI_CONFIG", str(config))
     monkeypatch.delenv("NO_SUCH_KEY_VAR", raising=False)
-    findings = doctor._check_analysis(store)
+    findings = doctor.check_analysis(store)
     assert [(f.check, f.status, f.message, f.fix) for f in findings] == [
         (
             "analysis",
@@ -56,7 +56,7 @@ def test_an_llm_service_without_its_key(
         )
     ]
     monkeypatch.setenv("NO_SUCH_KEY_VAR", "sk-present")
-    assert doctor._check_analysis(store)[0].status == "ok"
+    assert doctor.check_analysis(store)[0].status == "ok"
 
 
 def test_missing_indexes_and_a_project_that_samples_nothing(store: Store) -> None:
@@ -66,7 +66,7 @@ def test_missing_indexes_and_a_project_that_samples_nothing(store: Store) -> Non
         "metric_batches(project_key, batch_id)",
         "metric_batches(received_at)",
     ]
-    assert doctor._check_indexes(store).status == "problem"
+    assert doctor.check_indexes(store).status == "problem"
 
     project = store.create_project("quiet", sampling_rate=0.0)
     store.add_metrics(
@@ -75,7 +75,7 @@ def test_missing_indexes_and_a_project_that_samples_nothing(store: Store) -> Non
             {**make_metric([0.1, 0.2]), "interval_start": datetime.now(timezone.utc)},
         ],
     )
-    findings = doctor._check_projects(store)
+    findings = doctor.check_projects(store)
     assert [(f.status, f.message) for f in findings] == [
         ("warning", "project 'quiet' receives metrics but samples 0 % of requests: no call trees")
     ]
@@ -133,7 +133,7 @@ def test_an_sdk_reports_what_the_collector_refused(store: Store, tmp_path: Path)
             monitor.close(timeout=0.5)
         collector.stop()
 
-    findings = [f for f in doctor._check_projects(store) if f.check == "sdk"]
+    findings = [f for f in doctor.check_projects(store) if f.check == "sdk"]
     assert len(findings) == 1
     message = findings[0].message
     assert message.startswith(
