@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import time
 from types import FrameType
 from typing import Any, Literal
 
 from pyinstrument import Profiler
+from pyinstrument.frame import AWAIT_FRAME_IDENTIFIER
+from pyinstrument.low_level.stat_profile import get_frame_info
 from pyinstrument.session import Session
 from pyinstrument.stack_sampler import get_stack_sampler
 
@@ -15,17 +18,58 @@ from pyinstrument.stack_sampler import get_stack_sampler
 skipped_profiles = 0
 
 
+def _identifier(frame_info: str) -> str:
+    return frame_info.split("\x01", 1)[0]
+
+
 class _BoundedProfiler(Profiler):
     """Drops samples after ``max_duration`` so a runaway request keeps a bounded session.
 
     pyinstrument has no time bound and a profiler must be stopped on the thread
     that started it, so rather than stopping from a timer we stop recording.
+
+    In async mode it also keeps every sample on the request's own task
+    (:meth:`bind_task`). pyinstrument tells samples apart by the context they
+    run in, but the event loop runs callbacks in *copies* of the request's
+    context: the wake-up of ``asyncio.sleep``, a transport's write callback,
+    tasks the request spawned. Under uvloop, whose loop is not Python, the
+    sample covering a whole idle wait is such a callback, taken "in context"
+    with only the loop's frames. And a context change that did not look like an
+    await leaves pyinstrument recording the *next* context's frames, another
+    request's included. Such samples are credited to the coroutines the
+    request's task is awaiting, ending in ``[await]`` as pyinstrument's async
+    mode does; a task the request spawned keeps its own frames below them.
     """
 
     def __init__(self, interval: float, async_mode: Any, max_duration: float) -> None:
         super().__init__(interval=interval, async_mode=async_mode)
         self.deadline = time.monotonic() + max_duration
         self.truncated = False
+        self._task: asyncio.Task[Any] | None = None
+        self._task_prefix: list[str] = []  # the frames above the task's coroutine
+        self._anchor_depth = 0
+        self._anchor = ""
+
+    def bind_task(self, caller_frame: FrameType) -> None:
+        """Tie the session to the asyncio task running ``caller_frame`` (just started)."""
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:
+            return  # no running event loop: nothing to tell apart
+        session = self._active_session
+        top = getattr(task.get_coro(), "cr_frame", None) if task is not None else None
+        if session is None or top is None:
+            return
+        below, frame = 0, caller_frame
+        while frame is not None and frame is not top:
+            below, frame = below + 1, frame.f_back
+        stack = session.start_call_stack
+        if frame is None or below >= len(stack):
+            return
+        self._task = task
+        self._task_prefix = stack[: len(stack) - 1 - below]
+        self._anchor_depth = len(stack) - 1
+        self._anchor = _identifier(stack[-1])
 
     def _sampler_saw_call_stack(
         self, call_stack: Any, time_since_last_sample: float, async_state: Any
@@ -33,7 +77,56 @@ class _BoundedProfiler(Profiler):
         if time.monotonic() > self.deadline:
             self.truncated = True
             return
+        if self._task is not None and async_state is not None:
+            try:
+                stack = self._on_task(call_stack, async_state.state)
+            except Exception:  # never raise into the profiled code
+                stack = None
+            if stack is not None:
+                call_stack, async_state = stack, None
         super()._sampler_saw_call_stack(call_stack, time_since_last_sample, async_state)
+
+    def _on_task(self, call_stack: list[str], state: str) -> list[str] | None:
+        """The sample's stack on the request's task, or None when pyinstrument's is right."""
+        if state == "in_context":
+            depth = self._anchor_depth
+            if len(call_stack) > depth and _identifier(call_stack[depth]) == self._anchor:
+                return None  # the request's own code
+            current = asyncio.current_task()
+            if current is not None and current is not self._task:
+                own = _task_frames(current, call_stack)
+                if own:
+                    return self._awaiting() + own
+            return [*self._awaiting(), AWAIT_FRAME_IDENTIFIER]
+        if state == "out_of_context_unknown":
+            return [*self._awaiting(), AWAIT_FRAME_IDENTIFIER]
+        return None
+
+    def _awaiting(self) -> list[str]:
+        """The request task's stack as it awaits: each coroutine down the ``await`` chain."""
+        stack = list(self._task_prefix)
+        awaitable = self._task.get_coro() if self._task is not None else None
+        while awaitable is not None:
+            frame = getattr(awaitable, "cr_frame", None) or getattr(awaitable, "gi_frame", None)
+            if frame is None:
+                break  # a future, or a C awaitable
+            stack.append(get_frame_info(frame))
+            awaitable = getattr(awaitable, "cr_await", None) or getattr(
+                awaitable, "gi_yieldfrom", None
+            )
+        return stack
+
+
+def _task_frames(task: asyncio.Task[Any], call_stack: list[str]) -> list[str]:
+    """The part of ``call_stack`` from ``task``'s coroutine down (empty if not on it)."""
+    frame = getattr(task.get_coro(), "cr_frame", None)
+    if frame is None:
+        return []
+    wanted = _identifier(get_frame_info(frame))
+    for position, info in enumerate(call_stack):
+        if _identifier(info) == wanted:
+            return call_stack[position:]
+    return []
 
 
 class RequestProfiler:
@@ -57,16 +150,16 @@ class RequestProfiler:
         if not self._async and get_stack_sampler().subscribers:
             skipped_profiles += 1
             return False
+        caller_frame = caller_frame or inspect.currentframe()
         try:
-            self._profiler.start(
-                caller_frame=caller_frame or (inspect.currentframe() or None),
-                target_description="request",
-            )
+            self._profiler.start(caller_frame=caller_frame, target_description="request")
         except RuntimeError:
             # pyinstrument refuses a second async-aware profiler in one context.
             skipped_profiles += 1
             return False
         self.running = True
+        if self._async and caller_frame is not None:
+            self._profiler.bind_task(caller_frame)
         return True
 
     def stop(self) -> Session | None:
