@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import math
 import time
+from time import perf_counter
 from types import FrameType
 from typing import Any, Literal
 
@@ -45,10 +47,13 @@ class _BoundedProfiler(Profiler):
         super().__init__(interval=interval, async_mode=async_mode)
         self.deadline = time.monotonic() + max_duration
         self.truncated = False
+        self.started = math.inf  # perf_counter() once started: the clock of the sampler
+        self.last_sample_at = 0.0
         self._task: asyncio.Task[Any] | None = None
         self._task_prefix: list[str] = []  # the frames above the task's coroutine
         self._anchor_depth = 0
         self._anchor = ""
+        self._last_awaiting: list[str] = []
 
     def bind_task(self, caller_frame: FrameType) -> None:
         """Tie the session to the asyncio task running ``caller_frame`` (just started)."""
@@ -70,6 +75,7 @@ class _BoundedProfiler(Profiler):
         self._task_prefix = stack[: len(stack) - 1 - below]
         self._anchor_depth = len(stack) - 1
         self._anchor = _identifier(stack[-1])
+        self._last_awaiting = [*stack]  # the request's frame itself, until it first awaits
 
     def _sampler_saw_call_stack(
         self, call_stack: Any, time_since_last_sample: float, async_state: Any
@@ -77,33 +83,45 @@ class _BoundedProfiler(Profiler):
         if time.monotonic() > self.deadline:
             self.truncated = True
             return
+        # The thread's sampler may have been running for another request since
+        # its last sample: bill the first one only from when we started.
+        now = perf_counter()
+        time_since_last_sample = max(0.0, min(time_since_last_sample, now - self.started))
         if self._task is not None and async_state is not None:
             try:
-                stack = self._on_task(call_stack, async_state.state)
+                stack = self._on_task(call_stack, async_state)
             except Exception:  # never raise into the profiled code
                 stack = None
             if stack is not None:
                 call_stack, async_state = stack, None
         super()._sampler_saw_call_stack(call_stack, time_since_last_sample, async_state)
+        self.last_sample_at = now
 
-    def _on_task(self, call_stack: list[str], state: str) -> list[str] | None:
+    def _on_task(self, call_stack: list[str], async_state: Any) -> list[str] | None:
         """The sample's stack on the request's task, or None when pyinstrument's is right."""
+        state = async_state.state
         if state == "in_context":
-            depth = self._anchor_depth
-            if len(call_stack) > depth and _identifier(call_stack[depth]) == self._anchor:
+            if self._through_request(call_stack):
                 return None  # the request's own code
             current = asyncio.current_task()
             if current is not None and current is not self._task:
                 own = _task_frames(current, call_stack)
                 if own:
                     return self._awaiting() + own
-            return [*self._awaiting(), AWAIT_FRAME_IDENTIFIER]
-        if state == "out_of_context_unknown":
-            return [*self._awaiting(), AWAIT_FRAME_IDENTIFIER]
-        return None
+        elif state == "out_of_context_awaited" and self._through_request(async_state.info):
+            return None  # pyinstrument saw the request's own await
+        return [*self._awaiting(), AWAIT_FRAME_IDENTIFIER]
+
+    def _through_request(self, stack: list[str]) -> bool:
+        depth = self._anchor_depth
+        return len(stack) > depth and _identifier(stack[depth]) == self._anchor
 
     def _awaiting(self) -> list[str]:
-        """The request task's stack as it awaits: each coroutine down the ``await`` chain."""
+        """The request task's stack as it awaits: each coroutine down the ``await`` chain.
+
+        While the task is being resumed its outer coroutines are running and
+        the chain is cut there; the last complete chain stands in for it.
+        """
         stack = list(self._task_prefix)
         awaitable = self._task.get_coro() if self._task is not None else None
         while awaitable is not None:
@@ -114,7 +132,9 @@ class _BoundedProfiler(Profiler):
             awaitable = getattr(awaitable, "cr_await", None) or getattr(
                 awaitable, "gi_yieldfrom", None
             )
-        return stack
+        if self._through_request(stack):
+            self._last_awaiting = stack
+        return self._last_awaiting or stack
 
 
 def _task_frames(task: asyncio.Task[Any], call_stack: list[str]) -> list[str]:
@@ -157,16 +177,29 @@ class RequestProfiler:
             # pyinstrument refuses a second async-aware profiler in one context.
             skipped_profiles += 1
             return False
+        self._profiler.started = perf_counter()
         self.running = True
         if self._async and caller_frame is not None:
             self._profiler.bind_task(caller_frame)
         return True
 
     def stop(self) -> Session | None:
+        """The session, timed from :meth:`start` to this call.
+
+        The sample pyinstrument takes while stopping runs on to when it is
+        taken; it is cut back to when ``stop`` was called, so a pause of the
+        process in between is not billed to the request.
+        """
         if not self.running:
             return None
         self.running = False
-        return self._profiler.stop()
+        called = perf_counter()
+        session = self._profiler.stop()
+        overrun = self._profiler.last_sample_at - called
+        if overrun > 0 and session.frame_records:
+            stack, duration = session.frame_records[-1]
+            session.frame_records[-1] = (stack, max(0.0, duration - overrun))
+        return session
 
     @property
     def truncated(self) -> bool:
