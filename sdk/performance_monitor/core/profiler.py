@@ -65,7 +65,8 @@ class _BoundedProfiler(Profiler):
         top = getattr(task.get_coro(), "cr_frame", None) if task is not None else None
         if session is None or top is None:
             return
-        below, frame = 0, caller_frame
+        below = 0
+        frame: FrameType | None = caller_frame
         while frame is not None and frame is not top:
             below, frame = below + 1, frame.f_back
         stack = session.start_call_stack
