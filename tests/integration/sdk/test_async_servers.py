@@ -198,16 +198,22 @@ def test_async_trees_cover_their_own_request(
         found = list(store.call_trees.find({"project_key": key}))
         return found if len(found) > len(records) else []
 
-    trees = {d["trace_id"]: d["nodes"] for d in wait_until(tree_documents, timeout=30)}
+    documents = {d["trace_id"]: d for d in wait_until(tree_documents, timeout=30)}
     helpers = {"/q/{n}": ("first", "quill"), "/m/{n}": ("second", "marrow")}
-    # What each helper spends sleeping and in tally(), a floor for its node's duration.
-    slept = {"quill": 0.025 + 0.006, "marrow": 0.03 + 0.004}
+    # What each helper spends sleeping and in tally(), a floor for its node's
+    # duration; a loop's timer may fire up to 1 ms early (uvloop counts in ms).
+    slept = {"quill": 0.025 - 0.001 + 0.006, "marrow": 0.03 - 0.002 + 0.004}
     coverage = []
     for record in records:
-        nodes = trees[record["trace_id"]]
+        nodes = documents[record["trace_id"]]["nodes"]
+        # The tree names the endpoint as where the application starts.
+        opened = nodes[documents[record["trace_id"]]["application_root"]]
+        views = {"/q/{n}": "first", "/m/{n}": "second", "/g/{n}": "third"}
+        assert opened["function_name"] == views[record["route"]], _outline(nodes)
         total = record["performance_metrics"]["total_duration"]
         coverage.append(nodes[0]["duration"] / total)
-        assert abs(nodes[0]["duration"] - total) <= 0.05 * total, (record["path"], nodes[:3])
+        if abs(nodes[0]["duration"] - total) > 0.05 * total:
+            pytest.fail(f"{record['path']}: {total=}\n{_outline(nodes)}")
         if record["route"] == "/g/{n}":
             (endpoint,) = _named(nodes, "third")
             sprigs = [n for n in _children(nodes, endpoint) if n["function_name"] == "sprig"]
@@ -221,7 +227,8 @@ def test_async_trees_cover_their_own_request(
         assert found["is_application"] and endpoint["is_application"]
         assert _named(_children(nodes, found), "tally"), record["path"]
         # The time it slept is in it, as an explicit await below it.
-        assert found["duration"] >= slept[helper], (record["path"], _outline(nodes))
+        if found["duration"] < slept[helper]:
+            pytest.fail(f"{record['path']}: {helper} too short\n{_outline(nodes)}")
         assert any(
             n["function_name"] == "[await]" and n["depth"] > found["depth"] for n in nodes
         ), record["path"]
