@@ -509,6 +509,9 @@ class Store:
                 }
                 for bucket, bucket_count in point["histogram"].items():
                     increments[f"histogram.{int(bucket)}"] = int(bucket_count)
+                # Keys arrive escaped (collector.schemas.diagnostics.escape_key): no '.'.
+                for kind, kind_count in (point.get("exceptions") or {}).items():
+                    increments[f"exceptions.{kind}"] = int(kind_count)
                 updates.append(
                     UpdateOne(
                         key,

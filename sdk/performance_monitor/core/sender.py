@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from ..utils.config import Config
-from ..utils.logger import RateLimitedLogger, guard, logger
+from ..utils.logger import RateLimitedLogger, capture_internal_exceptions, logger
 from .aggregates import EndpointAggregates
 from .transport import COLLECT_PATH, CONFIG_PATH, METRICS_PATH, Response, Transport, backoff_delay
 
@@ -115,7 +115,7 @@ class Sender:
         if self._closed:
             return
         atexit.unregister(self.close)
-        with guard("flushing at exit"):
+        with capture_internal_exceptions():
             if self._pid == os.getpid():
                 self.flush(self.config.shutdown_timeout if timeout is None else timeout)
         self._closed = True
@@ -154,7 +154,7 @@ class Sender:
                 stopping, flushing = self._stopping, self._flush_requested
             if stopping:
                 return
-            with guard("sending"):
+            with capture_internal_exceptions():
                 if flushing:
                     self._drain_once(deadline=time.monotonic() + config.shutdown_timeout)
                     next_metrics = time.monotonic() + config.metrics_interval
@@ -190,7 +190,7 @@ class Sender:
     def _send_records(self, items: list[PendingRecord], deadline: float | None = None) -> None:
         records = []
         for item in items:
-            with guard("building a performance record"):
+            with capture_internal_exceptions():
                 record = item.build()
                 if record is not None:
                     records.append(record)
