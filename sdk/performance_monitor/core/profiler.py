@@ -171,9 +171,10 @@ class RequestProfiler:
         if not self._async and get_stack_sampler().subscribers:
             skipped_profiles += 1
             return False
-        caller_frame = caller_frame or inspect.currentframe()
         try:
-            self._profiler.start(caller_frame=caller_frame, target_description="request")
+            self._profiler.start(
+                caller_frame=caller_frame or inspect.currentframe(), target_description="request"
+            )
         except RuntimeError:
             # pyinstrument refuses a second async-aware profiler in one context.
             skipped_profiles += 1
