@@ -110,6 +110,7 @@ class _BoundedProfiler(Profiler):
                 if own:
                     return self._awaiting() + own
         elif state == "out_of_context_awaited" and self._through_request(async_state.info):
+            self._last_awaiting = async_state.info  # for the sample that resumes the task
             return None  # pyinstrument saw the request's own await
         return [*self._awaiting(), AWAIT_FRAME_IDENTIFIER]
 
