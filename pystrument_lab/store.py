@@ -17,6 +17,7 @@ pre-aggregated documents.
 from __future__ import annotations
 
 import secrets
+import time
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
@@ -48,6 +49,8 @@ ANALYSES = "ai_analysis_results"
 REPORTS = "reports"
 SCHEDULER_STATE = "scheduler_state"
 JOB_RUNS = "job_runs"
+RATE_WINDOWS = "rate_windows"
+UNKNOWN_KEYS = "unknown_keys"
 
 #: Resolutions that metric points are folded into at ingest, and their width.
 RESOLUTIONS: dict[str, timedelta] = {
@@ -59,6 +62,9 @@ RESOLUTIONS: dict[str, timedelta] = {
 #: at most to read them (``trends.window``); hourly documents follow the
 #: retention of everything else. 1-minute documents are 60 × as many as hourly.
 METRIC_RETENTION: dict[str, timedelta] = {"1m": timedelta(days=2), "10m": timedelta(days=14)}
+
+#: How many distinct unknown project keys :meth:`Store.note_unknown_key` keeps.
+UNKNOWN_KEY_LIMIT = 1000
 
 PROJECT_STATUSES = ("active", "inactive", "archived")
 FRAMEWORKS = ("flask", "django", "fastapi", "other")
@@ -117,6 +123,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("created_at", ASCENDING)]),
     ],
     SCHEDULER_STATE: [IndexModel([("kind", ASCENDING), ("name", ASCENDING)], unique=True)],
+    RATE_WINDOWS: [IndexModel([("window", ASCENDING)])],
+    UNKNOWN_KEYS: [IndexModel([("last_seen", ASCENDING)])],
     JOB_RUNS: [
         IndexModel([("job", ASCENDING), ("fire_time", ASCENDING)]),
         IndexModel([("status", ASCENDING)]),
@@ -560,6 +568,163 @@ class Store:
             "app_version", {"project_key": project_key, "resolution": "1h"}
         )
         return sorted(str(version) for version in versions)
+
+    # -- shared rate limit ---------------------------------------------------
+
+    def count_in_window(self, key: str, window: int) -> tuple[int, int]:
+        """Count one request of ``key`` in the numbered window: (count now, previous window's).
+
+        One document per key and window, addressed by its ``_id`` (the one
+        lookup the embedded server always serves from an index), so every
+        collector process behind a load balancer shares the same counts.
+        """
+        windows = self.db[RATE_WINDOWS]
+        previous = windows.find_one({"_id": f"{window - 1}:{key}"}, {"count": 1})
+        before = int(previous["count"]) if previous else 0
+        ident = f"{window}:{key}"
+        for _ in range(2):
+            document = windows.find_one_and_update(
+                {"_id": ident},
+                {"$inc": {"count": 1}},
+                return_document=pymongo.ReturnDocument.AFTER,
+            )
+            if document is not None:
+                return int(document["count"]), before
+            try:
+                windows.insert_one({"_id": ident, "window": window, "count": 1})
+            except DuplicateKeyError:
+                continue  # another collector opened the window first: count in it
+            windows.delete_many({"window": {"$lt": window - 1}})
+            return 1, before
+        raise StoreUnavailable("the rate-limit window could not be counted")
+
+    def uncount_in_window(self, key: str, window: int) -> None:
+        """Take back a request :meth:`count_in_window` counted and the limit refused."""
+        self.db[RATE_WINDOWS].update_one({"_id": f"{window}:{key}"}, {"$inc": {"count": -1}})
+
+    # -- diagnosis (pystrument doctor) and heartbeats ------------------------
+
+    def missing_indexes(self) -> list[str]:
+        """Indexes of :data:`INDEXES` the database lacks, as ``collection(field, field)``.
+
+        Compared by their fields only: the embedded server keeps no direction.
+        """
+        missing = []
+        for name, indexes in INDEXES.items():
+            present = {
+                tuple(field for field, _ in info["key"])
+                for info in self.db[name].index_information().values()
+            }
+            for index in indexes:
+                fields = tuple(index.document["key"])
+                if fields not in present:
+                    missing.append(f"{name}({', '.join(fields)})")
+        return missing
+
+    def beat(self, kind: str, name: str, **info: Any) -> None:
+        """Publish that the ``kind`` process ``name`` is alive now (epoch seconds).
+
+        Workers beat into ``scheduler_state`` beside the schedulers' own
+        documents, so one collection answers "who is alive".
+        """
+        self.db[SCHEDULER_STATE].update_one(
+            {"kind": kind, "name": name},
+            {"$set": {**info, "heartbeat": time.time()}},
+            upsert=True,
+        )
+
+    def retire(self, kind: str, name: str) -> None:
+        self.db[SCHEDULER_STATE].delete_one({"kind": kind, "name": name})
+
+    def heartbeats(self, kind: str) -> list[dict[str, Any]]:
+        """Every ``kind`` process that has beaten and not retired, newest first."""
+        cursor = self.db[SCHEDULER_STATE].find({"kind": kind}, {"_id": 0})
+        return sorted(cursor, key=lambda doc: -float(doc.get("heartbeat") or 0))
+
+    def note_unknown_key(self, key: str) -> None:
+        """Remember that an SDK presented an unknown project key (its first 8 characters).
+
+        At most :data:`UNKNOWN_KEY_LIMIT` distinct prefixes are kept, so
+        random keys cannot grow the collection without bound.
+        """
+        prefix = key[:8] + "…"
+        keys = self.db[UNKNOWN_KEYS]
+        seen = {"$set": {"last_seen": time.time(), "length": len(key)}, "$inc": {"count": 1}}
+        if keys.update_one({"_id": prefix}, seen).matched_count:
+            return
+        if keys.estimated_document_count() < UNKNOWN_KEY_LIMIT:
+            try:
+                now = time.time()
+                keys.insert_one(
+                    {"_id": prefix, "count": 1, "first_seen": now, "last_seen": now}
+                    | {"length": len(key)}
+                )
+            except DuplicateKeyError:
+                keys.update_one({"_id": prefix}, seen)
+
+    def unknown_keys(self, since: float) -> list[dict[str, Any]]:
+        """Unknown project keys presented since ``since`` (epoch seconds), latest first."""
+        cursor = self.db[UNKNOWN_KEYS].find({"last_seen": {"$gte": since}})
+        found = [
+            {"prefix": doc["_id"], **{k: v for k, v in doc.items() if k != "_id"}} for doc in cursor
+        ]
+        return sorted(found, key=lambda doc: -float(doc["last_seen"]))
+
+    def save_sdk_report(self, project_key: str, report: Mapping[str, Any]) -> None:
+        """Keep the latest trouble report an SDK process sent for the project."""
+        self.projects.update_one(
+            {"project_key": project_key},
+            {"$set": {"sdk_report": {**report, "received": time.time()}}},
+        )
+
+    def last_record_time(self, project_key: str) -> datetime | None:
+        """The timestamp of the project's newest stored record."""
+        document = self.records.find_one(
+            {"project_key": project_key}, {"timestamp": 1}, sort=[("timestamp", DESCENDING)]
+        )
+        return as_utc(document["timestamp"]) if document else None
+
+    def last_metric_time(self, project_key: str) -> datetime | None:
+        """The start of the project's newest hourly metric document."""
+        document = self.endpoint_metrics.find_one(
+            {"project_key": project_key, "resolution": "1h"},
+            {"bucket_start": 1},
+            sort=[("bucket_start", DESCENDING)],
+        )
+        return as_utc(document["bucket_start"]) if document else None
+
+    def analysis_outcomes(self, since: float) -> dict[str, Any]:
+        """Analyses finished since ``since`` (epoch): counts by status, latest failure, waiting."""
+        finished = list(
+            self.analyses.find(
+                {"completed_epoch": {"$gte": since}},
+                {"status": 1, "completed_epoch": 1, "error": 1, "service": 1, "trace_id": 1},
+            )
+        )
+        finished.sort(key=lambda doc: -float(doc.get("completed_epoch") or 0))
+        failures = [doc for doc in finished if doc.get("status") == "failed"]
+        return {
+            "completed": sum(doc.get("status") == "completed" for doc in finished),
+            "failed": len(failures),
+            "latest": public(finished[0]) if finished else None,
+            "latest_failure": public(failures[0]) if failures else None,
+            "pending": self.analyses.count_documents({"status": "pending"}),
+        }
+
+    def record_growth(self, since: datetime) -> dict[str, int]:
+        """Records stored since ``since``, all records, their data bytes (records and
+        trees) and the database's storage size in bytes."""
+        stats = self.db.command("dbstats")
+        data = sum(
+            int(self.db.command("collstats", name).get("size") or 0)
+            for name in (RECORDS, CALL_TREES)
+        )
+        return {
+            "records_since": self.records.count_documents({"timestamp": {"$gte": as_utc(since)}}),
+            "records": self.records.estimated_document_count(),
+            "record_bytes": data,
+            "storage_bytes": int(stats.get("storageSize") or stats.get("dataSize") or 0),
+        }
 
     # -- retention ----------------------------------------------------------
 
