@@ -103,6 +103,18 @@ class CallTree:
 
     root: CallNode
     n_trees: int = 1
+    # The call_id of the outermost application frame, as the SDK named it (None: unknown).
+    application_root: int | None = None
+
+    @property
+    def application_node(self) -> CallNode:
+        """Where a view opens: the outermost application frame, or the root if none is named."""
+        if self.application_root is not None:
+            try:
+                return self.node(self.application_root)
+            except KeyError:
+                pass
+        return self.root
 
     @property
     def total(self) -> float:
@@ -130,7 +142,13 @@ class CallTree:
         raise KeyError(call_id)
 
     @classmethod
-    def from_nodes(cls, nodes: Sequence[Mapping[str, Any]], *, n_trees: int = 1) -> CallTree:
+    def from_nodes(
+        cls,
+        nodes: Sequence[Mapping[str, Any]],
+        *,
+        n_trees: int = 1,
+        application_root: int | None = None,
+    ) -> CallTree:
         """Build a tree from a record's flat node list.
 
         Missing optional fields get defaults (``self_time`` defaults to the
@@ -138,7 +156,7 @@ class CallTree:
         inferred from ``depth`` in pre-order). Raises :class:`InvalidCallTree`
         when the links do not form exactly one tree.
         """
-        return cls(_link(nodes), n_trees=n_trees)
+        return cls(_link(nodes), n_trees=n_trees, application_root=application_root)
 
     def to_nodes(self) -> list[dict[str, Any]]:
         """The flat pre-order node list of the data model (merged trees add ``count``)."""

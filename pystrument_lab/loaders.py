@@ -241,7 +241,11 @@ class Lab:
             raise ParameterError(f"no record with trace_id {trace_id!r}")
         tree_doc = self.store.get_call_tree(data["project_key"], trace_id)
         tree = (
-            CallTree.from_nodes(tree_doc["nodes"]) if tree_doc and tree_doc.get("nodes") else None
+            CallTree.from_nodes(
+                tree_doc["nodes"], application_root=tree_doc.get("application_root")
+            )
+            if tree_doc and tree_doc.get("nodes")
+            else None
         )
         return Record(data, tree, tree_doc.get("session") if tree_doc else None)
 

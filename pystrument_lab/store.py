@@ -196,6 +196,7 @@ def split_record(
     """
     record = dict(record)
     nodes = record.pop("function_calls", None) or []
+    application_root = record.pop("application_root", None)
     session = record.pop("profile_session", None)
     request = record.get("request_info") or {}
     response = record.get("response_info") or {}
@@ -224,6 +225,7 @@ def split_record(
         "app_version": lean["app_version"],
         "total_duration": lean["total_duration"],
         "nodes": nodes,
+        "application_root": application_root,
         "session": Binary(session) if session else None,
         "created_at": now,
     }

@@ -178,6 +178,8 @@ class RecordIn(BaseModel):
     function_calls: Annotated[list[CallNode], Field(max_length=MAX_NODES)] = Field(
         default_factory=list
     )
+    # The call_id of the tree's outermost application frame (docs/data-model.md).
+    application_root: Count | None = None
     profile_session: Annotated[str, Field(max_length=8 * 1024 * 1024)] | None = None
     version_info: VersionInfo = Field(default_factory=VersionInfo)
     environment: Environment = Field(default_factory=Environment)
@@ -208,6 +210,8 @@ class RecordIn(BaseModel):
                 raise ValueError(
                     f"function_calls: node {node.call_id} names a missing parent {node.parent_call_id}"
                 )
+        if self.application_root is not None and self.application_root not in ids:
+            raise ValueError(f"application_root: no node {self.application_root} in function_calls")
         return self
 
 

@@ -42,7 +42,17 @@ def test_every_runtime_dependency_is_in_environment_yml() -> None:
 def test_sdk_depends_on_pyinstrument_only() -> None:
     sdk = tomllib.loads((ROOT / "sdk" / "pyproject.toml").read_text())["project"]
     assert [_name(item) for item in sdk["dependencies"]] == ["pyinstrument"]
-    assert sdk["requires-python"] == ">=3.9"
+    assert sdk["requires-python"] == ">=3.10"
+
+
+def test_python_floor_is_the_one_checked() -> None:
+    """The SDK's declared floor is the version ruff and mypy check the code against."""
+    sdk = tomllib.loads((ROOT / "sdk" / "pyproject.toml").read_text())["project"]
+    tools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]
+    floor = sdk["requires-python"].removeprefix(">=")
+    major, minor = floor.split(".")
+    assert tools["ruff"]["target-version"] == f"py{major}{minor}"
+    assert tools["mypy"]["python_version"] == floor
 
 
 def test_readme_configuration_table_documents_every_setting() -> None:

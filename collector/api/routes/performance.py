@@ -119,6 +119,7 @@ def record(project_key: str, trace_id: str, store: StoreDep) -> dict[str, Any]:
         raise InvalidPerformanceData(f"no record {trace_id!r} in this project", status=404)
     tree = store.get_call_tree(project_key, trace_id)
     found["function_calls"] = tree["nodes"] if tree else []
+    found["application_root"] = tree.get("application_root") if tree else None
     found["has_session"] = bool(tree and tree.get("session"))
     return ok(found)
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import math
 import time
+from time import perf_counter
 from types import FrameType
 from typing import Any, Literal
 
 from pyinstrument import Profiler
+from pyinstrument.frame import AWAIT_FRAME_IDENTIFIER
+from pyinstrument.low_level.stat_profile import get_frame_info
 from pyinstrument.session import Session
 from pyinstrument.stack_sampler import get_stack_sampler
 
@@ -15,17 +20,63 @@ from pyinstrument.stack_sampler import get_stack_sampler
 skipped_profiles = 0
 
 
+def _identifier(frame_info: str) -> str:
+    return frame_info.split("\x01", 1)[0]
+
+
 class _BoundedProfiler(Profiler):
     """Drops samples after ``max_duration`` so a runaway request keeps a bounded session.
 
     pyinstrument has no time bound and a profiler must be stopped on the thread
     that started it, so rather than stopping from a timer we stop recording.
+
+    In async mode it also keeps every sample on the request's own task
+    (:meth:`bind_task`). pyinstrument tells samples apart by the context they
+    run in, but the event loop runs callbacks in *copies* of the request's
+    context: the wake-up of ``asyncio.sleep``, a transport's write callback,
+    tasks the request spawned. Under uvloop, whose loop is not Python, the
+    sample covering a whole idle wait is such a callback, taken "in context"
+    with only the loop's frames. And a context change that did not look like an
+    await leaves pyinstrument recording the *next* context's frames, another
+    request's included. Such samples are credited to the coroutines the
+    request's task is awaiting, ending in ``[await]`` as pyinstrument's async
+    mode does; a task the request spawned keeps its own frames below them.
     """
 
     def __init__(self, interval: float, async_mode: Any, max_duration: float) -> None:
         super().__init__(interval=interval, async_mode=async_mode)
         self.deadline = time.monotonic() + max_duration
         self.truncated = False
+        self.started = math.inf  # perf_counter() once started: the clock of the sampler
+        self.last_sample_at = 0.0
+        self._task: asyncio.Task[Any] | None = None
+        self._task_prefix: list[str] = []  # the frames above the task's coroutine
+        self._anchor_depth = 0
+        self._anchor = ""
+        self._last_awaiting: list[str] = []
+
+    def bind_task(self, caller_frame: FrameType) -> None:
+        """Tie the session to the asyncio task running ``caller_frame`` (just started)."""
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:
+            return  # no running event loop: nothing to tell apart
+        session = self._active_session
+        top = getattr(task.get_coro(), "cr_frame", None) if task is not None else None
+        if session is None or top is None:
+            return
+        below = 0
+        frame: FrameType | None = caller_frame
+        while frame is not None and frame is not top:
+            below, frame = below + 1, frame.f_back
+        stack = session.start_call_stack
+        if frame is None or below >= len(stack):
+            return
+        self._task = task
+        self._task_prefix = stack[: len(stack) - 1 - below]
+        self._anchor_depth = len(stack) - 1
+        self._anchor = _identifier(stack[-1])
+        self._last_awaiting = [*stack]  # the request's frame itself, until it first awaits
 
     def _sampler_saw_call_stack(
         self, call_stack: Any, time_since_last_sample: float, async_state: Any
@@ -33,7 +84,71 @@ class _BoundedProfiler(Profiler):
         if time.monotonic() > self.deadline:
             self.truncated = True
             return
+        # The thread's sampler may have been running for another request since
+        # its last sample: bill the first one only from when we started.
+        now = perf_counter()
+        time_since_last_sample = max(0.0, min(time_since_last_sample, now - self.started))
+        if self._task is not None and async_state is not None:
+            try:
+                stack = self._on_task(call_stack, async_state)
+            except Exception:  # never raise into the profiled code
+                stack = None
+            if stack is not None:
+                call_stack, async_state = stack, None
         super()._sampler_saw_call_stack(call_stack, time_since_last_sample, async_state)
+        self.last_sample_at = now
+
+    def _on_task(self, call_stack: list[str], async_state: Any) -> list[str] | None:
+        """The sample's stack on the request's task, or None when pyinstrument's is right."""
+        state = async_state.state
+        if state == "in_context":
+            if self._through_request(call_stack):
+                return None  # the request's own code
+            current = asyncio.current_task()
+            if current is not None and current is not self._task:
+                own = _task_frames(current, call_stack)
+                if own:
+                    return self._awaiting() + own
+        elif state == "out_of_context_awaited" and self._through_request(async_state.info):
+            self._last_awaiting = async_state.info  # for the sample that resumes the task
+            return None  # pyinstrument saw the request's own await
+        return [*self._awaiting(), AWAIT_FRAME_IDENTIFIER]
+
+    def _through_request(self, stack: list[str]) -> bool:
+        depth = self._anchor_depth
+        return len(stack) > depth and _identifier(stack[depth]) == self._anchor
+
+    def _awaiting(self) -> list[str]:
+        """The request task's stack as it awaits: each coroutine down the ``await`` chain.
+
+        While the task is being resumed its outer coroutines are running and
+        the chain is cut there; the last complete chain stands in for it.
+        """
+        stack = list(self._task_prefix)
+        awaitable = self._task.get_coro() if self._task is not None else None
+        while awaitable is not None:
+            frame = getattr(awaitable, "cr_frame", None) or getattr(awaitable, "gi_frame", None)
+            if frame is None:
+                break  # a future, or a C awaitable
+            stack.append(get_frame_info(frame))
+            awaitable = getattr(awaitable, "cr_await", None) or getattr(
+                awaitable, "gi_yieldfrom", None
+            )
+        if self._through_request(stack):
+            self._last_awaiting = stack
+        return self._last_awaiting or stack
+
+
+def _task_frames(task: asyncio.Task[Any], call_stack: list[str]) -> list[str]:
+    """The part of ``call_stack`` from ``task``'s coroutine down (empty if not on it)."""
+    frame = getattr(task.get_coro(), "cr_frame", None)
+    if frame is None:
+        return []
+    wanted = _identifier(get_frame_info(frame))
+    for position, info in enumerate(call_stack):
+        if _identifier(info) == wanted:
+            return call_stack[position:]
+    return []
 
 
 class RequestProfiler:
@@ -59,21 +174,35 @@ class RequestProfiler:
             return False
         try:
             self._profiler.start(
-                caller_frame=caller_frame or (inspect.currentframe() or None),
-                target_description="request",
+                caller_frame=caller_frame or inspect.currentframe(), target_description="request"
             )
         except RuntimeError:
             # pyinstrument refuses a second async-aware profiler in one context.
             skipped_profiles += 1
             return False
+        self._profiler.started = perf_counter()
         self.running = True
+        if self._async and caller_frame is not None:
+            self._profiler.bind_task(caller_frame)
         return True
 
     def stop(self) -> Session | None:
+        """The session, timed from :meth:`start` to this call.
+
+        The sample pyinstrument takes while stopping runs on to when it is
+        taken; it is cut back to when ``stop`` was called, so a pause of the
+        process in between is not billed to the request.
+        """
         if not self.running:
             return None
         self.running = False
-        return self._profiler.stop()
+        called = perf_counter()
+        session = self._profiler.stop()
+        overrun = self._profiler.last_sample_at - called
+        if overrun > 0 and session.frame_records:
+            stack, duration = session.frame_records[-1]
+            session.frame_records[-1] = (stack, max(0.0, duration - overrun))
+        return session
 
     @property
     def truncated(self) -> bool:

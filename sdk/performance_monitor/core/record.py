@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl
 
 from pyinstrument.session import Session
 
+from .application import application_root
 from .tree import (
     SDK_DIR,
     find_await_parent,
@@ -261,6 +262,7 @@ class CapturedRequest:
             record["parent_span_id"] = self.parent_span_id
         if self.session is not None:
             record["function_calls"] = self._function_calls(self.session)
+            record["application_root"] = application_root(record["function_calls"])
             # A very short request's session adds little to the tree but costs
             # more to serialise than the request took: send only longer ones.
             if self.session.duration >= self.session_min_duration:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +18,8 @@ from pyinstrument import processors
 from pyinstrument.frame import AWAIT_FRAME_IDENTIFIER, SELF_TIME_FRAME_IDENTIFIER, Frame
 from pyinstrument.frame_info import frame_info_get_identifier
 from pyinstrument.session import Session
+
+from .application import SDK_DIR, is_application_path
 
 OTHER = "[other]"
 
@@ -57,7 +58,6 @@ def session_tree(session: Session) -> Node | None:
     starts = [_sdk_frame_index(stack) for stack, _ in records]
     if not records or all(start is None for start in starts):
         return _frame_tree(session)
-    prefixes = tuple(session.sys_prefixes)
     root: Node | None = None
     root_identifier = ""
     index: dict[int, dict[str, Node]] = {}
@@ -66,7 +66,7 @@ def session_tree(session: Session) -> Node | None:
             continue  # a sample outside the request (e.g. the server after the response)
         identifiers = [frame_info_get_identifier(info) for info in stack[start:]]
         if root is None:
-            root = _node(identifiers[0], prefixes)
+            root = _node(identifiers[0])
             root_identifier = identifiers[0]
         elif identifiers[0] != root_identifier:
             continue
@@ -76,7 +76,7 @@ def session_tree(session: Session) -> Node | None:
             children = index.setdefault(id(node), {})
             child = children.get(identifier)
             if child is None:
-                child = children[identifier] = _node(identifier, prefixes)
+                child = children[identifier] = _node(identifier)
                 node.children.append(child)
             child.duration += duration
             node = child
@@ -194,14 +194,12 @@ def _sdk_frame_index(stack: list[str]) -> int | None:
     return None
 
 
-def _node(identifier: str, prefixes: tuple[str, ...]) -> Node:
+def _node(identifier: str) -> Node:
     parts = identifier.split("\x00")
     file_path = parts[1] if len(parts) > 1 else ""
     line = parts[2] if len(parts) > 2 else ""
-    is_application = bool(file_path) and not (
-        file_path.startswith(prefixes) or file_path.startswith("<") or file_path.startswith(SDK_DIR)
-    )
-    return Node(parts[0], file_path, int(line) if line.isdigit() else 0, 0.0, is_application)
+    line_number = int(line) if line.isdigit() else 0
+    return Node(parts[0], file_path, line_number, 0.0, is_application_path(file_path))
 
 
 def _frame_tree(session: Session) -> Node | None:
@@ -212,19 +210,13 @@ def _frame_tree(session: Session) -> Node | None:
     return None if frame is None else _convert(frame)
 
 
-# Frames of the SDK itself are never "application code", even in an editable install.
-SDK_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
 def _convert(frame: Frame) -> Node:
     node = Node(
         function_name=frame.function or frame.identifier,
         file_path=frame.file_path or "",
         line_number=frame.line_no or 0,
         duration=frame.time,
-        is_application=bool(frame.is_application_code)
-        and not frame.is_synthetic
-        and not (frame.file_path or "").startswith(SDK_DIR),
+        is_application=not frame.is_synthetic and is_application_path(frame.file_path or ""),
     )
     node.children = [
         _convert(child)
