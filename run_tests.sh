@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# ./run_tests.sh install-deps | unit | integration | e2e | reliability | all | coverage | quality
+# ./run_tests.sh install-deps | fast | unit | integration | e2e | reliability | all | coverage | quality
+# fast: every test but the slow and e2e ones, for the edit-test loop (paths and options follow).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -38,6 +39,7 @@ quality() {
 
 case "${1:-all}" in
     install-deps) install_deps ;;
+    fast) run_pytest -m "not slow and not e2e" "${@:2}" ;;
     unit) run_pytest tests/unit "${@:2}" ;;
     integration) run_pytest tests/integration "${@:2}" ;;
     e2e) run_pytest tests/e2e "${@:2}" ;;
@@ -49,5 +51,5 @@ case "${1:-all}" in
         "$PY" -m coverage report
         ;;
     all) quality && run_pytest tests "${@:2}" ;;
-    *) echo "usage: $0 install-deps|unit|integration|e2e|reliability|all|coverage|quality" >&2; exit 2 ;;
+    *) echo "usage: $0 install-deps|fast|unit|integration|e2e|reliability|all|coverage|quality" >&2; exit 2 ;;
 esac

@@ -17,7 +17,9 @@ Rules (all times are means per request; thresholds are module constants):
   ``HOTSPOT_MIN_SHARE`` of the request and ``HOTSPOT_MIN_TIME`` seconds.
 - **memory_growth** (memory): memory delta of ``MEMORY_DELTA_MB`` or peak of
   ``MEMORY_PEAK_MB`` (or the project's ``alert_threshold.memory_usage``) per
-  request; twenty such requests in flight hold 400 MB.
+  request; twenty such requests in flight hold 400 MB. Named after the
+  deepest allocation-named application function owning at least
+  ``MEMORY_FUNCTION_MIN_SHARE`` of those functions' busy time.
 - **excessive_calls** (computation): an application function with at least
   ``EXCESSIVE_CALLS`` call sites per request.
 
@@ -48,6 +50,7 @@ WAITING_MIN_SHARE = 0.3
 HOTSPOT_MIN_SHARE = 0.15
 HOTSPOT_MIN_TIME = 0.02
 MEMORY_DELTA_MB = 10.0
+MEMORY_FUNCTION_MIN_SHARE = 0.1
 MEMORY_PEAK_MB = 20.0
 EXCESSIVE_CALLS = 50
 LATENCY_GOOD = 0.1
@@ -222,10 +225,31 @@ def _memory_function(profile: Profile, taken: set[str]) -> FunctionStats | None:
     apps = profile.app_functions()
     named = [f for f in apps if any(h in f.function.lower() for h in _MEMORY_NAME_HINTS)]
     if named:
-        busy, _ = attributed_time(profile)
-        return max(named, key=lambda f: busy.get(f.function, 0.0))
+        return _innermost_working(profile, named)
     free = [f for f in apps if f.function not in taken]
     return free[0] if free else (apps[0] if apps else None)
+
+
+def _innermost_working(profile: Profile, candidates: list[FunctionStats]) -> FunctionStats:
+    """The deepest candidate owning ``MEMORY_FUNCTION_MIN_SHARE`` of the candidates' busy time.
+
+    The most busy time alone flips between a handler and the helper it calls
+    when their times are close (a handler hashing the buffer its helper
+    built); the deeper function is the more specific place. Among equally
+    deep candidates, the busiest; functions not in the tree count as depth 0.
+    """
+    busy, _ = attributed_time(profile)
+    depth: dict[str, int] = {}
+    names = {f.function for f in candidates}
+    if profile.tree is not None:
+        for node in walk(profile.tree.root):
+            if node.function_name in names:
+                level = len(node.ancestors())
+                depth[node.function_name] = min(depth.get(node.function_name, level), level)
+    total = sum(busy.get(f.function, 0.0) for f in candidates)
+    floor = total * MEMORY_FUNCTION_MIN_SHARE
+    working = [f for f in candidates if busy.get(f.function, 0.0) >= floor] or candidates
+    return max(working, key=lambda f: (depth.get(f.function, 0), busy.get(f.function, 0.0)))
 
 
 def find_bottlenecks(

@@ -42,6 +42,8 @@ OUTAGE = scaled(2.5, 8.0)  # seconds the component stays down
 STEADY = scaled(1.0, 4.0)  # seconds of traffic before and after the outage
 ROUNDS = scaled(1, 3)  # outages per test
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(autouse=True)
 def sdk_isolation() -> Iterator[None]:

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from benchmarks.load import run_load
 from tests.utils.audit import scaled
 
 DURATION = scaled(30.0, 180.0)
+
+pytestmark = pytest.mark.slow
 
 
 def test_sustained_ingest(mongo_url: str, tmp_path: Path) -> None:

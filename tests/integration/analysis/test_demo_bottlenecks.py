@@ -13,6 +13,8 @@ from pystrument_lab.demo import run_demo
 from pystrument_lab.store import Store
 from tests.utils.services import CollectorProcess
 
+pytestmark = pytest.mark.slow
+
 #: route template prefix → (bottleneck type, function) planted by the demo.
 PLANTED = {
     "/api/orders": ("database", "load_order_items"),

@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from pystrument_lab.analysis import jobs
 from pystrument_lab.analysis.config import load_config
 from pystrument_lab.analysis.worker import process_one
@@ -70,6 +72,7 @@ def test_two_workers_complete_fifty_jobs_exactly_once(store: Store, tmp_path: Pa
     )
 
 
+@pytest.mark.slow
 def test_a_killed_worker_loses_nothing(store: Store, tmp_path: Path) -> None:
     with fake_llm() as llm:
         llm.script((200, json.dumps(VALID_ANSWER), 2.5))
@@ -200,6 +203,7 @@ def test_queues_separate_single_and_batch_jobs(store: Store) -> None:
     assert stats["workers"] == {"a": 1}
 
 
+@pytest.mark.slow
 def test_the_worker_process_is_recycled_after_n_jobs(store: Store, tmp_path: Path) -> None:
     queued = queue_records(store, 5)
     supervisor = worker(store, tmp_path, "--recycle-after", "2")

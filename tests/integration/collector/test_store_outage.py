@@ -4,10 +4,13 @@ import time
 import uuid
 
 import httpx
+import pytest
 
 from pystrument_lab.embedded import EmbeddedServer
 from tests.utils.factories import make_record
 from tests.utils.services import CollectorProcess
+
+pytestmark = pytest.mark.slow
 
 
 def _wait_code(url: str, code: int, timeout: float = 30.0, **kwargs: object) -> dict:

@@ -24,6 +24,8 @@ from pystrument_lab.store import Store
 from tests.utils.sdk_guard import guarded_sdk
 from tests.utils.services import CollectorProcess
 
+pytestmark = pytest.mark.slow
+
 REQUESTS = 40
 
 

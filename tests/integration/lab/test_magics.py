@@ -24,6 +24,8 @@ from pystrument_lab.store import Store
 from tests.utils.factories import make_metric, make_record
 from tests.utils.services import CollectorProcess
 
+pytestmark = pytest.mark.slow
+
 SEARCH = "/api/search"
 USERS = "/api/users/{id}"
 CELL_ROUTE = "/notebook/busy"

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pytest
 
 from pystrument_lab.loaders import Lab
 from pystrument_lab.reports import list_reports, run_report
@@ -17,6 +18,8 @@ from pystrument_lab.store import Store, utcnow
 from pystrument_lab.widgets.timefmt import format_seconds
 from tests.integration.reports.conftest import SEARCH
 from tests.integration.reports.helpers import error_outputs, notebook_text
+
+pytestmark = pytest.mark.slow
 
 
 def _completed(report: dict[str, Any]) -> tuple[str, str]:

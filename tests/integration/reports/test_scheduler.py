@@ -13,6 +13,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from pystrument_lab.operations import job_overview
 from pystrument_lab.schedule import JobSpec, Schedule
 from pystrument_lab.scheduler import ReportScheduler
@@ -29,6 +31,7 @@ def _wait_for(check: Callable[[], Any], timeout: float) -> Any:
     raise AssertionError(f"nothing after {timeout} s")
 
 
+@pytest.mark.slow
 def test_a_cron_job_runs_the_report(store: Store, shop: dict[str, Any], tmp_path: Path) -> None:
     fire = (datetime.now(timezone.utc) + timedelta(seconds=3)).replace(microsecond=0)
     spec = JobSpec(

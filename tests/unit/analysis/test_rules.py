@@ -81,6 +81,27 @@ def test_memory_growth_names_the_allocating_function() -> None:
     assert finding["evidence"]["memory_delta"] == 150.0
 
 
+@pytest.mark.parametrize(
+    ("helper_self", "named"),
+    [
+        # export's own time (hashing the buffer, say) exceeds its helper's: the helper,
+        # a third of the two functions' busy time, is still the more specific place
+        (0.01, "build_export_buffer"),
+        # a helper with under a tenth of their busy time is not where the work is
+        (0.001, "export"),
+    ],
+)
+def test_memory_growth_names_the_deepest_allocating_function_doing_real_work(
+    helper_self: float, named: str
+) -> None:
+    record = trees.memory_record()
+    record["function_calls"] = trees.handler_tree(
+        "export", "build_export_buffer", helper_self, 0.08, line=120
+    )
+    [finding] = by_kind(analyse(record), "memory_growth")
+    assert finding["function"] == named
+
+
 def test_memory_under_the_thresholds_is_not_reported() -> None:
     record = trees.memory_record()
     record["performance_metrics"]["memory_usage"] = {"peak_memory": 15.0, "memory_delta": 5.0}

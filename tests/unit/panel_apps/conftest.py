@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import random
+import uuid
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -87,9 +90,31 @@ def seed_shop(store: Store, *, name: str = "shop", now: datetime | None = None) 
     return {**project, "records": records}
 
 
+@pytest.fixture(scope="module")
+def seeded_shop(mongo_url: str) -> Iterator[tuple[dict[str, Any], dict[str, list[dict]]]]:
+    """The shop seeded once per module (the 483 metric updates take most of a second),
+    as the project and every stored document, which each test copies into its own store."""
+    name = "test_shop_" + uuid.uuid4().hex[:12]
+    template = Store(mongo_url, database=name)
+    template.ensure_indexes()
+    project = seed_shop(template)
+    documents = {
+        collection: list(template.db[collection].find({}))
+        for collection in template.db.list_collection_names()
+        if not collection.startswith("system.")
+    }
+    template.client.drop_database(name)
+    template.close()
+    yield project, documents
+
+
 @pytest.fixture
-def shop(store: Store) -> dict[str, Any]:
-    return seed_shop(store)
+def shop(store: Store, seeded_shop: tuple[dict[str, Any], dict[str, list[dict]]]) -> dict[str, Any]:
+    project, documents = seeded_shop
+    for collection, items in documents.items():
+        if items:
+            store.db[collection].insert_many(copy.deepcopy(items))
+    return copy.deepcopy(project)
 
 
 @pytest.fixture
