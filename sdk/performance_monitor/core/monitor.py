@@ -237,7 +237,7 @@ class Monitor:
         status: int,
         duration: float,
         details: dict[str, Any],
-        memory: dict[str, float] | None,
+        memory: dict[str, Any] | None,
         error: dict[str, Any] | None,
     ) -> None:
         assert self.sender is not None

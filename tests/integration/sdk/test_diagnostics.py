@@ -289,3 +289,61 @@ def test_django_statements(
         _flush()
     (record,) = stored_records(store, project["project_key"], 1)
     _check_statements(record, 9, "_mu")
+
+
+# -- allocation sites ----------------------------------------------------------------
+
+_HELD: list[Any] = []
+
+
+def _omicron(n: int) -> int:
+    _HELD.append([bytes(1000) + bytes([i % 256]) for i in range(n)])
+    return len(_HELD)
+
+
+def _check_allocations(record: dict[str, Any], n: int) -> None:
+    sites = record["performance_metrics"]["memory_usage"]["allocations"]
+    top = sites[0]
+    assert top["function"] == "_omicron" and top["file"] == __file__
+    assert top["size"] >= n * 1000 and top["count"] >= n
+    assert record["performance_metrics"]["memory_usage"]["peak_memory"] >= n * 1000 / 1e6
+
+
+def test_flask_allocation_sites(
+    sdk_settings: dict[str, Any], store: Any, project: dict[str, Any]
+) -> None:
+    from flask import Flask
+    from performance_monitor.flask import PerformanceMiddleware
+
+    app = Flask("allocations")
+
+    @app.route("/m/<int:n>")
+    def pi(n: int) -> dict[str, int]:
+        return {"n": _omicron(n)}
+
+    PerformanceMiddleware(app, {**sdk_settings, "track_memory": True})
+    with serve_wsgi(app) as url:
+        assert httpx.get(f"{url}/m/3000").status_code == 200
+        _flush()
+    (record,) = stored_records(store, project["project_key"], 1)
+    _check_allocations(record, 3000)
+
+
+def test_fastapi_allocation_sites(
+    sdk_settings: dict[str, Any], store: Any, project: dict[str, Any]
+) -> None:
+    from fastapi import FastAPI
+    from performance_monitor.fastapi import PerformanceMiddleware
+
+    app = FastAPI()
+
+    @app.get("/m/{n}")
+    async def pi(n: int) -> dict[str, int]:
+        return {"n": _omicron(n)}
+
+    app.add_middleware(PerformanceMiddleware, **{**sdk_settings, "track_memory": True})
+    with serve_asgi(app) as url:
+        assert httpx.get(f"{url}/m/2000").status_code == 200
+        _flush()
+    (record,) = stored_records(store, project["project_key"], 1)
+    _check_allocations(record, 2000)
