@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 
+from pystrument_lab.loaders import Lab
+
 from .apps import django_app
 from .helpers import stored_records, wait_until
 from .servers import serve_asgi, serve_wsgi
@@ -90,6 +92,16 @@ def test_flask_exception_stored_and_counted(
     (not_found,) = [r for r in records if r["path"] == "/e/4"]
     assert not_found["status_code"] == 404 and not_found.get("error") is None
     assert wait_until(lambda: _exceptions(store, key, "/e/<int:n>") == {"LookupError": 3})
+    lab = Lab(store)
+    loaded = lab.record(failed[0]["trace_id"])
+    assert loaded.error is not None and loaded.error["type"] == "LookupError"
+    assert lab.record(not_found["trace_id"]).error is None
+    frame = lab.records(key)
+    assert sorted(frame["error_type"].to_list(), key=str) == [*["LookupError"] * 3, None]
+    counts = lab.exceptions(key)
+    assert counts.to_dicts() == [
+        {"route": "/e/<int:n>", "method": "GET", "exception": "LookupError", "count": 3}
+    ]
 
 
 def test_exceptions_counted_without_sampling(
@@ -248,6 +260,13 @@ def test_flask_sqlalchemy_statements(
     records = {r["path"]: r for r in stored_records(store, project["project_key"], 2)}
     _check_statements(records["/q/3"], 3, "_mu")
     _check_statements(records["/q/11"], 11, "_mu")
+    loaded = Lab(store).record(records["/q/11"]["trace_id"])
+    assert {s["statement"]: s["count"] for s in loaded.sql_statements} == {
+        SELECT_ONE: 11,
+        COUNT_OTHERS: 1,
+    }
+    frame = Lab(store).records(project["project_key"])
+    assert sorted(frame["statement_count"].to_list()) == [2, 2]
 
 
 def test_fastapi_sqlalchemy_statements(
@@ -327,6 +346,7 @@ def test_flask_allocation_sites(
         _flush()
     (record,) = stored_records(store, project["project_key"], 1)
     _check_allocations(record, 3000)
+    assert Lab(store).record(record["trace_id"]).allocations[0]["function"] == "_omicron"
 
 
 def test_fastapi_allocation_sites(
