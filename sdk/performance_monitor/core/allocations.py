@@ -11,7 +11,9 @@ request 3-5x slower), so memory allocated inside a library is not
 attributed. The record keeps the
 :data:`MAX_SITES` largest sites as ``{function, file, line, size, count}``
 (bytes and blocks still allocated at the end: memory the request retained
-or handed on, such as its response, not a transient peak). When the
+or handed on, such as its response, not a transient peak). Sites are looked for only in a request whose traced memory grew by
+:data:`ALLOCATION_MIN_BYTES` (a snapshot's cost grows with what was
+allocated; a small request's sites say little). When the
 request started tracemalloc itself, there is nothing to compare with and
 no snapshot is taken at the start. Overlapping tracked requests share
 tracemalloc, so their sites include each other's allocations.
@@ -28,6 +30,8 @@ from .callsite import is_application_file
 
 TRACE_FRAMES = 1
 MAX_SITES = 20
+#: Sites are looked for only when traced memory grew by this much during the request.
+ALLOCATION_MIN_BYTES = 1_000_000
 
 
 def start_snapshot(fresh: bool) -> tracemalloc.Snapshot | None:

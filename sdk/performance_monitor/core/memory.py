@@ -31,7 +31,7 @@ import threading
 import tracemalloc
 from typing import TYPE_CHECKING, Any
 
-from .allocations import TRACE_FRAMES, allocation_sites, start_snapshot
+from .allocations import ALLOCATION_MIN_BYTES, TRACE_FRAMES, allocation_sites, start_snapshot
 
 if TYPE_CHECKING:
     from .request import RequestState
@@ -86,7 +86,10 @@ def finish_memory(state: RequestState) -> dict[str, Any] | None:
         current, peak = tracemalloc.get_traced_memory() if tracing else (start, 0)
         _observe(current)  # this request's own end included
         before = state.extra.pop("allocations_before", None)
-        sites = allocation_sites(before) if tracing else []
+        # A snapshot costs in proportion to what was allocated: only worth it for
+        # a request that allocated enough to be looked at.
+        grown = max(current, peak) - start >= ALLOCATION_MIN_BYTES
+        sites = allocation_sites(before) if tracing and grown else []
         _in_flight.remove(state)
         if not _in_flight and _started_here:
             tracemalloc.stop()
