@@ -12,12 +12,17 @@ records (one row per sampled request)
     total_duration, cpu_time, query_count, query_time, slow_query_count,
     cache_hits, cache_misses, cache_time, peak_memory, memory_delta,
     response_size, app_version, git_commit, framework, python_version, host,
-    node_count`` (durations in s, memory in MB, sizes in bytes).
+    node_count, error_type, statement_count`` (durations in s, memory in MB,
+    sizes in bytes; ``error_type`` null unless the request failed with an
+    exception, ``statement_count`` the distinct SQL statements stored, null
+    for records without them).
 endpoints (one row per route and method, from the metric stream of ALL requests)
     ``route, method, count, errors, error_rate, throughput`` (req/s over the
     range) ``, avg, min, max, p50, p95, p99`` (s; percentiles within 4.4 %).
 trends (one row per time bucket)
     ``bucket_start, count, errors, error_rate, throughput, avg, min, max, p50, p95, p99``.
+exceptions (one row per route, method and exception type, from the metric stream)
+    ``route, method, exception, count``, most frequent first.
 versions
     ``app_version, count, errors, error_rate, p50, p95, p99, first_seen, last_seen``.
 projects
@@ -56,8 +61,9 @@ RECORD_COLUMNS: dict[str, str] = {
     "query_time": _F, "slow_query_count": _I, "cache_hits": _I, "cache_misses": _I,
     "cache_time": _F, "peak_memory": _F, "memory_delta": _F, "response_size": _I,
     "app_version": _S, "git_commit": _S, "framework": _S, "python_version": _S,
-    "host": _S, "node_count": _I,
+    "host": _S, "node_count": _I, "error_type": _S, "statement_count": _I,
 }  # fmt: skip
+EXCEPTION_COLUMNS: dict[str, str] = {"route": _S, "method": _S, "exception": _S, "count": _I}
 STAT_COLUMNS: dict[str, str] = {
     "count": _I, "errors": _I, "error_rate": _F, "throughput": _F, "avg": _F,
     "min": _F, "max": _F, "p50": _F, "p95": _F, "p99": _F,
@@ -105,6 +111,7 @@ def record_row(doc: Mapping[str, Any]) -> dict[str, Any]:
     memory = metrics.get("memory_usage") or {}
     environment = doc.get("environment") or {}
     server = environment.get("server_info") or {}
+    statements = database.get("statements") or {}
     return {
         "id": str(doc["_id"]) if "_id" in doc else doc.get("id"),
         "trace_id": doc.get("trace_id"),
@@ -130,6 +137,12 @@ def record_row(doc: Mapping[str, Any]) -> dict[str, Any]:
         "python_version": environment.get("python_version"),
         "host": server.get("hostname"),
         "node_count": doc.get("node_count"),
+        "error_type": (doc.get("error") or {}).get("type"),
+        "statement_count": (
+            len(statements.get("items") or ()) + int(statements.get("other_statements") or 0)
+            if statements
+            else None
+        ),
     }
 
 
@@ -144,6 +157,23 @@ class Record:
     @property
     def trace_id(self) -> str:
         return str(self.data["trace_id"])
+
+    @property
+    def error(self) -> dict[str, Any] | None:
+        """``{type, message, traceback, frames_omitted}`` if the request failed with an exception."""
+        return self.data.get("error") or None
+
+    @property
+    def sql_statements(self) -> list[dict[str, Any]]:
+        """The distinct statements: ``{statement, count, total_duration, max_duration, call_site}``."""
+        database = (self.data.get("performance_metrics") or {}).get("database_metrics") or {}
+        return list((database.get("statements") or {}).get("items") or [])
+
+    @property
+    def allocations(self) -> list[dict[str, Any]]:
+        """Top allocating application lines: ``{function, file, line, size, count}``."""
+        memory = (self.data.get("performance_metrics") or {}).get("memory_usage") or {}
+        return list(memory.get("allocations") or [])
 
     def pyinstrument_html(self) -> str:
         """pyinstrument's own interactive HTML view of the stored session."""
@@ -283,6 +313,32 @@ class Lab:
         span = trends_module.window(time_range, since=since, until=until, bucket=bucket)
         docs = self._metric_docs(project, span, route=route, method=method, app_version=app_version)
         return to_frame(trends_module.trend_buckets(docs, span), TREND_COLUMNS, engine)
+
+    def exceptions(
+        self,
+        project: str,
+        *,
+        time_range: str | None = "24h",
+        since: datetime | None = None,
+        until: datetime | None = None,
+        route: str | None = None,
+        method: str | None = None,
+        app_version: str | None = None,
+        engine: Engine = "polars",
+    ) -> Frame:
+        """Exceptions per route, method and type, counted for every request (not sampled)."""
+        span = trends_module.window(time_range, since=since, until=until)
+        docs = self._metric_docs(project, span, route=route, method=method, app_version=app_version)
+        totals: dict[tuple[str, str, str], int] = {}
+        for doc in docs:
+            for kind, count in (doc.get("exceptions") or {}).items():
+                key = (doc["route"], doc["method"], kind.replace("\uff0e", "."))
+                totals[key] = totals.get(key, 0) + int(count)
+        rows = [
+            {"route": r, "method": m, "exception": k, "count": n}
+            for (r, m, k), n in sorted(totals.items(), key=lambda item: -item[1])
+        ]
+        return to_frame(rows, EXCEPTION_COLUMNS, engine)
 
     def versions(
         self, project: str, *, time_range: str | None = "30d", engine: Engine = "polars"

@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import threading
 import tracemalloc
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from .allocations import ALLOCATION_MIN_BYTES, TRACE_FRAMES, allocation_sites, start_snapshot
 
 if TYPE_CHECKING:
     from .request import RequestState
@@ -53,11 +55,13 @@ def start_memory(state: RequestState) -> None:
     if state.memory_start is not None:
         return
     with _lock:
+        fresh = False
         if not _in_flight:
             if not tracemalloc.is_tracing():
-                tracemalloc.start()
-                _started_here = True
+                tracemalloc.start(TRACE_FRAMES)
+                _started_here = fresh = True
             tracemalloc.reset_peak()
+        state.extra["allocations_before"] = start_snapshot(fresh)
         current, peak = tracemalloc.get_traced_memory()
         _observe(current)
         state.memory_start = state.memory_low = state.memory_high = current
@@ -68,7 +72,7 @@ def start_memory(state: RequestState) -> None:
         _in_flight.append(state)
 
 
-def finish_memory(state: RequestState) -> dict[str, float] | None:
+def finish_memory(state: RequestState) -> dict[str, Any] | None:
     """The request's ``memory_usage`` figures; stops tracemalloc after the last request."""
     global _started_here
     start = state.memory_start
@@ -81,6 +85,11 @@ def finish_memory(state: RequestState) -> dict[str, float] | None:
         tracing = tracemalloc.is_tracing()
         current, peak = tracemalloc.get_traced_memory() if tracing else (start, 0)
         _observe(current)  # this request's own end included
+        before = state.extra.pop("allocations_before", None)
+        # A snapshot costs in proportion to what was allocated: only worth it for
+        # a request that allocated enough to be looked at.
+        grown = max(current, peak) - start >= ALLOCATION_MIN_BYTES
+        sites = allocation_sites(before) if tracing and grown else []
         _in_flight.remove(state)
         if not _in_flight and _started_here:
             tracemalloc.stop()
@@ -90,7 +99,11 @@ def finish_memory(state: RequestState) -> dict[str, float] | None:
     high = state.memory_high - base
     if peak > state.memory_peak_at_start:
         high = max(high, peak - start)  # the process's peak was reached while this request ran
-    return {"peak_memory": max(high, delta, 0) / 1e6, "memory_delta": delta / 1e6}
+    return {
+        "peak_memory": max(high, delta, 0) / 1e6,
+        "memory_delta": delta / 1e6,
+        "allocations": sites,
+    }
 
 
 def tracked_requests() -> int:

@@ -26,6 +26,7 @@ from .profiler import RequestProfiler
 from .record import CapturedRequest, detect_git_commit, environment_info, iso
 from .request import RequestState
 from .sender import Sender
+from .statements import statements_summary
 from .trace_context import trace_id_of
 
 #: How long a flush waits for responses the server is still finishing (seconds).
@@ -236,7 +237,7 @@ class Monitor:
         status: int,
         duration: float,
         details: dict[str, Any],
-        memory: dict[str, float] | None,
+        memory: dict[str, Any] | None,
         error: dict[str, Any] | None,
     ) -> None:
         assert self.sender is not None
@@ -292,6 +293,7 @@ class Monitor:
             response_body=details.get("response_body"),
             profile_truncated=profiler.truncated if profiler is not None else False,
             error=error,
+            sql_statements=statements_summary(state.statements) if state.statements else None,
         )
         self.sender.submit(captured)
 

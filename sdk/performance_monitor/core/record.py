@@ -206,7 +206,6 @@ class CapturedRequest:
     profile_truncated: bool = False
     error: dict[str, Any] | None = None
     sql_statements: dict[str, Any] | None = None
-    allocations: list[dict[str, Any]] | None = None
     parent_span_id: str | None = None
 
     def build(self) -> dict[str, Any]:
@@ -254,10 +253,6 @@ class CapturedRequest:
             record["error"] = self.error
         if self.sql_statements is not None:
             record["performance_metrics"]["database_metrics"]["statements"] = self.sql_statements
-        if self.allocations is not None:
-            record["performance_metrics"].setdefault("memory_usage", {})["allocations"] = (
-                self.allocations
-            )
         if self.parent_span_id is not None:
             record["parent_span_id"] = self.parent_span_id
         if self.session is not None:

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from pyinstrument.session import Session
 
+from .statements import add_statement
+
 if TYPE_CHECKING:
     from .profiler import RequestProfiler
 
@@ -38,6 +40,7 @@ class RequestState:
         "query_count",
         "query_time",
         "slow_queries",
+        "statements",
         "cache_hits",
         "cache_misses",
         "cache_time",
@@ -72,6 +75,8 @@ class RequestState:
             self.query_count = 0
             self.query_time = 0.0
             self.slow_queries: list[dict[str, Any]] = []
+            # normalized statement -> [count, total, max, call site] (core/statements.py)
+            self.statements: dict[str, list[Any]] = {}
             self.cache_hits = 0
             self.cache_misses = 0
             self.cache_time = 0.0
@@ -92,6 +97,7 @@ class RequestState:
             return
         self.query_count += 1
         self.query_time += duration
+        add_statement(self.statements, statement, duration)
         if duration >= self.slow_query_threshold and len(self.slow_queries) < MAX_SLOW_QUERIES:
             self.slow_queries.append(
                 {"statement": statement[:MAX_STATEMENT_LENGTH], "duration": duration}

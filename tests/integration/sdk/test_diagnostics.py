@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 
+from pystrument_lab.loaders import Lab
+
 from .apps import django_app
 from .helpers import stored_records, wait_until
 from .servers import serve_asgi, serve_wsgi
@@ -90,6 +92,16 @@ def test_flask_exception_stored_and_counted(
     (not_found,) = [r for r in records if r["path"] == "/e/4"]
     assert not_found["status_code"] == 404 and not_found.get("error") is None
     assert wait_until(lambda: _exceptions(store, key, "/e/<int:n>") == {"LookupError": 3})
+    lab = Lab(store)
+    loaded = lab.record(failed[0]["trace_id"])
+    assert loaded.error is not None and loaded.error["type"] == "LookupError"
+    assert lab.record(not_found["trace_id"]).error is None
+    frame = lab.records(key)
+    assert sorted(frame["error_type"].to_list(), key=str) == [*["LookupError"] * 3, None]
+    counts = lab.exceptions(key)
+    assert counts.to_dicts() == [
+        {"route": "/e/<int:n>", "method": "GET", "exception": "LookupError", "count": 3}
+    ]
 
 
 def test_exceptions_counted_without_sampling(
@@ -149,7 +161,7 @@ def __getattr__(name: str) -> Any:
     if name == "urlpatterns":
         from django.urls import path
 
-        return [path("e/<int:n>", zeta)]
+        return [path("e/<int:n>", zeta), path("q/<int:n>", xi)]
     raise AttributeError(name)
 
 
@@ -181,3 +193,177 @@ def test_django_exception_stored(
     _check_error(records["/e/7"], "LookupError", "_iota", "_theta")
     assert records["/e/4"]["status_code"] == 404 and records["/e/4"].get("error") is None
     assert wait_until(lambda: _exceptions(store, key, "/e/<int:n>") == {"LookupError": 1})
+
+
+# -- SQL statements ------------------------------------------------------------------
+
+SELECT_ONE = "SELECT name FROM items WHERE id = ?"
+COUNT_OTHERS = "SELECT COUNT(*) FROM items WHERE name <> ? AND id > ?"
+
+
+def _check_statements(record: dict[str, Any], n: int, caller: str) -> None:
+    database = record["performance_metrics"]["database_metrics"]
+    items = {s["statement"]: s for s in database["statements"]["items"]}
+    assert set(items) == {SELECT_ONE, COUNT_OTHERS}
+    assert items[SELECT_ONE]["count"] == n and items[COUNT_OTHERS]["count"] == 1
+    assert database["query_count"] == n + 1
+    for item in items.values():
+        assert 0 < item["max_duration"] <= item["total_duration"]
+        assert item["call_site"]["function"] == caller
+        assert item["call_site"]["file"] == __file__
+    assert database["statements"]["other_statements"] == 0
+
+
+def _mu(execute: Any, n: int, mark: str) -> None:
+    for i in range(1, n + 1):
+        execute(f"SELECT name FROM items WHERE id = {mark}", (i,))
+    execute("SELECT COUNT(*) FROM items WHERE name <> 'x' AND id > 2")
+
+
+def _engine(path: Any) -> Any:
+    from performance_monitor.sqlalchemy import instrument_engine
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False})
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)"))
+        for i in range(20):
+            conn.execute(text("INSERT INTO items (name) VALUES (:n)"), {"n": f"i{i}"})
+    return instrument_engine(engine)
+
+
+def _sqlalchemy_run(engine: Any, n: int) -> None:
+    with engine.connect() as conn:
+        # exec_driver_sql runs the DB-API statement as given, through the engine's events.
+        _mu(conn.exec_driver_sql, n, "?")
+
+
+def test_flask_sqlalchemy_statements(
+    sdk_settings: dict[str, Any], store: Any, project: dict[str, Any], tmp_path: Any
+) -> None:
+    from flask import Flask
+    from performance_monitor.flask import PerformanceMiddleware
+
+    engine = _engine(tmp_path / "f.sqlite3")
+    app = Flask("statements")
+
+    @app.route("/q/<int:n>")
+    def nu(n: int) -> dict[str, int]:
+        _sqlalchemy_run(engine, n)
+        return {"n": n}
+
+    PerformanceMiddleware(app, sdk_settings)
+    with serve_wsgi(app) as url:
+        for n in (3, 11):
+            assert httpx.get(f"{url}/q/{n}").json() == {"n": n}
+        _flush()
+    records = {r["path"]: r for r in stored_records(store, project["project_key"], 2)}
+    _check_statements(records["/q/3"], 3, "_mu")
+    _check_statements(records["/q/11"], 11, "_mu")
+    loaded = Lab(store).record(records["/q/11"]["trace_id"])
+    assert {s["statement"]: s["count"] for s in loaded.sql_statements} == {
+        SELECT_ONE: 11,
+        COUNT_OTHERS: 1,
+    }
+    frame = Lab(store).records(project["project_key"])
+    assert sorted(frame["statement_count"].to_list()) == [2, 2]
+
+
+def test_fastapi_sqlalchemy_statements(
+    sdk_settings: dict[str, Any], store: Any, project: dict[str, Any], tmp_path: Any
+) -> None:
+    from fastapi import FastAPI
+    from performance_monitor.fastapi import PerformanceMiddleware
+
+    engine = _engine(tmp_path / "a.sqlite3")
+    app = FastAPI()
+
+    @app.get("/q/{n}")
+    def nu(n: int) -> dict[str, int]:
+        _sqlalchemy_run(engine, n)
+        return {"n": n}
+
+    app.add_middleware(PerformanceMiddleware, **sdk_settings)
+    with serve_asgi(app) as url:
+        assert httpx.get(f"{url}/q/7").json() == {"n": 7}
+        _flush()
+    (record,) = stored_records(store, project["project_key"], 1)
+    _check_statements(record, 7, "_mu")
+
+
+def xi(request: Any, n: int) -> Any:
+    from django.db import connection
+    from django.http import JsonResponse
+
+    with connection.cursor() as cursor:
+        _mu(cursor.execute, n, "%s")
+    return JsonResponse({"n": n})
+
+
+def test_django_statements(
+    sdk_settings: dict[str, Any], store: Any, project: dict[str, Any]
+) -> None:
+    with _django(sdk_settings) as url:
+        assert httpx.get(f"{url}/q/9").json() == {"n": 9}
+        _flush()
+    (record,) = stored_records(store, project["project_key"], 1)
+    _check_statements(record, 9, "_mu")
+
+
+# -- allocation sites ----------------------------------------------------------------
+
+_HELD: list[Any] = []
+
+
+def _omicron(n: int) -> int:
+    _HELD.append([bytes(1000) + bytes([i % 256]) for i in range(n)])
+    return len(_HELD)
+
+
+def _check_allocations(record: dict[str, Any], n: int) -> None:
+    sites = record["performance_metrics"]["memory_usage"]["allocations"]
+    top = sites[0]
+    assert top["function"] == "_omicron" and top["file"] == __file__
+    assert top["size"] >= n * 1000 and top["count"] >= n
+    assert record["performance_metrics"]["memory_usage"]["peak_memory"] >= n * 1000 / 1e6
+
+
+def test_flask_allocation_sites(
+    sdk_settings: dict[str, Any], store: Any, project: dict[str, Any]
+) -> None:
+    from flask import Flask
+    from performance_monitor.flask import PerformanceMiddleware
+
+    app = Flask("allocations")
+
+    @app.route("/m/<int:n>")
+    def pi(n: int) -> dict[str, int]:
+        return {"n": _omicron(n)}
+
+    PerformanceMiddleware(app, {**sdk_settings, "track_memory": True})
+    with serve_wsgi(app) as url:
+        assert httpx.get(f"{url}/m/3000").status_code == 200
+        _flush()
+    (record,) = stored_records(store, project["project_key"], 1)
+    _check_allocations(record, 3000)
+    assert Lab(store).record(record["trace_id"]).allocations[0]["function"] == "_omicron"
+
+
+def test_fastapi_allocation_sites(
+    sdk_settings: dict[str, Any], store: Any, project: dict[str, Any]
+) -> None:
+    from fastapi import FastAPI
+    from performance_monitor.fastapi import PerformanceMiddleware
+
+    app = FastAPI()
+
+    @app.get("/m/{n}")
+    async def pi(n: int) -> dict[str, int]:
+        return {"n": _omicron(n)}
+
+    app.add_middleware(PerformanceMiddleware, **{**sdk_settings, "track_memory": True})
+    with serve_asgi(app) as url:
+        assert httpx.get(f"{url}/m/2000").status_code == 200
+        _flush()
+    (record,) = stored_records(store, project["project_key"], 1)
+    _check_allocations(record, 2000)

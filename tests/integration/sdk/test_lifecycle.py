@@ -17,7 +17,7 @@ from .servers import serve_asgi, serve_wsgi
 
 django_app.setup()
 
-SLOW = 0.5
+SLOW = 1.0
 
 
 def _sdk(sink: Sink, **extra: Any) -> dict[str, Any]:

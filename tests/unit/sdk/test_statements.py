@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from performance_monitor.core.statements import (
+    MAX_NORMALIZED_LENGTH,
+    add_statement,
+    normalize,
+    statements_summary,
+)
+
+
+def test_literals_and_placeholders_become_question_marks() -> None:
+    assert (
+        normalize("SELECT  a FROM t\n WHERE id = 42 AND s = 'it''s' AND x IN (1, 2, 3)")
+        == "SELECT a FROM t WHERE id = ? AND s = ? AND x IN (?)"
+    )
+    assert normalize("UPDATE t SET a = %s, b = %(b)s WHERE c = $1 AND d = :d") == (
+        "UPDATE t SET a = ?, b = ? WHERE c = ? AND d = ?"
+    )
+    assert normalize("SELECT t2.c1, x::int FROM t2") == "SELECT t2.c1, x::int FROM t2"
+    assert len(normalize("SELECT " + "a, " * 5000 + "b")) == MAX_NORMALIZED_LENGTH
+
+
+def test_costliest_kept_and_the_rest_summed() -> None:
+    statements: dict[str, list[object]] = {}
+    for i in range(60):
+        for _ in range(2):
+            add_statement(statements, f"SELECT c{i} FROM t WHERE id = {i}", 0.001 * (i + 1))
+    summary = statements_summary(statements, limit=50)
+    items = summary["items"]
+    assert len(items) == 50 and items[0]["statement"] == "SELECT c59 FROM t WHERE id = ?"
+    assert items[0]["count"] == 2 and abs(items[0]["total_duration"] - 0.12) < 1e-9
+    assert abs(items[0]["max_duration"] - 0.06) < 1e-9
+    assert summary["other_statements"] == 10 and summary["other_count"] == 20
+    assert abs(summary["other_duration"] - sum(0.002 * (i + 1) for i in range(10))) < 1e-9
+    assert items[0]["call_site"]["function"] == "test_costliest_kept_and_the_rest_summed"
