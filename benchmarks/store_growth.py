@@ -200,21 +200,22 @@ class Case:
         """Page 200 of 20 by following the cursor: the time of its last page's fetch."""
 
         def last_page() -> object:
-            return self.api(
-                "/api/v1/performance/records", project_key=self.key, size=20, cursor=self.cursor
-            )
+            extra = {"cursor": self.cursor} if self.cursor else {}
+            return self.api("/api/v1/performance/records", project_key=self.key, size=20, **extra)
 
         return last_page
 
     def prepare_cursor(self) -> None:
+        """Follow the cursor 199 pages deep (or as deep as the records go)."""
         cursor = None
         for _ in range(199):
             params: dict[str, Any] = {"project_key": self.key, "size": 20}
             if cursor:
                 params["cursor"] = cursor
-            cursor = self.api("/api/v1/performance/records", **params).get("next_cursor")
-            if cursor is None:
+            following = self.api("/api/v1/performance/records", **params).get("next_cursor")
+            if following is None:
                 break
+            cursor = following
         self.cursor = cursor
 
     def ingest(self) -> Callable[[], object]:

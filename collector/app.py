@@ -35,7 +35,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
                 resolve_url(settings),
                 database=settings.database,
                 timeout_ms=settings.store_timeout_ms,
+                deadline_ms=settings.store_deadline_ms,
             )
+        app.state.read_store = app.state.store.reader(settings.store_read_pool)
         try:
             app.state.store.ensure_indexes()
         except (StoreUnavailable, StoreError):

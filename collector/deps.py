@@ -28,8 +28,17 @@ def get_store(request: Request) -> Store:
     return store
 
 
+def get_read_store(request: Request) -> Store:
+    """The store handle of reads: its own connection pool, so listings and
+    trends never hold a connection that ingest is waiting for."""
+    get_store(request)
+    store: Store = request.app.state.read_store
+    return store
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[Store, Depends(get_store)]
+ReadStoreDep = Annotated[Store, Depends(get_read_store)]
 
 
 def _presented_token(request: Request) -> str | None:

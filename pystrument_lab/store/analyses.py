@@ -14,7 +14,10 @@ from typing import Any
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
-from pystrument_lab.store.schema import Collections, public
+from pystrument_lab.store.schema import Collections, eq, public
+
+#: The history counts up to this many analyses ("1000+" beyond).
+HISTORY_COUNT_LIMIT = 1000
 
 ACTIVE = ["pending", "running"]
 FINISHED = ["completed", "failed"]
@@ -40,9 +43,13 @@ class AnalysisQueries(Collections):
 
     def active_analysis(self, project_key: str, trace_id: str) -> dict[str, Any] | None:
         """The pending or running analysis of one record, if any."""
-        return self.analyses.find_one(
-            {"project_key": project_key, "trace_id": trace_id, "status": {"$in": ACTIVE}}
-        )
+        for status in ACTIVE:  # two $eq lookups: $in is never served from an index
+            found = self.analyses.find_one(
+                {"trace_id": eq(trace_id), "status": eq(status), "project_key": eq(project_key)}
+            )
+            if found is not None:
+                return found
+        return None
 
     def has_analysis(self, project_key: str, trace_id: str) -> bool:
         """Whether any analysis (in any state) exists for the record."""
@@ -64,9 +71,9 @@ class AnalysisQueries(Collections):
         epoch; else a pending one. Highest priority first, then oldest.
         """
         query: dict[str, Any] = (
-            {"status": "pending"}
+            {"status": eq("pending")}
             if expired_before is None
-            else {"status": "running", "lease_expires": {"$lt": expired_before}}
+            else {"status": eq("running"), "lease_expires": {"$lt": expired_before}}
         )
         if queues:
             query["queue"] = {"$in": list(queues)}
@@ -80,21 +87,21 @@ class AnalysisQueries(Collections):
 
     def active_analyses(self) -> list[dict[str, Any]]:
         """Every pending or running job: queue, status, worker, lease."""
-        return list(
-            self.analyses.find(
-                {"status": {"$in": ACTIVE}},
-                {"queue": 1, "status": 1, "worker": 1, "lease_expires": 1},
-            )
-        )
+        fields = {"queue": 1, "status": 1, "worker": 1, "lease_expires": 1}
+        return [
+            doc for status in ACTIVE for doc in self.analyses.find({"status": eq(status)}, fields)
+        ]
 
     def finished_analyses(self, since_epoch: float) -> list[dict[str, Any]]:
         """Jobs completed or failed since ``since_epoch``: queue and status."""
-        return list(
-            self.analyses.find(
-                {"status": {"$in": FINISHED}, "completed_epoch": {"$gte": since_epoch}},
+        return [
+            doc
+            for status in FINISHED
+            for doc in self.analyses.find(
+                {"status": eq(status), "completed_epoch": {"$gte": since_epoch}},
                 {"queue": 1, "status": 1},
             )
-        )
+        ]
 
     def update_claimed_analysis(
         self, analysis_id: Any, claim: str, changes: Mapping[str, Any], *, completed: bool
@@ -115,7 +122,7 @@ class AnalysisQueries(Collections):
         return public(self.analyses.find_one(_by_id(analysis_id), {"claim": 0}))
 
     def analysis_by_task(self, task_id: str) -> dict[str, Any] | None:
-        return self.analyses.find_one({"task_id": task_id})
+        return self.analyses.find_one({"task_id": eq(task_id)})
 
     def analysis_history(
         self,
@@ -126,13 +133,14 @@ class AnalysisQueries(Collections):
         skip: int = 0,
         limit: int = 20,
     ) -> tuple[list[dict[str, Any]], int]:
-        """A project's analyses, newest first, and their total count."""
-        query: dict[str, Any] = {"project_key": project_key}
+        """A project's analyses, newest first, and their count (up to
+        :data:`HISTORY_COUNT_LIMIT`: counting reads every match)."""
+        query: dict[str, Any] = {"project_key": eq(project_key)}
         if status is not None:
-            query["status"] = status
+            query["status"] = eq(status)
         if trace_id is not None:
-            query["trace_id"] = trace_id
-        total = self.analyses.count_documents(query)
+            query["trace_id"] = eq(trace_id)
+        total = len(list(self.analyses.find(query, {"_id": 1}).limit(HISTORY_COUNT_LIMIT)))
         cursor = self.analyses.find(query, {"claim": 0, "analysis_input": 0})
         items = cursor.sort("created_at", DESCENDING).skip(skip).limit(limit)
         return [public(doc) for doc in items], total  # type: ignore[misc]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 import pymongo
+from pymongo.collection import Collection
 from pymongo.errors import PyMongoError
 
 from pystrument_lab.errors import StoreUnavailable
@@ -27,9 +30,17 @@ from pystrument_lab.store.schema import (
     RECORDS,
     REPORTS,
     SCHEDULER_STATE,
+    STORE_META,
     as_utc,
+    epoch,
+    eq,
     utcnow,
 )
+
+#: A workbench process's deadline per store call, in collector deadlines.
+LAB_DEADLINE_FACTOR = 6
+#: Ids deleted per call by retention.
+DELETE_CHUNK = 2000
 
 
 class Store(
@@ -42,15 +53,35 @@ class Store(
 ):
     """A handle on the pystrument database."""
 
-    def __init__(self, url: str, *, database: str = "pystrument", timeout_ms: int = 2000) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        database: str = "pystrument",
+        timeout_ms: int = 2000,
+        deadline_ms: int | None = None,
+        max_pool_size: int = 100,
+    ) -> None:
+        """``deadline_ms`` bounds every call: the wait for the server's answer
+        (``socketTimeoutMS``) and for a free connection of this handle's pool
+        (``waitQueueTimeoutMS``); ``max_pool_size`` bounds the connections it
+        holds at once. Not pymongo's ``timeoutMS``: under it a write retries
+        until the deadline, so an ingest call would hang for the whole
+        deadline while the store is down instead of failing after
+        ``timeout_ms`` (server selection)."""
         self.url = url
+        self.timeout_ms = timeout_ms
+        self.deadline_ms = deadline_ms or max(timeout_ms * 5, 10_000)
         self.client: pymongo.MongoClient = pymongo.MongoClient(
             url,
             tz_aware=True,
             serverSelectionTimeoutMS=timeout_ms,
             connectTimeoutMS=timeout_ms,
-            socketTimeoutMS=max(timeout_ms * 5, 10_000),
+            socketTimeoutMS=self.deadline_ms,
+            waitQueueTimeoutMS=self.deadline_ms,
+            maxPoolSize=max_pool_size,
         )
+        self._reader: Store | None = None
         self.db = self.client[database]
         self.projects = self.db[PROJECTS]
         self.records = self.db[RECORDS]
@@ -67,7 +98,24 @@ class Store(
     def database_name(self) -> str:
         return self.db.name
 
+    def reader(self, pool_size: int) -> Store:
+        """A handle on the same database with a pool of its own (``pool_size``
+        connections): the collector's reads go through it, so a slow read waits
+        for a read connection and never for one that ingest needs."""
+        if self._reader is None:
+            self._reader = Store(
+                self.url,
+                database=self.db.name,
+                timeout_ms=self.timeout_ms,
+                deadline_ms=self.deadline_ms,
+                max_pool_size=pool_size,
+            )
+            self._reader._indexes_ready = True
+        return self._reader
+
     def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
         self.client.close()
 
     # -- health and schema -------------------------------------------------
@@ -90,6 +138,7 @@ class Store(
         try:
             for name, indexes in INDEXES.items():
                 self.db[name].create_indexes(indexes)
+            self.backfill_epochs()
         except PyMongoError as exc:
             raise StoreUnavailable(f"cannot create indexes: {exc}") from exc
         self._indexes_ready = True
@@ -100,25 +149,60 @@ class Store(
         """Remove records, trees, metric documents and analyses older than ``cutoff``.
 
         Minute and 10-minute metric documents go sooner, after
-        :data:`METRIC_RETENTION` (when that is shorter).
+        :data:`METRIC_RETENTION` (when that is shorter). Times are compared as
+        epoch seconds, which the embedded server serves from an index (dates
+        it scans for), and in chunks of :data:`DELETE_CHUNK` ids, so ingest
+        waits for one chunk at most, never for a whole day's deletion.
         """
         cutoff = as_utc(cutoff)
         now = utcnow()
-        metrics = self.endpoint_metrics.delete_many({"bucket_start": {"$lt": cutoff}}).deleted_count
+        metrics = self._delete_chunked(
+            self.endpoint_metrics, {"bucket_epoch": {"$lt": epoch(cutoff)}}
+        )
         for resolution, keep in METRIC_RETENTION.items():
             if now - keep > cutoff:
-                metrics += self.endpoint_metrics.delete_many(
-                    {"resolution": resolution, "bucket_start": {"$lt": now - keep}}
-                ).deleted_count
+                metrics += self._delete_chunked(
+                    self.endpoint_metrics,
+                    {"resolution": eq(resolution), "bucket_epoch": {"$lt": epoch(now - keep)}},
+                )
+        before = {"$lt": epoch(cutoff)}
         return {
-            RECORDS: self.records.delete_many({"timestamp": {"$lt": cutoff}}).deleted_count,
-            CALL_TREES: self.call_trees.delete_many({"timestamp": {"$lt": cutoff}}).deleted_count,
+            RECORDS: self._delete_chunked(self.records, {"ts": before}),
+            CALL_TREES: self._delete_chunked(self.call_trees, {"ts": before}),
             ENDPOINT_METRICS: metrics,
-            METRIC_BATCHES: self.metric_batches.delete_many(
-                {"received_at": {"$lt": cutoff}}
-            ).deleted_count,
+            METRIC_BATCHES: self._delete_chunked(self.metric_batches, {"received_epoch": before}),
+            # few documents (analyses of slow requests): a scan here is cheap
             ANALYSES: self.analyses.delete_many({"created_at": {"$lt": cutoff}}).deleted_count,
         }
+
+    def _delete_chunked(self, collection: Collection, query: Mapping[str, Any]) -> int:
+        removed = 0
+        while True:
+            ids = [doc["_id"] for doc in collection.find(query, {"_id": 1}).limit(DELETE_CHUNK)]
+            if not ids:
+                return removed
+            removed += collection.delete_many({"_id": {"$in": ids}}).deleted_count
+            if len(ids) < DELETE_CHUNK:
+                return removed
+
+    def backfill_epochs(self) -> None:
+        """Give documents stored before the epoch fields existed their ``ts`` /
+        ``bucket_epoch`` / ``received_epoch`` (once per database, marked in
+        ``store_meta``)."""
+        meta = self.db[STORE_META]
+        if meta.find_one({"_id": "epoch_fields"}) is not None:
+            return
+        for collection, source, target in (
+            (self.records, "timestamp", "ts"),
+            (self.call_trees, "timestamp", "ts"),
+            (self.endpoint_metrics, "bucket_start", "bucket_epoch"),
+            (self.metric_batches, "received_at", "received_epoch"),
+        ):
+            for doc in collection.find({target: {"$exists": False}}, {source: 1}):
+                value = doc.get(source)
+                if isinstance(value, datetime):
+                    collection.update_one({"_id": doc["_id"]}, {"$set": {target: epoch(value)}})
+        meta.update_one({"_id": "epoch_fields"}, {"$set": {"done": True}}, upsert=True)
 
 
 def ping_url(url: str, timeout_ms: int = 1500) -> bool:
@@ -158,7 +242,14 @@ def connect(
     key = (url, database)
     store = _stores.get(key)
     if store is None:
-        store = Store(url, database=database, timeout_ms=settings.store_timeout_ms)
+        # Notebooks, workers and the dashboard read more at once than one
+        # API call: their deadline is a few times the collector's.
+        store = Store(
+            url,
+            database=database,
+            timeout_ms=settings.store_timeout_ms,
+            deadline_ms=settings.store_deadline_ms * LAB_DEADLINE_FACTOR,
+        )
         _stores[key] = store
     store.ensure_indexes()
     return store

@@ -8,8 +8,20 @@ the whole package; the ones that concern one query are documented beside it:
   time that changes after insert is set with ``$currentDate`` ("now",
   server-side);
 - date comparisons in filters ignore milliseconds (a bound matches the whole
-  second it falls in; metric buckets start on whole minutes, so trends are
-  exact);
+  second it falls in) and are never served from an index: the server wraps
+  the field in ``datetime(...)``, which no index expression matches. So every
+  time a hot query filters or pages on is also stored as float epoch seconds
+  (``ts`` of records and trees, ``bucket_epoch`` of metric documents,
+  ``received_epoch`` of metric batches) and queried as a number;
+- a plain equality ``{field: value}`` on any field but ``_id`` is translated
+  with an "or an array containing it" arm, which no index serves either: a
+  compound filter is then a full ``SCAN`` of the collection (every project's
+  data). ``{field: {"$eq": value}}`` is a plain ``=`` and uses the index, so
+  hot queries spell equality with :func:`eq`. ``$in`` on a field other than
+  ``_id`` is scanned as well; ``_id`` equality and ``_id`` ``$in`` are served
+  by the ``_id`` column's unique index, a range on ``_id`` is not;
+- ``count_documents`` reads every match (390 ms at 40k documents), and
+  ``estimated_document_count`` is cheap: listings show a bounded count;
 - statistical aggregation is unreliable (DESIGN §3): queries stay plain
   filters, projections, sorts on top-level fields and upserts; anything
   statistical is computed in Python from pre-aggregated documents.
@@ -44,6 +56,8 @@ __all__ = [
     "DuplicateKeyError",
     "StoreError",
     "as_utc",
+    "epoch",
+    "eq",
     "floor_time",
     "public",
     "utcnow",
@@ -61,6 +75,7 @@ ANALYSES = "ai_analysis_results"
 REPORTS = "reports"
 SCHEDULER_STATE = "scheduler_state"
 JOB_RUNS = "job_runs"
+STORE_META = "store_meta"
 
 #: Resolutions that metric points are folded into at ingest, and their width.
 RESOLUTIONS: dict[str, timedelta] = {
@@ -92,16 +107,36 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("project_key", ASCENDING)], unique=True),
         IndexModel([("name", ASCENDING)], unique=True),
     ],
+    # Every filter of the records listing leads with project_key and pages on
+    # ts (or total_duration); the server picks the index with the most
+    # equality fields, so each single filter is served by its own index.
     RECORDS: [
         IndexModel([("project_key", ASCENDING), ("trace_id", ASCENDING)], unique=True),
-        IndexModel([("project_key", ASCENDING), ("timestamp", DESCENDING)]),
-        IndexModel([("project_key", ASCENDING), ("route", ASCENDING), ("timestamp", DESCENDING)]),
-        IndexModel([("timestamp", ASCENDING)]),
+        IndexModel([("trace_id", ASCENDING)]),
+        IndexModel([("project_key", ASCENDING), ("ts", DESCENDING)]),
+        IndexModel([("project_key", ASCENDING), ("route", ASCENDING), ("ts", DESCENDING)]),
+        IndexModel([("project_key", ASCENDING), ("path", ASCENDING), ("ts", DESCENDING)]),
+        IndexModel([("project_key", ASCENDING), ("method", ASCENDING), ("ts", DESCENDING)]),
+        IndexModel([("project_key", ASCENDING), ("status_code", ASCENDING), ("ts", DESCENDING)]),
+        IndexModel([("project_key", ASCENDING), ("app_version", ASCENDING), ("ts", DESCENDING)]),
+        IndexModel([("project_key", ASCENDING), ("total_duration", DESCENDING)]),
+        IndexModel(
+            [("project_key", ASCENDING), ("route", ASCENDING), ("total_duration", DESCENDING)]
+        ),
+        IndexModel([("ts", ASCENDING)]),
     ],
     CALL_TREES: [
         IndexModel([("project_key", ASCENDING), ("trace_id", ASCENDING)], unique=True),
-        IndexModel([("project_key", ASCENDING), ("route", ASCENDING), ("app_version", ASCENDING)]),
-        IndexModel([("timestamp", ASCENDING)]),
+        IndexModel([("project_key", ASCENDING), ("route", ASCENDING), ("ts", DESCENDING)]),
+        IndexModel(
+            [
+                ("project_key", ASCENDING),
+                ("route", ASCENDING),
+                ("app_version", ASCENDING),
+                ("ts", DESCENDING),
+            ]
+        ),
+        IndexModel([("ts", ASCENDING)]),
     ],
     ENDPOINT_METRICS: [
         IndexModel(
@@ -116,14 +151,22 @@ INDEXES: dict[str, list[IndexModel]] = {
             ],
             unique=True,
         ),
+        IndexModel(
+            [("project_key", ASCENDING), ("resolution", ASCENDING), ("bucket_epoch", ASCENDING)]
+        ),
+        IndexModel([("resolution", ASCENDING), ("bucket_epoch", ASCENDING)]),
+        IndexModel([("bucket_epoch", ASCENDING)]),
     ],
     METRIC_BATCHES: [
         IndexModel([("project_key", ASCENDING), ("batch_id", ASCENDING)], unique=True),
-        IndexModel([("received_at", ASCENDING)]),
+        IndexModel([("received_epoch", ASCENDING)]),
     ],
     ANALYSES: [
         IndexModel([("project_key", ASCENDING), ("created_at", DESCENDING)]),
         IndexModel([("trace_id", ASCENDING), ("status", ASCENDING)]),
+        IndexModel([("status", ASCENDING), ("priority", DESCENDING), ("created_at", ASCENDING)]),
+        IndexModel([("status", ASCENDING), ("completed_epoch", ASCENDING)]),
+        IndexModel([("task_id", ASCENDING)]),
     ],
     REPORTS: [
         IndexModel([("project_key", ASCENDING), ("created_at", DESCENDING)]),
@@ -150,6 +193,16 @@ class Collections:
     reports: Collection
     scheduler_state: Collection
     job_runs: Collection
+
+
+def eq(value: Any) -> dict[str, Any]:
+    """Equality as the embedded server serves it from an index (see the module doc)."""
+    return {"$eq": value}
+
+
+def epoch(value: datetime) -> float:
+    """Float epoch seconds of a time: the form hot queries compare (see the module doc)."""
+    return as_utc(value).timestamp()
 
 
 def utcnow() -> datetime:
