@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 import threading
 import time
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
+import anyio
 from fastapi import Depends, Request
 
 from pystrument_lab.errors import AuthenticationError, InvalidProjectKey, PermissionDenied
@@ -34,6 +37,21 @@ def get_read_store(request: Request) -> Store:
     get_store(request)
     store: Store = request.app.state.read_store
     return store
+
+
+T = TypeVar("T")
+
+#: Threads that ingest (records, metrics) may use: a pool of its own, so reads
+#: filling the shared thread pool never make ingest wait for a thread.
+INGEST_THREADS = 16
+
+
+async def run_ingest_thread(request: Request, function: Callable[..., T], *args: Any) -> T:
+    """Run ``function(*args)`` in a worker thread of the ingest limiter."""
+    limiter = getattr(request.app.state, "ingest_limiter", None)
+    if limiter is None:
+        limiter = request.app.state.ingest_limiter = anyio.CapacityLimiter(INGEST_THREADS)
+    return await anyio.to_thread.run_sync(functools.partial(function, *args), limiter=limiter)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

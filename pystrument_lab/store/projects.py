@@ -10,7 +10,7 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from pystrument_lab.errors import ProjectNameExists, ProjectNotFound
-from pystrument_lab.store.schema import Collections, mask, public, utcnow
+from pystrument_lab.store.schema import Collections, eq, mask, public, utcnow
 
 _PROJECT_FLAGS = ("enabled", "auto_analysis")
 
@@ -33,7 +33,8 @@ def _project(document: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 
 class ProjectQueries(Collections):
-    """The ``projects`` collection (a few documents: scans here cost nothing)."""
+    """The ``projects`` collection: few documents, but read on every ingest call,
+    so lookups use ``$eq`` (the unique indexes) too."""
 
     def create_project(
         self,
@@ -76,16 +77,16 @@ class ProjectQueries(Collections):
         return public(document)  # type: ignore[return-value]
 
     def get_project(self, project_key: str) -> dict[str, Any]:
-        document = self.projects.find_one({"project_key": project_key})
+        document = self.projects.find_one({"project_key": eq(project_key)})
         if document is None:
             raise ProjectNotFound(f"no project with key {mask(project_key)}")
         return _project(document)  # type: ignore[return-value]
 
     def find_project(self, project_key: str) -> dict[str, Any] | None:
-        return _project(self.projects.find_one({"project_key": project_key}))
+        return _project(self.projects.find_one({"project_key": eq(project_key)}))
 
     def project_by_name(self, name: str) -> dict[str, Any] | None:
-        return _project(self.projects.find_one({"name": name}))
+        return _project(self.projects.find_one({"name": eq(name)}))
 
     def list_projects(
         self, *, page: int = 1, size: int = 20, status: str | None = None
@@ -140,5 +141,5 @@ class ProjectQueries(Collections):
     def touch_project(self, project_key: str) -> None:
         """Mark that data was received for the project just now."""
         self.projects.update_one(
-            {"project_key": project_key}, {"$currentDate": {"last_activity": True}}
+            {"project_key": eq(project_key)}, {"$currentDate": {"last_activity": True}}
         )

@@ -4,9 +4,15 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from starlette.concurrency import run_in_threadpool
 
-from collector.deps import AdminDep, ReadStoreDep, SettingsDep, StoreDep, sdk_project
+from collector.deps import (
+    AdminDep,
+    ReadStoreDep,
+    SettingsDep,
+    StoreDep,
+    run_ingest_thread,
+    sdk_project,
+)
 from collector.envelope import ok
 from collector.ingest import body_key, split_batch, validate_metrics, validate_records
 from collector.limits import read_json_body
@@ -21,7 +27,7 @@ router = APIRouter(prefix="/api/v1/performance", tags=["performance"])
 @router.post("/collect", summary="SDK: submit sampled request records (one or a batch)")
 async def collect(request: Request, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
     payload = await read_json_body(request, settings.max_request_size)
-    project = await run_in_threadpool(sdk_project, request, store, body_key(payload))
+    project = await run_ingest_thread(request, sdk_project, request, store, body_key(payload))
     _, raw = split_batch(payload, settings.max_batch_size)
     valid, rejected = validate_records(raw)
     if not valid:
@@ -30,7 +36,7 @@ async def collect(request: Request, store: StoreDep, settings: SettingsDep) -> d
             f"{first['field']}: {first['error']}" if first["field"] else first["error"],
             data={"accepted": 0, "duplicates": 0, "rejected": rejected},
         )
-    accepted, duplicates = await run_in_threadpool(_store_records, store, project, valid)
+    accepted, duplicates = await run_ingest_thread(request, _store_records, store, project, valid)
     return ok({"accepted": accepted, "duplicates": duplicates, "rejected": rejected})
 
 
@@ -47,10 +53,10 @@ def _store_records(
 @router.post("/metrics", summary="SDK: submit per-endpoint aggregates of every request")
 async def metrics(request: Request, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
     payload = await read_json_body(request, settings.max_request_size)
-    project = await run_in_threadpool(sdk_project, request, store, body_key(payload))
+    project = await run_ingest_thread(request, sdk_project, request, store, body_key(payload))
     batch = validate_metrics(payload, settings.max_metric_points, settings.max_metric_keys)
-    stored = await run_in_threadpool(
-        _store_metrics, store, project["project_key"], batch.batch_id, batch
+    stored = await run_ingest_thread(
+        request, _store_metrics, store, project["project_key"], batch.batch_id, batch
     )
     return ok(stored)
 
