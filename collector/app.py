@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from collector.api.routes import analysis, health, performance, projects, sdk
-from collector.deps import ProjectCache
+from collector.deps import ProjectCache, UnknownKeyNotes
 from collector.envelope import install_exception_handlers
 from collector.limits import BodySizeLimit, RateLimiter
 from collector.log_redaction import install_access_log_redaction
@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.state.store = store
     app.state.admin_token = admin_token(settings)
     app.state.project_cache = ProjectCache()
+    app.state.unknown_keys = UnknownKeyNotes()
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
 
     install_exception_handlers(app)

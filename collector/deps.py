@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import secrets
 import threading
 import time
@@ -17,6 +18,8 @@ from pystrument_lab.settings import Settings
 from pystrument_lab.store import Store
 
 PROJECT_CACHE_SECONDS = 5.0
+
+logger = logging.getLogger("collector")
 
 
 def get_settings(request: Request) -> Settings:
@@ -112,6 +115,31 @@ class ProjectCache:
             self._items.pop(key, None)
 
 
+class UnknownKeyNotes:
+    """Tell the store about unknown project keys, once a minute per key and process at most.
+
+    ``pystrument doctor`` reads them to say "an SDK sends a wrong key".
+    """
+
+    def __init__(self, interval: float = 60.0) -> None:
+        self.interval = interval
+        self._noted: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def note(self, store: Store, key: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._noted.get(key, -self.interval) < self.interval:
+                return
+            if len(self._noted) > 10_000:
+                self._noted.clear()
+            self._noted[key] = now
+        try:
+            store.note_unknown_key(key)
+        except Exception:  # a diagnosis aid must not change the answer
+            logger.warning("could not note an unknown project key", exc_info=True)
+
+
 def sdk_project(
     request: Request, store: Store, body_key: str | None = None, *, for_ingest: bool = True
 ) -> dict[str, Any]:
@@ -125,6 +153,7 @@ def sdk_project(
         raise AuthenticationError("missing project key: send it in the X-Project-Key header")
     project = request.app.state.project_cache.get(store, key)
     if project is None:
+        request.app.state.unknown_keys.note(store, key)
         raise InvalidProjectKey(
             "the project key is not known; check PROJECT_KEY in the SDK configuration"
         )
@@ -133,5 +162,5 @@ def sdk_project(
             f"project {project['name']!r} is {project.get('status')}; it does not accept data",
             status=403,
         )
-    request.app.state.rate_limiter.check(key)
+    request.app.state.rate_limiter.check(store, key)
     return project

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 import zlib
 from typing import Any
@@ -12,6 +11,7 @@ from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pystrument_lab.errors import ErrorCode, ParameterError, RateLimited
+from pystrument_lab.store import Store
 
 MAX_JSON_DEPTH = 64
 
@@ -140,25 +140,39 @@ def _depth(value: Any) -> int:
 
 
 class RateLimiter:
-    """A token bucket per project key: ``per_minute`` requests, bursts up to the same."""
+    """``per_minute`` requests per project key over any minute, counted in the store.
 
-    def __init__(self, per_minute: int) -> None:
-        self.capacity = float(per_minute)
-        self.rate = per_minute / 60.0
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
+    The counts live in the store (``rate_windows``), not in the process, so
+    N collector processes behind a load balancer enforce one budget, not N.
+    A sliding window: the previous minute's count, weighted by how much of
+    it still lies within the last 60 s, plus the current minute's. Refused
+    requests are taken back out, so a client that keeps retrying gets in as
+    soon as the budget allows.
+    """
 
-    def check(self, key: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            tokens, stamp = self._buckets.get(key, (self.capacity, now))
-            tokens = min(self.capacity, tokens + (now - stamp) * self.rate)
-            if tokens < 1.0:
-                self._buckets[key] = (tokens, now)
-                retry = (1.0 - tokens) / self.rate
-                raise RateLimited(
-                    f"rate limit of {int(self.capacity)} requests per minute exceeded for this project key; "
-                    f"retry in {retry:.1f} s",
-                    data={"retry_after": round(retry, 2)},
-                )
-            self._buckets[key] = (tokens - 1.0, now)
+    def __init__(self, per_minute: int, window_seconds: float = 60.0) -> None:
+        self.per_minute = per_minute
+        self.window_seconds = window_seconds
+
+    def check(self, store: Store, key: str) -> None:
+        windows, into = divmod(time.time(), self.window_seconds)
+        window, fraction = int(windows), into / self.window_seconds
+        current, previous = store.count_in_window(key, window)
+        if previous * (1.0 - fraction) + current <= self.per_minute:
+            return
+        store.uncount_in_window(key, window)
+        retry = self._retry_after(previous, current - 1, fraction)
+        raise RateLimited(
+            f"rate limit of {self.per_minute} requests per minute exceeded for this project key; "
+            f"retry in {retry:.1f} s",
+            data={"retry_after": round(max(retry, 0.01), 2)},
+        )
+
+    def _retry_after(self, previous: int, accepted: int, fraction: float) -> float:
+        """Seconds until one more request fits: previous·(1 − f) + accepted + 1 ≤ limit."""
+        room = self.per_minute - accepted - 1
+        if room >= 0 and previous > 0:
+            return (1.0 - room / previous - fraction) * self.window_seconds
+        # only in the next window, where this window's count is the previous one
+        needed = 1.0 - (self.per_minute - 1) / accepted if accepted else 0.0
+        return (1.0 - fraction + max(needed, 0.0)) * self.window_seconds

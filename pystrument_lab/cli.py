@@ -16,6 +16,7 @@ from typing import Any
 from panel_apps.cli import add_commands as add_dashboard_commands
 from pystrument_lab.analysis import add_commands as add_analysis_commands
 from pystrument_lab.demo import add_commands as add_demo_commands
+from pystrument_lab.doctor import CHECKS as DOCTOR_CHECKS
 from pystrument_lab.errors import PystrumentError
 from pystrument_lab.report_commands import add_commands as add_report_commands
 
@@ -110,6 +111,26 @@ def cmd_admin_token(_: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from pystrument_lab import doctor
+
+    settings = _settings()
+    if args.create_indexes:
+        from pystrument_lab.store import Store, resolve_url
+
+        store = Store(resolve_url(settings), database=settings.database)
+        store.ensure_indexes()
+        store.close()
+    findings = doctor.diagnose(
+        settings, collector_url=args.collector_url, only=set(args.check) if args.check else None
+    )
+    if args.json:
+        _print_json(doctor.as_json(findings))
+    else:
+        print(doctor.render(findings))
+    return 1 if any(finding.status == "problem" for finding in findings) else 0
+
+
 # -- services --------------------------------------------------------------
 
 
@@ -121,7 +142,10 @@ def cmd_collector(args: argparse.Namespace) -> int:
         "collector.app:app",
         host=args.host or settings.collector_host,
         port=args.port or settings.collector_port,
+        workers=args.workers,
         log_level=settings.log_level.lower(),
+        # behind a load balancer or reverse proxy, trust its X-Forwarded-* headers
+        forwarded_allow_ips=args.forwarded_allow_ips,
     )
     return 0
 
@@ -257,6 +281,18 @@ def build_parser() -> argparse.ArgumentParser:
     collector.add_argument(
         "--port", type=int, help="port (default PYSTRUMENT_COLLECTOR_PORT or 8000)"
     )
+    collector.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes on this port (uvicorn's --workers); they share the store, "
+        "so rate limit, idempotency and metrics stay exact",
+    )
+    collector.add_argument(
+        "--forwarded-allow-ips",
+        metavar="IPS",
+        help="comma-separated addresses of the load balancer whose X-Forwarded-For is trusted",
+    )
     collector.set_defaults(handler=cmd_collector)
 
     store = commands.add_parser("store", help="start, stop or inspect the embedded store")
@@ -281,6 +317,26 @@ def build_parser() -> argparse.ArgumentParser:
     listing = project_commands.add_parser("list", help="list projects")
     listing.add_argument("--json", action="store_true", help="print JSON")
     listing.set_defaults(handler=cmd_projects_list)
+
+    doctor = commands.add_parser(
+        "doctor", help="say what is wrong: store, collector, workers, projects, analysis, disk"
+    )
+    doctor.add_argument("--json", action="store_true", help="print the findings as JSON")
+    doctor.add_argument(
+        "--collector-url",
+        metavar="URL",
+        help="the collector to check (default http://PYSTRUMENT_COLLECTOR_HOST:PORT)",
+    )
+    doctor.add_argument(
+        "--create-indexes", action="store_true", help="create missing indexes first"
+    )
+    doctor.add_argument(
+        "--check",
+        action="append",
+        choices=[name for name in DOCTOR_CHECKS if name != "store"],
+        help="run only this check (and the store's); repeatable, as in a container health check",
+    )
+    doctor.set_defaults(handler=cmd_doctor)
 
     token = commands.add_parser("admin-token", help="print the admin token the collector expects")
     token.set_defaults(handler=cmd_admin_token)

@@ -8,6 +8,14 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from collector.schemas.diagnostics import (
+    AllocationSite,
+    ErrorInfo,
+    ExceptionCounts,
+    SqlStatements,
+    exception_counts,
+)
+
 Str = Annotated[str, Field(max_length=4096)]
 ShortStr = Annotated[str, Field(max_length=256)]
 Seconds = Annotated[float, Field(ge=0.0, le=86_400.0)]
@@ -99,6 +107,7 @@ class ResponseInfo(_Section):
 class MemoryUsage(_Section):
     peak_memory: float | None = None
     memory_delta: float | None = None
+    allocations: Annotated[list[AllocationSite], Field(max_length=100)] | None = None
 
 
 class SlowQuery(_Section):
@@ -110,6 +119,7 @@ class DatabaseMetrics(_Section):
     query_count: Count = 0
     query_time: Seconds = 0.0
     slow_queries: Annotated[list[SlowQuery], Field(max_length=100)] = Field(default_factory=list)
+    statements: SqlStatements | None = None
 
 
 class CacheMetrics(_Section):
@@ -170,6 +180,7 @@ class RecordIn(BaseModel):
     version_info: VersionInfo = Field(default_factory=VersionInfo)
     environment: Environment = Field(default_factory=Environment)
     tags: dict[str, Any] = Field(default_factory=dict)
+    error: ErrorInfo | None = None
 
     _clean = field_validator("tags", mode="before")(clean_mapping)
 
@@ -213,6 +224,9 @@ class MetricPoint(BaseModel):
     duration_min: Seconds
     duration_max: Seconds
     histogram: dict[str, Count]
+    exceptions: ExceptionCounts
+
+    _exceptions = field_validator("exceptions", mode="before")(exception_counts)
 
     @field_validator("method")
     @classmethod

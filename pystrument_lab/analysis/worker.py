@@ -13,6 +13,7 @@ original's limit), see :mod:`pystrument_lab.analysis.commands`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -26,6 +27,7 @@ from typing import Any
 from pystrument_lab.analysis import jobs
 from pystrument_lab.analysis.config import AIConfig, load_config
 from pystrument_lab.errors import ErrorCode, PystrumentError
+from pystrument_lab.scheduler import HEARTBEAT_SECONDS
 from pystrument_lab.store import Store
 
 __all__ = ["DEFAULT_LEASE", "TIME_LIMIT", "execute_job", "run_worker"]
@@ -182,18 +184,41 @@ def run_worker(
     worker = worker_id or f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
     config = config or load_config()
     done = 0
-    while not should_stop() and (max_jobs is None or done < max_jobs):
-        result = process_one(
-            store, worker, lease=lease, time_limit=time_limit, config=config, queues=queues
-        )
-        if result is None:
-            if once:
-                break
-            time.sleep(poll)
-            continue
-        done += 1
-        (report or _log)(result)
+    beaten = 0.0
+    try:
+        while not should_stop() and (max_jobs is None or done < max_jobs):
+            if time.monotonic() - beaten >= HEARTBEAT_SECONDS:
+                beaten = _beat(store, worker, queues)
+            result = process_one(
+                store, worker, lease=lease, time_limit=time_limit, config=config, queues=queues
+            )
+            if result is None:
+                if once:
+                    break
+                time.sleep(poll)
+                continue
+            done += 1
+            (report or _log)(result)
+    finally:
+        with contextlib.suppress(Exception):
+            store.retire("worker", worker)
     return done
+
+
+def _beat(store: Store, worker: str, queues: Sequence[str] | None) -> float:
+    """Publish this worker as alive (``pystrument doctor`` reads it); when it was done."""
+    try:
+        store.beat(
+            "worker",
+            worker,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            queues=list(queues) if queues else list(jobs.QUEUES),
+        )
+    except Exception:  # the store may blip; the next loop retries
+        logger.warning("could not publish the worker heartbeat")
+        return 0.0
+    return time.monotonic()
 
 
 def _log(result: dict[str, Any]) -> None:

@@ -13,6 +13,7 @@ from pymongo.errors import PyMongoError
 from pystrument_lab.errors import StoreUnavailable
 from pystrument_lab.settings import Settings, get_settings
 from pystrument_lab.store.analyses import AnalysisQueries
+from pystrument_lab.store.diagnostics import DiagnosticQueries
 from pystrument_lab.store.metrics import MetricQueries
 from pystrument_lab.store.projects import ProjectQueries
 from pystrument_lab.store.records import RecordQueries
@@ -50,6 +51,7 @@ class Store(
     AnalysisQueries,
     ReportQueries,
     SchedulerQueries,
+    DiagnosticQueries,
 ):
     """A handle on the pystrument database."""
 

@@ -92,6 +92,10 @@ class MetricQueries(Collections):
                 for bucket, bucket_count in point["histogram"].items():
                     name = f"histogram.{int(bucket)}"
                     inc[name] = inc.get(name, 0) + int(bucket_count)
+                # Keys arrive escaped (collector.schemas.diagnostics.escape_key): no '.'.
+                for kind, kind_count in (point.get("exceptions") or {}).items():
+                    name = f"exceptions.{kind}"
+                    inc[name] = inc.get(name, 0) + int(kind_count)
                 doc["min"] = min(doc["min"], float(point["duration_min"]))
                 doc["max"] = max(doc["max"], float(point["duration_max"]))
         if not folded:

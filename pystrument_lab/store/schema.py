@@ -35,6 +35,7 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.collection import Collection
+from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 __all__ = [
@@ -47,6 +48,9 @@ __all__ = [
     "METRIC_BATCHES",
     "METRIC_RETENTION",
     "PROJECTS",
+    "RATE_WINDOWS",
+    "UNKNOWN_KEYS",
+    "UNKNOWN_KEY_LIMIT",
     "PROJECT_STATUSES",
     "RECORDS",
     "RECORD_QUERY_FIELDS",
@@ -76,6 +80,11 @@ REPORTS = "reports"
 SCHEDULER_STATE = "scheduler_state"
 JOB_RUNS = "job_runs"
 STORE_META = "store_meta"
+RATE_WINDOWS = "rate_windows"
+UNKNOWN_KEYS = "unknown_keys"
+
+#: How many distinct unknown project keys ``Store.note_unknown_key`` keeps.
+UNKNOWN_KEY_LIMIT = 1000
 
 #: Resolutions that metric points are folded into at ingest, and their width.
 RESOLUTIONS: dict[str, timedelta] = {
@@ -173,6 +182,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("created_at", ASCENDING)]),
     ],
     SCHEDULER_STATE: [IndexModel([("kind", ASCENDING), ("name", ASCENDING)], unique=True)],
+    RATE_WINDOWS: [IndexModel([("window", ASCENDING)])],
+    UNKNOWN_KEYS: [IndexModel([("last_seen", ASCENDING)])],
     JOB_RUNS: [
         IndexModel([("job", ASCENDING), ("fire_time", ASCENDING)]),
         IndexModel([("status", ASCENDING)]),
@@ -184,6 +195,7 @@ INDEXES: dict[str, list[IndexModel]] = {
 class Collections:
     """The collection handles every store module works on (set by ``Store``)."""
 
+    db: Database
     projects: Collection
     records: Collection
     call_trees: Collection

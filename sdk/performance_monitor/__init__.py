@@ -34,12 +34,12 @@ def flush(timeout: float = 5.0) -> bool:
     Every monitor is flushed (each within ``timeout``), even when an earlier one failed.
     """
     from .core.monitor import all_monitors
-    from .utils.logger import guard
+    from .utils.logger import capture_internal_exceptions
 
     done = True
     for monitor in all_monitors():
         flushed = False
-        with guard("flushing a monitor"):
+        with capture_internal_exceptions():
             flushed = monitor.flush(timeout)
         done = done and flushed
     return done

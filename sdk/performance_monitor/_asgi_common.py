@@ -13,17 +13,17 @@ request's ``cpu_time``.
 from __future__ import annotations
 
 import functools
+import sys
 import time
-import weakref
 from collections.abc import Awaitable, Callable, MutableMapping
-from time import perf_counter
 from typing import Any
 
-from .core.monitor import UNMATCHED_ROUTE, Monitor
+from .core.lifecycle import MonitoredRequest
+from .core.monitor import Monitor
 from .core.profiler import RequestProfiler
 from .core.record import BODY_CAPTURE_LIMIT, redact_body
-from .core.request import RequestState, current_request, reset_current, set_current
-from .utils.logger import guard, internal_error
+from .core.request import RequestState, current_request
+from .utils.logger import capture_internal_exceptions
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -64,146 +64,77 @@ class MonitoredASGIApp:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        try:
+        sampled = None
+        with capture_internal_exceptions():
             sampled = self.monitor.decide(scope["path"])
-        except Exception:
-            internal_error("starting a request")
-            sampled = None
         if sampled is None:
             await self.app(scope, receive, send)
             return
-        if not sampled:
-            counting = _CountingSend(self, scope, send)
-            try:
-                await self.app(scope, receive, counting)
-            except BaseException:
-                counting.finish(True)
-                raise
-            counting.finish(False)
-            return
+        call = _ASGIRequest(self, scope, send, sampled, sys._getframe())
+        if call.state is not None and self.track_request_body:
+            receive = call.wrap_receive(receive)
         try:
-            state = self.monitor.begin(scope["method"], scope["path"], force_sample=True)
-        except Exception:
-            internal_error("starting a request")
-            state = None
-        if state is None:
-            await self.app(scope, receive, send)
-            return
-        token = set_current(state) if state.sampled else None
-        exchange = _Exchange(self, scope, state)
-        if state.sampled and self.track_request_body:
-            receive = exchange.wrap_receive(receive)
-
-        async def monitored_send(message: Message) -> None:
-            exchange.saw(message)
-            if exchange.complete:
-                # Until done() runs after the send, a flush waits for this request.
-                monitor = exchange.owner.monitor
-                exchange.handed = weakref.ref(exchange, monitor.forget_finishing)
-                monitor.finishing.add(exchange.handed)
-            try:
-                await send(message)
-            finally:
-                if exchange.complete:
-                    exchange.done()
-
-        try:
-            await self.app(scope, receive, monitored_send)
-        except BaseException:
-            exchange.done(error=True)
+            await self.app(scope, receive, call.send_sampled if call.state else call.send_counted)
+        except BaseException as error:
+            call.finish(error)
             raise
-        finally:
-            exchange.done()
-            if token is not None:
-                reset_current(token)
+        call.finish()
 
 
-class _CountingSend:
-    """``send`` for an unsampled request: notes the status, counts the request at its final body.
+class _ASGIRequest(MonitoredRequest):
+    """An ASGI request: its ``send`` notes the status and finishes at the final body.
 
-    No :class:`RequestState`, no context variable, one aggregate update.
+    Unsampled requests use :meth:`send_counted` (the status, nothing else);
+    sampled ones :meth:`send_sampled` (content type, size, optionally bodies).
     """
 
-    __slots__ = ("owner", "scope", "send", "start", "status", "done", "handed", "__weakref__")
+    __slots__ = ("owner", "scope", "send", "content_type", "size", "request_body", "response_body")
 
-    def __init__(self, owner: MonitoredASGIApp, scope: Scope, send: Send) -> None:
+    def __init__(
+        self, owner: MonitoredASGIApp, scope: Scope, send: Send, sampled: bool, frame: Any
+    ) -> None:
         self.owner = owner
         self.scope = scope
         self.send = send
-        self.status = 0
-        self.done = False
-        self.handed: weakref.ref[_CountingSend] | None = None
-        self.start = perf_counter()
+        self.content_type: str | None = None
+        self.size = 0
+        self.request_body = bytearray()
+        self.response_body = bytearray()
+        super().__init__(owner.monitor, scope["method"], scope["path"], sampled, frame)
 
-    async def __call__(self, message: Message) -> None:
+    async def send_counted(self, message: Message) -> None:
         kind = message["type"]
         if kind == "http.response.start":
             self.status = message.get("status", 0)
         elif kind == "http.response.body" and not message.get("more_body", False):
-            # Until finish() runs after the send, a flush waits for this request.
-            monitor = self.owner.monitor
-            self.handed = weakref.ref(self, monitor.forget_finishing)
-            monitor.finishing.add(self.handed)
-            try:
-                await self.send(message)
-            finally:
-                self.finish(False)
+            await self._send_final(message)
             return
         await self.send(message)
 
-    def finish(self, error: bool) -> None:
-        if self.done:
-            return
-        self.done = True
-        duration = perf_counter() - self.start
+    async def send_sampled(self, message: Message) -> None:
+        kind = message.get("type")
+        if kind == "http.response.start":
+            self.status = message.get("status", 0)
+            for name, value in message.get("headers", ()):
+                if name.lower() == b"content-type":
+                    self.content_type = value.decode("latin-1")
+        elif kind == "http.response.body":
+            body = message.get("body", b"")
+            self.size += len(body)
+            if self.owner.track_response_body and len(self.response_body) < BODY_CAPTURE_LIMIT:
+                self.response_body += body[:BODY_CAPTURE_LIMIT]
+            if not message.get("more_body", False):
+                await self._send_final(message)
+                return
+        await self.send(message)
+
+    async def _send_final(self, message: Message) -> None:
+        self.complete = True
+        self.hand_over()
         try:
-            owner = self.owner
-            monitor = owner.monitor
-            if self.handed is not None:
-                monitor.finishing.discard(self.handed)
-            scope = self.scope
-            # An exception after the response was sent does not change what the client got.
-            status = self.status if self.status and not error else 500
-            monitor.count(
-                owner.route_resolver(scope) or UNMATCHED_ROUTE,
-                scope["method"],
-                status,
-                duration,
-                error,
-                scope["path"],
-            )
-        except Exception:
-            internal_error("finishing a request")
-
-
-class _Exchange:
-    __slots__ = (
-        "owner",
-        "scope",
-        "state",
-        "status",
-        "content_type",
-        "size",
-        "complete",
-        "finished",
-        "request_body",
-        "response_body",
-        "handed",
-        "__weakref__",
-    )
-
-    def __init__(self, owner: MonitoredASGIApp, scope: Scope, state: RequestState) -> None:
-        self.owner = owner
-        self.scope = scope
-        self.state = state
-        self.status = 0
-        self.content_type: str | None = None
-        self.size = 0
-        self.complete = False
-        self.finished = False
-        self.request_body = bytearray()
-        self.response_body = bytearray()
-        self.handed: weakref.ref[_Exchange] | None = None
+            await self.send(message)
+        finally:
+            self.finish()
 
     def wrap_receive(self, receive: Receive) -> Receive:
         limit = BODY_CAPTURE_LIMIT
@@ -216,50 +147,13 @@ class _Exchange:
 
         return monitored_receive
 
-    def saw(self, message: Message) -> None:
-        kind = message.get("type")
-        if kind == "http.response.start":
-            self.status = message.get("status", 0)
-            if self.state.sampled:
-                for name, value in message.get("headers", ()):
-                    if name.lower() == b"content-type":
-                        self.content_type = value.decode("latin-1")
-        elif kind == "http.response.body":
-            body = message.get("body", b"")
-            self.size += len(body)
-            capture = self.state.sampled and self.owner.track_response_body
-            if capture and len(self.response_body) < BODY_CAPTURE_LIMIT:
-                self.response_body += body[:BODY_CAPTURE_LIMIT]
-            if not message.get("more_body", False):
-                self.complete = True
+    def resolve_route(self) -> str | None:
+        return self.owner.route_resolver(self.scope)
 
-    def done(self, error: bool = False) -> None:
-        if self.finished:
-            return
-        self.finished = True
-        try:
-            self._finish(error)
-        except Exception:
-            internal_error("finishing a request")
-        finally:
-            if self.handed is not None:
-                self.owner.monitor.finishing.discard(self.handed)
-
-    def _finish(self, error: bool) -> None:
-        monitor = self.owner.monitor
-        state = self.state
-        duration = monitor.stop_timing(state)
-        state.route = state.route or self.owner.route_resolver(self.scope)
-        # An exception after the response was sent does not change what the client got.
-        status = self.status if self.status and not (error and not self.complete) else 500
-        details = None
-        if state.sampled:
-            details = self._details(status)
-        monitor.finish(state, status, duration, error=error, details=details)
-
-    def _details(self, status: int) -> dict[str, Any]:
+    def details(self) -> dict[str, Any]:
         scope = self.scope
-        config = self.owner.monitor.config
+        owner = self.owner
+        config = owner.monitor.config
         headers = {
             name.decode("latin-1").lower(): value.decode("latin-1")
             for name, value in scope.get("headers", ())
@@ -273,11 +167,11 @@ class _Exchange:
             "content_type": self.content_type,
         }
         extra = config.sensitive_params
-        if self.owner.track_request_body:
+        if owner.track_request_body:
             details["request_body"] = redact_body(
                 bytes(self.request_body), config.max_body_size, extra
             )
-        if self.owner.track_response_body:
+        if owner.track_response_body:
             details["response_body"] = redact_body(
                 bytes(self.response_body), config.max_body_size, extra
             )
@@ -348,7 +242,7 @@ def _profiled_in_thread(func: Callable[..., Any], state: RequestState) -> Callab
             return func(*args)
         finally:
             if started:
-                with guard("stopping a thread-pool profiler"):
+                with capture_internal_exceptions():
                     session = thread_profiler.stop()
                     if session is not None:
                         state.thread_sessions.append(session)

@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from .core.request import current_request
-from .utils.logger import guard
+from .utils.logger import capture_internal_exceptions
 
 _START_KEY = "performance_monitor_query_start"
 
@@ -32,7 +32,7 @@ def _after(
     starts = conn.info.get(_START_KEY)
     if not starts:
         return
-    with guard("recording a SQLAlchemy query"):
+    with capture_internal_exceptions():
         state.add_query(statement, time.perf_counter() - starts.pop())
 
 

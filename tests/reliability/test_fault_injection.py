@@ -17,7 +17,6 @@ attempt and whether the collector accepted it. At the end:
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import uuid
@@ -31,12 +30,12 @@ import performance_monitor
 import pytest
 from performance_monitor.core import monitor as monitor_module
 from performance_monitor.core.transport import COLLECT_PATH
-from performance_monitor.utils import logger as sdk_logger
 
 from pystrument_lab.embedded import EmbeddedServer
 from pystrument_lab.store import Store
 from tests.integration.sdk.apps import flask_app
 from tests.utils.audit import new_project, running_collector, scaled
+from tests.utils.sdk_guard import guarded_sdk
 from tests.utils.services import CollectorProcess
 
 OUTAGE = scaled(2.5, 8.0)  # seconds the component stays down
@@ -45,15 +44,9 @@ ROUNDS = scaled(1, 3)  # outages per test
 
 
 @pytest.fixture(autouse=True)
-def sdk_isolation(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """SDK-internal errors fail the test; no PYSTRUMENT_* variable leaks into the SDK config."""
-    monkeypatch.setattr(sdk_logger, "raise_internal_errors", True)
-    for name in list(os.environ):
-        if name.startswith("PYSTRUMENT_"):
-            monkeypatch.delenv(name)
-    yield
-    for monitor in monitor_module.all_monitors():
-        monitor.close(timeout=0.5)
+def sdk_isolation() -> Iterator[None]:
+    with guarded_sdk(close_timeout=0.5):
+        yield
 
 
 @dataclass

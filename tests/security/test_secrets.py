@@ -9,7 +9,6 @@ store only as ``[Filtered]``.
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,13 +19,12 @@ import httpx
 import performance_monitor
 import pytest
 from bson import json_util
-from performance_monitor.core import monitor as monitor_module
-from performance_monitor.utils import logger as sdk_logger
 
 from pystrument_lab.store import Store
 from tests.integration.sdk.apps import flask_app
 from tests.utils.audit import all_routes, assert_envelope
 from tests.utils.factories import make_metric, make_record
+from tests.utils.sdk_guard import guarded_sdk
 
 from .conftest import LLM_KEY, ProductCollector
 
@@ -288,14 +286,9 @@ def test_sensitive_fields_sent_to_the_collector_never_reach_the_store(
 
 
 @pytest.fixture
-def sdk_isolation(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(sdk_logger, "raise_internal_errors", True)
-    for name in list(os.environ):
-        if name.startswith("PYSTRUMENT_"):
-            monkeypatch.delenv(name)
-    yield
-    for monitor in monitor_module.all_monitors():
-        monitor.close(timeout=2.0)
+def sdk_isolation() -> Iterator[None]:
+    with guarded_sdk(close_timeout=2.0):
+        yield
 
 
 def test_sensitive_request_data_captured_by_the_sdk_never_reaches_the_store(

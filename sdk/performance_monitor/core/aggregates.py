@@ -29,6 +29,9 @@ MAX_PENDING = 10_000
 # the request paying for it is not held up long, large enough to amortise
 # taking the lock.
 FOLD_CHUNK = 256
+#: Distinct exception types counted per endpoint and interval; more are summed as OTHER.
+MAX_EXCEPTION_TYPES = 20
+OTHER_EXCEPTIONS = "[other]"
 
 
 def status_class(status: int) -> str:
@@ -36,20 +39,27 @@ def status_class(status: int) -> str:
 
 
 class EndpointAggregates:
-    """Count, errors, sum/min/max and a log-scale histogram per endpoint key."""
+    """Count, errors, sum/min/max, a log-scale histogram and exceptions per type, per endpoint key.
+
+    A request is an error when it raised (``exception`` names the type) or
+    its status is 5xx.
+    """
 
     def __init__(self, app_version: str | None = None) -> None:
         self.app_version = app_version or "unknown"
         self._lock = threading.Lock()
-        # (route, method, status, duration, error), in arrival order
-        self._pending: deque[tuple[str, str, int, float, bool]] = deque()
-        # (route, method, status class) -> [count, errors, sum, min, max, {bucket: n}]
+        # (route, method, status, duration, exception type or None), in arrival order
+        self._pending: deque[tuple[str, str, int, float, str | None]] = deque()
+        # (route, method, status class) -> [count, errors, sum, min, max, {bucket: n},
+        #                                   {exception type: n} or None]
         self._table: dict[tuple[str, str, str], list[Any]] = {}
         self._interval_start = time.time()
 
-    def record(self, route: str, method: str, status: int, duration: float, error: bool) -> None:
+    def record(
+        self, route: str, method: str, status: int, duration: float, exception: str | None
+    ) -> None:
         pending = self._pending
-        pending.append((route, method, status, duration, error))
+        pending.append((route, method, status, duration, exception))
         if len(pending) > MAX_PENDING:
             with self._lock:
                 self._fold_locked(FOLD_CHUNK)
@@ -63,7 +73,7 @@ class EndpointAggregates:
         popleft = pending.popleft
         table = self._table
         for _ in range(n):
-            route, method, status, duration, error = popleft()
+            route, method, status, duration, exception = popleft()
             key = (
                 route,
                 method,
@@ -76,10 +86,12 @@ class EndpointAggregates:
                 bucket = int((_log(duration) - _LOG_MIN) / _LOG_GROWTH)
                 if bucket > MAX_BUCKET:
                     bucket = MAX_BUCKET
-            failed = 1 if error or status >= 500 else 0
+            failed = 1 if exception is not None or status >= 500 else 0
             entry = table.get(key)
             if entry is None:
-                table[key] = [1, failed, duration, duration, duration, {bucket: 1}]
+                entry = table[key] = [1, failed, duration, duration, duration, {bucket: 1}, None]
+                if exception is not None:
+                    entry[6] = {exception: 1}
                 continue
             entry[0] += 1
             entry[1] += failed
@@ -90,6 +102,8 @@ class EndpointAggregates:
                 entry[4] = duration
             histogram = entry[5]
             histogram[bucket] = histogram.get(bucket, 0) + 1
+            if exception is not None:
+                _count_exception(entry, exception)
 
     def drain(self) -> list[dict[str, Any]]:
         """Take the points accumulated since the last drain (and reset)."""
@@ -98,7 +112,7 @@ class EndpointAggregates:
             self._fold_locked()
             table, self._table = self._table, {}
             start, self._interval_start = self._interval_start, now
-        return [
+        points = [
             {
                 "route": route,
                 "method": method,
@@ -112,6 +126,7 @@ class EndpointAggregates:
                 "duration_min": low,
                 "duration_max": high,
                 "histogram": {str(k): v for k, v in histogram.items()},
+                **({"exceptions": exceptions} if exceptions else {}),
             }
             for (route, method, klass), (
                 count,
@@ -120,8 +135,10 @@ class EndpointAggregates:
                 low,
                 high,
                 histogram,
+                exceptions,
             ) in table.items()
         ]
+        return points
 
     def reset(self) -> None:
         """Forget everything (used in a forked child, whose parent reports its own).
@@ -133,3 +150,15 @@ class EndpointAggregates:
         self._pending = deque()
         self._table = {}
         self._interval_start = time.time()
+
+
+def _count_exception(entry: list[Any], exception: str) -> None:
+    counts = entry[6]
+    if counts is None:
+        entry[6] = {exception: 1}
+    elif exception in counts:
+        counts[exception] += 1
+    elif len(counts) < MAX_EXCEPTION_TYPES:
+        counts[exception] = 1
+    else:
+        counts[OTHER_EXCEPTIONS] = counts.get(OTHER_EXCEPTIONS, 0) + 1

@@ -1,29 +1,32 @@
 """The per-app runtime: decides sampling, times requests and hands data to the sender.
 
-Framework integrations call :meth:`Monitor.begin` when a request starts and
-:meth:`Monitor.finish` when its response is complete. For an unsampled request
-that is a random draw, a small state object and an aggregate update.
+Framework integrations decide sampling once with :meth:`Monitor.decide` and
+drive a :class:`~.lifecycle.MonitoredRequest`, which calls :meth:`Monitor.begin`
+for a sampled request and :meth:`Monitor.finish` (sampled) or
+:meth:`Monitor.count` (unsampled) at its end. For an unsampled request that is
+a random draw, a small object and an aggregate update.
 """
 
 from __future__ import annotations
 
-import inspect
 import os
 import random
 import time
 import weakref
+from types import FrameType
 from typing import Any, Literal
 
 from ..utils.config import Config
-from ..utils.logger import guard, internal_error, logger
+from ..utils.logger import capture_internal_exceptions, logger
 from .aggregates import EndpointAggregates
+from .exceptions import exception_info, exception_type
+from .lifecycle import UNMATCHED_ROUTE
 from .memory import finish_memory, start_memory
 from .profiler import RequestProfiler
 from .record import CapturedRequest, detect_git_commit, environment_info, iso
 from .request import RequestState
 from .sender import Sender
 
-UNMATCHED_ROUTE = "[unmatched]"
 #: How long a flush waits for responses the server is still finishing (seconds).
 FINISHING_WAIT = 1.0
 _ADAPTIVE_PATHS_LIMIT = 1024
@@ -70,6 +73,8 @@ class Monitor:
         self.finishing: set[weakref.ref[Any]] = set()
         self.forget_finishing = self.finishing.discard
         self.sender: Sender | None = None
+        # False in a new (or forked) process until the sender thread runs there.
+        self.sender_started = False
         if not self.active:
             _warn_once(
                 f"performance_monitor is off for this {framework} app: {config.disabled_reason}"
@@ -82,7 +87,7 @@ class Monitor:
         }
         self.environment = environment_info(framework, framework_version)
         self.sender = Sender(config, self.aggregates, on_remote_config=self.apply_remote_config)
-        self.sender.ensure_started()
+        self._start_sender()
         _monitors.add(self)
 
     # -- configuration ---------------------------------------------------------------
@@ -117,23 +122,30 @@ class Monitor:
             return True
         return bool(self._adaptive) and self._take_adaptive(path)
 
-    def begin(self, method: str, path: str, *, force_sample: bool = False) -> RequestState | None:
-        """State for a new request, or None when this request is not monitored."""
-        if force_sample:
-            sampled: bool | None = None if self.decide(path) is None else True
-        else:
-            sampled = self.decide(path)
+    def begin(
+        self,
+        method: str,
+        path: str,
+        *,
+        sampled: bool | None = None,
+        caller_frame: FrameType | None = None,
+    ) -> RequestState | None:
+        """State for a new request, or None when it is not monitored.
+
+        ``sampled`` is the integration's :meth:`decide` for this request; when
+        given, nothing is drawn again (an adaptive-capture slot is spent once).
+        """
         if sampled is None:
-            return None
+            sampled = self.decide(path)
+            if sampled is None:
+                return None
         state = RequestState(method, path, sampled)
         if sampled:
-            try:  # not guard(): a generator per use, on the request thread
-                self._start_sampled(state)
-            except Exception:
-                internal_error("starting the profiler")
+            with capture_internal_exceptions():
+                self._start_sampled(state, caller_frame)
         return state
 
-    def _start_sampled(self, state: RequestState) -> None:
+    def _start_sampled(self, state: RequestState, caller_frame: FrameType | None) -> None:
         config = self.config
         state.track_sql = config.track_sql
         state.track_memory = config.track_memory
@@ -145,20 +157,16 @@ class Monitor:
             max_duration=config.max_trace_duration,
             async_mode=self.async_mode,
         )
-        frame = inspect.currentframe()
-        caller = frame.f_back.f_back if frame and frame.f_back else None
-        if profiler.start(caller_frame=caller):
+        if profiler.start(caller_frame=caller_frame):
             state.profiler = profiler
         state.start = time.perf_counter()
 
     def stop_profiling(self, state: RequestState) -> None:
         """Stop the request's profiler (if any); the request clock keeps running."""
         if state.sampled and state.profiler is not None and state.profiler.running:
-            try:
+            with capture_internal_exceptions():
                 state.extra["session"] = state.profiler.stop()
                 state.extra["cpu_time"] = time.thread_time() - state.start_cpu
-            except Exception:
-                internal_error("stopping the profiler")
 
     def stop_timing(self, state: RequestState) -> float:
         """Stop the clock (and the profiler) at the end of the response; returns the duration."""
@@ -172,36 +180,53 @@ class Monitor:
         status: int,
         duration: float,
         *,
-        error: bool = False,
+        exception: BaseException | None = None,
         details: dict[str, Any] | None = None,
     ) -> None:
         """Fold the request into the aggregates; queue a record if it was sampled.
 
-        ``details`` (sampled requests only) holds query_string, headers,
+        ``exception``: what the request raised (or the framework turned into a
+        5xx). ``details`` (sampled requests only) holds query_string, headers,
         remote_ip, response_size, content_type and optionally the bodies.
         """
         route = state.route or UNMATCHED_ROUTE
-        self.count(route, state.method, status, duration, error, state.path)
+        kind = exception_type(exception) if exception is not None else None
+        self.count(route, state.method, status, duration, kind, state.path)
         if state.sampled:
             memory = None
             if state.memory_start is not None:
-                with guard("measuring memory"):
+                with capture_internal_exceptions():
                     memory = finish_memory(state)
-            try:
-                self._queue_record(state, route, status, duration, details or {}, memory)
-            except Exception:
-                internal_error("queueing a performance record")
+            with capture_internal_exceptions():
+                error = None
+                if exception is not None:
+                    error = exception_info(exception, self.config.sensitive_params)
+                self._queue_record(state, route, status, duration, details or {}, memory, error)
 
     def count(
-        self, route: str, method: str, status: int, duration: float, error: bool, path: str
+        self,
+        route: str,
+        method: str,
+        status: int,
+        duration: float,
+        exception: str | None,
+        path: str,
     ) -> None:
-        """Fold one request into the endpoint aggregates (every request, sampled or not)."""
-        sender = self.sender
-        if sender is not None and sender._thread is None:
-            sender.ensure_started()  # first request in a forked worker (gunicorn --preload)
-        self.aggregates.record(route, method, status, duration, error)
+        """Fold one request into the endpoint aggregates (every request, sampled or not).
+
+        ``exception`` is the type name of the exception it raised, if any.
+        """
+        if not self.sender_started:
+            self._start_sender()
+        self.aggregates.record(route, method, status, duration, exception)
         if duration > self._adaptive_after:
             self._arm_adaptive(route, path)
+
+    def _start_sender(self) -> None:
+        """First request in this process (or in a forked worker: gunicorn --preload)."""
+        if self.sender is not None:
+            self.sender.ensure_started()
+            self.sender_started = True
 
     def _queue_record(
         self,
@@ -211,6 +236,7 @@ class Monitor:
         duration: float,
         details: dict[str, Any],
         memory: dict[str, float] | None,
+        error: dict[str, Any] | None,
     ) -> None:
         assert self.sender is not None
         config = self.config
@@ -263,6 +289,7 @@ class Monitor:
             request_body=details.get("request_body"),
             response_body=details.get("response_body"),
             profile_truncated=profiler.truncated if profiler is not None else False,
+            error=error,
         )
         self.sender.submit(captured)
 
@@ -318,3 +345,11 @@ class Monitor:
 
 def all_monitors() -> list[Monitor]:
     return list(_monitors)
+
+
+def _forked() -> None:
+    for monitor in _monitors:
+        monitor.sender_started = False  # its sender thread did not survive the fork
+
+
+os.register_at_fork(after_in_child=_forked)

@@ -203,6 +203,9 @@ class CapturedRequest:
     request_body: str | None = None
     response_body: str | None = None
     profile_truncated: bool = False
+    error: dict[str, Any] | None = None
+    sql_statements: dict[str, Any] | None = None
+    allocations: list[dict[str, Any]] | None = None
 
     def build(self) -> dict[str, Any]:
         headers = redact_mapping(self.headers, self.sensitive_headers)
@@ -245,6 +248,14 @@ class CapturedRequest:
                 **({"profile_truncated": "true"} if self.profile_truncated else {}),
             },
         }
+        if self.error is not None:
+            record["error"] = self.error
+        if self.sql_statements is not None:
+            record["performance_metrics"]["database_metrics"]["statements"] = self.sql_statements
+        if self.allocations is not None:
+            record["performance_metrics"].setdefault("memory_usage", {})["allocations"] = (
+                self.allocations
+            )
         if self.session is not None:
             record["function_calls"] = self._function_calls(self.session)
             # A very short request's session adds little to the tree but costs

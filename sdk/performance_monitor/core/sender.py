@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import os
 import threading
@@ -26,7 +27,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from ..utils.config import Config
-from ..utils.logger import RateLimitedLogger, guard, logger
+from ..utils.logger import RateLimitedLogger, capture_internal_exceptions, logger
 from .aggregates import EndpointAggregates
 from .transport import COLLECT_PATH, CONFIG_PATH, METRICS_PATH, Response, Transport, backoff_delay
 
@@ -36,6 +37,8 @@ class PendingRecord(Protocol):
 
 
 COUNTERS = ("sent", "dropped", "retried", "failed", "records_sent", "metric_batches_sent")
+#: The header of the remote-config poll that reports this process's trouble to the collector.
+REPORT_HEADER = "X-Pystrument-SDK-Report"
 
 
 class Sender:
@@ -66,6 +69,7 @@ class Sender:
         self._flush_requested = False
         self._flushed = threading.Event()
         self._stopping = False
+        self.last_error: tuple[float, str] | None = None  # (monotonic time, what failed)
         if hasattr(self, "aggregates"):
             self.aggregates.reset()
 
@@ -115,7 +119,7 @@ class Sender:
         if self._closed:
             return
         atexit.unregister(self.close)
-        with guard("flushing at exit"):
+        with capture_internal_exceptions():
             if self._pid == os.getpid():
                 self.flush(self.config.shutdown_timeout if timeout is None else timeout)
         self._closed = True
@@ -154,7 +158,7 @@ class Sender:
                 stopping, flushing = self._stopping, self._flush_requested
             if stopping:
                 return
-            with guard("sending"):
+            with capture_internal_exceptions():
                 if flushing:
                     self._drain_once(deadline=time.monotonic() + config.shutdown_timeout)
                     next_metrics = time.monotonic() + config.metrics_interval
@@ -190,7 +194,7 @@ class Sender:
     def _send_records(self, items: list[PendingRecord], deadline: float | None = None) -> None:
         records = []
         for item in items:
-            with guard("building a performance record"):
+            with capture_internal_exceptions():
                 record = item.build()
                 if record is not None:
                     records.append(record)
@@ -226,6 +230,8 @@ class Sender:
 
     def _log_failure(self, path: str, response: Response) -> None:
         detail = response.body.get("msg") if isinstance(response.body, dict) else None
+        status = f"HTTP {response.status}" if response.status else "no answer"
+        self.last_error = (time.monotonic(), f"{path}: {status}{f': {detail}' if detail else ''}")
         self._stats_log.log(
             logging.WARNING,
             "performance_monitor: sending to %s%s failed (HTTP %s%s); stats %s",
@@ -236,8 +242,23 @@ class Sender:
             self.stats(),
         )
 
+    def _report(self) -> dict[str, Any] | None:
+        """What went wrong in this process, for ``pystrument doctor``; None when nothing did."""
+        counters = self.counters
+        if not (counters["failed"] or counters["dropped"] or self.last_error):
+            return None
+        report: dict[str, Any] = {
+            name: counters[name] for name in ("sent", "failed", "dropped", "retried")
+        }
+        if self.last_error is not None:
+            report["last_error"] = self.last_error[1][:300]
+            report["last_error_age"] = round(time.monotonic() - self.last_error[0], 1)
+        return report
+
     def _poll_config(self) -> None:
-        response = self.transport.get_json(CONFIG_PATH)
+        report = self._report()
+        headers = {REPORT_HEADER: json.dumps(report)} if report else None
+        response = self.transport.get_json(CONFIG_PATH, headers)
         body = response.body
         data = body.get("data") if isinstance(body, dict) else None
         if response.ok and isinstance(data, dict) and self.on_remote_config is not None:

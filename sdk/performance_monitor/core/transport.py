@@ -60,9 +60,9 @@ class Transport:
         )
         return self._send(request)
 
-    def get_json(self, path: str) -> Response:
+    def get_json(self, path: str, headers: dict[str, str] | None = None) -> Response:
         request = urllib.request.Request(
-            self.api_endpoint + path, headers=self._headers(), method="GET"
+            self.api_endpoint + path, headers={**self._headers(), **(headers or {})}, method="GET"
         )
         return self._send(request)
 

@@ -12,7 +12,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from ..utils.logger import guard
+from ..utils.logger import capture_internal_exceptions
 from .memory import start_memory
 from .request import current_state
 
@@ -48,7 +48,7 @@ def monitor_function(
 
             @functools.wraps(view)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                with guard("applying view options"):
+                with capture_internal_exceptions():
                     _apply(track_sql, track_memory, tags)
                 return await view(*args, **kwargs)
 
@@ -56,7 +56,7 @@ def monitor_function(
 
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with guard("applying view options"):
+            with capture_internal_exceptions():
                 _apply(track_sql, track_memory, tags)
             return view(*args, **kwargs)
 

@@ -16,7 +16,7 @@ from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from ..core.request import current_request
-from ..utils.logger import guard
+from ..utils.logger import capture_internal_exceptions
 
 _MISSING = object()
 _PATCHED = "_performance_monitor_patched"
@@ -32,7 +32,7 @@ def _sql_wrapper(
     try:
         return execute(sql, params, many, context)
     finally:
-        with guard("recording a Django query"):
+        with capture_internal_exceptions():
             state.add_query(sql, time.perf_counter() - start)
 
 
@@ -52,7 +52,7 @@ def install_cache_tracking() -> None:
     from django.core.cache import caches
 
     for alias in getattr(settings, "CACHES", {}):
-        with guard("instrumenting the Django cache"):
+        with capture_internal_exceptions():
             backend = type(caches[alias])
             if backend.__dict__.get(_PATCHED):
                 continue

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
-from contextlib import nullcontext
 from typing import Any
 
-from .._wsgi_common import request_details
+from .._wsgi_common import EXCEPTION_KEY, request_details
+from ..core.lifecycle import MonitoredRequest
 from ..core.monitor import Monitor
-from ..core.request import RequestState, reset_current, set_current
 from ..utils.config import Config
-from ..utils.logger import guard
+from ..utils.logger import capture_internal_exceptions
 from .instrumentation import install_cache_tracking, install_template_tracking, track_queries
 
 # Django builds a middleware chain per handler (the test Client builds one per
@@ -42,55 +42,71 @@ class PerformanceMiddleware:
         self.monitor = _monitor_for(dict(getattr(settings, "PERFORMANCE_MONITOR", {}) or {}))
         config = self.monitor.config
         if self.monitor.active:
-            with guard("instrumenting Django"):
+            with capture_internal_exceptions():
                 if config.track_cache:
                     install_cache_tracking()
                 if config.track_templates:
                     install_template_tracking()
 
     def __call__(self, request: Any) -> Any:
-        state = None
-        with guard("starting a request"):
-            state = self.monitor.begin(request.method or "GET", request.path_info or "/")
-        if state is None:
+        sampled = None
+        with capture_internal_exceptions():
+            sampled = self.monitor.decide(request.path_info or "/")
+        if sampled is None:
             return self.get_response(request)
-        token = set_current(state) if state.sampled else None
+        call = _DjangoRequest(self.monitor, request, sampled, sys._getframe())
         try:
-            queries = track_queries() if state.sampled and state.track_sql else nullcontext()
-            with queries:
+            if call.state is not None:
+                # Always wrapped when sampled: ``@monitor_view(track_sql=...)`` decides later.
+                with track_queries():
+                    response = self.get_response(request)
+            else:
                 response = self.get_response(request)
-        except BaseException:
-            self._finish(state, request, None, error=True)
-            if token is not None:
-                reset_current(token)
+        except BaseException as error:
+            call.finish(error)
             raise
+        call.response = response
+        call.status = response.status_code
         if getattr(response, "streaming", False):
             # The body is iterated after we return: finish when Django closes the response.
             closers = getattr(response, "_resource_closers", None)
             if closers is not None:
-                closers.append(lambda: self._finish(state, request, response))
-            else:
-                self._finish(state, request, response)
-        else:
-            self._finish(state, request, response)
-        if token is not None:
-            reset_current(token)
+                call.hand_over()
+                closers.append(call.finish)
+                return response
+        call.complete = True
+        call.finish()
         return response
 
-    def _finish(
-        self, state: RequestState, request: Any, response: Any, error: bool = False
-    ) -> None:
-        with guard("finishing a request"):
-            duration = self.monitor.stop_timing(state)
-            match = getattr(request, "resolver_match", None)
-            if match is not None and match.route is not None:
-                state.route = "/" + match.route.lstrip("^").lstrip("/")
-            status = response.status_code if response is not None else 500
-            details = None
-            if state.sampled:
-                details = request_details(request.META)
-                if response is not None:
-                    details["content_type"] = response.get("Content-Type")
-                    if not getattr(response, "streaming", False):
-                        details["response_size"] = len(response.content)
-            self.monitor.finish(state, status, duration, error=error, details=details)
+    def process_exception(self, request: Any, exception: Exception) -> None:
+        """The view raised: Django turns it into a response (a 500, or a 404 for Http404)."""
+        request.META[EXCEPTION_KEY] = exception
+
+
+class _DjangoRequest(MonitoredRequest):
+    __slots__ = ("request", "response")
+
+    def __init__(self, monitor: Monitor, request: Any, sampled: bool, frame: Any) -> None:
+        self.request = request
+        self.response: Any = None
+        super().__init__(monitor, request.method or "GET", request.path_info or "/", sampled, frame)
+
+    def finish(self, error: BaseException | None = None) -> None:
+        if self.exception is None:
+            self.exception = self.request.META.get(EXCEPTION_KEY)
+        super().finish(error)
+
+    def resolve_route(self) -> str | None:
+        match = getattr(self.request, "resolver_match", None)
+        if match is not None and match.route is not None:
+            return "/" + match.route.lstrip("^").lstrip("/")
+        return None
+
+    def details(self) -> dict[str, Any]:
+        details = request_details(self.request.META)
+        response = self.response
+        if response is not None:
+            details["content_type"] = response.get("Content-Type")
+            if not getattr(response, "streaming", False):
+                details["response_size"] = len(response.content)
+        return details

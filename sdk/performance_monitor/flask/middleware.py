@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .._wsgi_common import MonitoredWSGIApp, WSGIApp
+from .._wsgi_common import EXCEPTION_KEY, MonitoredWSGIApp, WSGIApp
 from ..core.monitor import Monitor
 from ..utils.config import Config
+from ..utils.logger import capture_internal_exceptions
 
 
 def _config(config: Config | Mapping[str, Any] | None) -> Config:
@@ -39,6 +40,21 @@ class PerformanceMiddleware:
         if not monitor.active:
             return
         app.wsgi_app = MonitoredWSGIApp(app.wsgi_app, monitor)
+        note_flask_exceptions(app)
+
+
+def note_flask_exceptions(app: Any) -> None:
+    """Flask turns an unhandled exception into a 500 inside ``wsgi_app``: note it for the count."""
+    from flask import got_request_exception
+
+    got_request_exception.connect(_note_exception, app, weak=False)
+
+
+def _note_exception(sender: Any, exception: BaseException, **extra: Any) -> None:
+    with capture_internal_exceptions():
+        from flask import request
+
+        request.environ[EXCEPTION_KEY] = exception
 
 
 class PerformanceWSGIWrapper:
@@ -65,6 +81,8 @@ class PerformanceWSGIWrapper:
         )
         if flask_app is None and route_resolver is None:
             route_resolver = _path_route
+        if flask_app is not None and self.monitor.active:
+            note_flask_exceptions(flask_app)
         self._wrapped = (
             MonitoredWSGIApp(app, self.monitor, route_resolver) if self.monitor.active else app
         )

@@ -1,6 +1,7 @@
 """The SDK's logger and the guard that keeps SDK failures away from the host app.
 
-Every piece of SDK work on the request path runs inside :func:`guard`: an
+Every piece of SDK work on the request path runs inside
+:func:`capture_internal_exceptions`: an
 exception raised by the SDK itself is logged on the ``performance_monitor``
 logger and swallowed, so a bug here can never change a response. Tests set
 :data:`raise_internal_errors` (or ``PYSTRUMENT_RAISE_INTERNAL_ERRORS=1``) so that
@@ -13,8 +14,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from types import TracebackType
 
 logger = logging.getLogger("performance_monitor")
 
@@ -33,26 +33,42 @@ def internal_error_count() -> int:
     return _internal_error_count
 
 
-@contextmanager
-def guard(what: str) -> Iterator[None]:
-    """Run SDK code; log and swallow its exceptions (``what`` names the step)."""
-    try:
-        yield
-    except Exception:
-        internal_error(what)
+class _InternalExceptions:
+    """``with capture_internal_exceptions():`` around SDK work: its exceptions are logged, swallowed.
 
-
-def internal_error(what: str) -> None:
-    """Call from an ``except Exception:`` block in SDK code: count, log, swallow.
-
-    The request hot path uses this in a plain ``try`` rather than :func:`guard`,
-    which allocates a generator per use.
+    One shared object with ``__enter__``/``__exit__`` (no generator per use, as
+    sentry-python does), so it is cheap enough for the request path. Only
+    :class:`Exception` is swallowed: ``KeyboardInterrupt``/``SystemExit`` pass.
+    The log record's traceback says which step failed.
     """
-    global _internal_error_count
-    _internal_error_count += 1
-    if raise_internal_errors:
-        raise
-    logger.exception("performance_monitor: internal error while %s (ignored)", what)
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool:
+        if kind is None or not issubclass(kind, Exception):
+            return False
+        global _internal_error_count
+        _internal_error_count += 1
+        if raise_internal_errors:
+            return False
+        logger.error("performance_monitor: internal error (ignored)", exc_info=value)
+        return True
+
+
+_INTERNAL_EXCEPTIONS = _InternalExceptions()
+
+
+def capture_internal_exceptions() -> _InternalExceptions:
+    """The guard around every piece of SDK work (see :class:`_InternalExceptions`)."""
+    return _INTERNAL_EXCEPTIONS
 
 
 class RateLimitedLogger:

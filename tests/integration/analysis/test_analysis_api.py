@@ -11,7 +11,7 @@ from pystrument_lab.analysis.config import load_config
 from pystrument_lab.analysis.worker import process_one
 from pystrument_lab.store import Store
 from tests.integration.analysis.fake_llm import write_config
-from tests.unit.analysis import trees
+from tests.utils import trees
 from tests.utils.services import CollectorProcess
 
 API = "/api/v1/analysis"

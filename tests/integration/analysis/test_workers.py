@@ -17,7 +17,7 @@ from pystrument_lab.analysis.config import load_config
 from pystrument_lab.analysis.worker import process_one
 from pystrument_lab.store import Store
 from tests.integration.analysis.fake_llm import VALID_ANSWER, fake_llm, write_config
-from tests.unit.analysis import trees
+from tests.utils import trees
 
 PROJECT = "pk_workers"
 

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from performance_monitor.utils import logger as sdk_logger
 from sqlalchemy import func, select
 
 from pystrument_lab.demo import run_demo
@@ -22,6 +21,7 @@ from pystrument_lab.demo.app import DOWNSTREAM_DELAY, PROJECT_NAME, VERSIONS
 from pystrument_lab.demo.shopdb import create_shop_database, orders
 from pystrument_lab.demo.traffic import ENDPOINTS, expected_counts
 from pystrument_lab.store import Store
+from tests.utils.sdk_guard import guarded_sdk
 from tests.utils.services import CollectorProcess
 
 REQUESTS = 40
@@ -48,8 +48,7 @@ def seeded(demo_store: Store, tmp_path_factory: pytest.TempPathFactory) -> Itera
     collector = CollectorProcess(demo_store.url, demo_store.db.name, home)
     collector.start()
     try:
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(sdk_logger, "raise_internal_errors", True)
+        with guarded_sdk():
             result = run_demo(collector.url, requests_per_version=REQUESTS, store=demo_store)
     finally:
         collector.stop()

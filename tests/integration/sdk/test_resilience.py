@@ -11,7 +11,7 @@ from typing import Any
 import performance_monitor
 import pytest
 
-from tests.unit.sdk.sink import Sink
+from tests.utils.sink import Sink
 
 from .apps import flask_app
 from .helpers import metric_count, stored_records, wait_until

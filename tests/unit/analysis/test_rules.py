@@ -6,7 +6,7 @@ import pytest
 
 from pystrument_lab.analysis import profile as profiles
 from pystrument_lab.analysis.rules import analyze_profile, performance_score, severity_for
-from tests.unit.analysis import trees
+from tests.utils import trees
 
 
 def analyse(record: dict[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pystrument_lab.calltree import ROOT, CallTree
 from pystrument_lab.treediff import diff_trees, function_change_rows, function_changes
 from pystrument_lab.treemerge import merge_trees
-from tests.unit.lab.test_calltree import Spec, tree
+from tests.utils.tree_specs import Spec, tree
 
 
 def version(serialize_self: float, query_self: float, *, cache: bool = True) -> Spec:

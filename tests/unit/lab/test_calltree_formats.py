@@ -22,7 +22,7 @@ from pystrument_lab.treeformats import (
     to_speedscope,
 )
 from pystrument_lab.treemerge import merge_trees
-from tests.unit.lab.test_calltree import SIMPLE, tree
+from tests.utils.tree_specs import SIMPLE, tree
 
 
 def check_balanced(

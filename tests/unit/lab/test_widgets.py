@@ -9,7 +9,7 @@ from pystrument_lab.treemerge import merge_trees
 from pystrument_lab.widgets import CallTreeWidget, TreeViewState, flame_graph, flame_graph_data
 from pystrument_lab.widgets.flamegraph import NEUTRAL, OTHER_COLOUR, diff_colour
 from pystrument_lab.widgets.timefmt import format_seconds
-from tests.unit.lab.test_calltree import SIMPLE, tree
+from tests.utils.tree_specs import SIMPLE, tree
 
 # SIMPLE, pre-order call ids:
 # 0 app.handler (3.1875) > 1 app.load_users (2.25) > 2 db.execute (1.5), 3 db.fetch (0.5)

@@ -30,9 +30,9 @@ def test_aggregates_fold_counts_errors_and_histogram() -> None:
     aggregates = EndpointAggregates("1.2")
     durations = [0.010, 0.020, 0.030, 0.5]
     for d in durations:
-        aggregates.record("/users/<id>", "GET", 200, d, False)
-    aggregates.record("/users/<id>", "GET", 500, 0.1, True)
-    aggregates.record("/users/<id>", "POST", 201, 0.05, False)
+        aggregates.record("/users/<id>", "GET", 200, d, None)
+    aggregates.record("/users/<id>", "GET", 500, 0.1, "ValueError")
+    aggregates.record("/users/<id>", "POST", 201, 0.05, None)
     points = {(p["route"], p["method"], p["status_class"]): p for p in aggregates.drain()}
     ok = points[("/users/<id>", "GET", "2xx")]
     assert ok["count"] == 4 and ok["errors"] == 0
@@ -50,7 +50,7 @@ def test_aggregates_fold_counts_errors_and_histogram() -> None:
 
 def test_exception_counts_as_error_even_with_status() -> None:
     aggregates = EndpointAggregates(None)
-    aggregates.record("/x", "GET", 200, 0.001, True)
+    aggregates.record("/x", "GET", 200, 0.001, "ValueError")
     (point,) = aggregates.drain()
     assert point["errors"] == 1 and point["app_version"] == "unknown"
 
@@ -59,7 +59,7 @@ def test_pending_requests_are_folded_on_the_recording_thread_past_the_bound() ->
     aggregates = EndpointAggregates("1.0")
     total = MAX_PENDING + 3 * FOLD_CHUNK + 7
     for i in range(total):
-        aggregates.record("/x", "GET", 500 if i % 10 == 0 else 200, 0.001 * (1 + i % 5), False)
+        aggregates.record("/x", "GET", 500 if i % 10 == 0 else 200, 0.001 * (1 + i % 5), None)
         assert len(aggregates._pending) <= MAX_PENDING  # no drain, yet bounded
     assert aggregates._table  # some were folded without a drain
     points = {p["status_class"]: p for p in aggregates.drain()}
@@ -84,7 +84,9 @@ def test_concurrent_recording_keeps_the_count_exact(draining: bool) -> None:
 
     def work(n: int) -> None:
         for i in range(per_thread):
-            aggregates.record(f"/t{n % 2}", "GET", 200, 0.0001 * (1 + i % 3), i % 7 == 0)
+            aggregates.record(
+                f"/t{n % 2}", "GET", 200, 0.0001 * (1 + i % 3), "ValueError" if i % 7 == 0 else None
+            )
 
     drainer = threading.Thread(target=drain_while_recording)
     drainer.start()
@@ -104,9 +106,9 @@ def test_concurrent_recording_keeps_the_count_exact(draining: bool) -> None:
 
 def test_drain_output_matches_folding_in_order() -> None:
     aggregates = EndpointAggregates("1.0")
-    aggregates.record("/a", "GET", 200, 0.02, False)
-    aggregates.record("/b", "GET", 404, 0.0005, False)
-    aggregates.record("/a", "GET", 200, 0.001, False)
+    aggregates.record("/a", "GET", 200, 0.02, None)
+    aggregates.record("/b", "GET", 404, 0.0005, None)
+    aggregates.record("/a", "GET", 200, 0.001, None)
     points = aggregates.drain()
     assert [(p["route"], p["status_class"], p["count"]) for p in points] == [
         ("/a", "2xx", 2),
@@ -118,15 +120,15 @@ def test_drain_output_matches_folding_in_order() -> None:
 
 def test_reset_forgets_pending_requests() -> None:
     aggregates = EndpointAggregates("1.0")
-    aggregates.record("/a", "GET", 200, 0.02, False)
+    aggregates.record("/a", "GET", 200, 0.02, None)
     aggregates.reset()
     assert aggregates.drain() == []
 
 
 def test_reset_does_not_wait_for_a_lock_left_held_by_a_fork() -> None:
     aggregates = EndpointAggregates("1.0")
-    aggregates.record("/a", "GET", 200, 0.02, False)
+    aggregates.record("/a", "GET", 200, 0.02, None)
     aggregates._lock.acquire()  # as if a thread of the parent was folding at fork time
     aggregates.reset()
-    aggregates.record("/a", "GET", 200, 0.02, False)
+    aggregates.record("/a", "GET", 200, 0.02, None)
     assert [p["count"] for p in aggregates.drain()] == [1]

@@ -13,7 +13,7 @@ from performance_monitor._asgi_common import MonitoredASGIApp
 from performance_monitor.core import memory as memory_module
 from performance_monitor.fastapi import PerformanceMiddleware
 
-from .sink import Sink
+from tests.utils.sink import Sink
 
 MB = 1_000_000
 

@@ -12,7 +12,7 @@ import pytest
 from performance_monitor.core.monitor import Monitor
 from performance_monitor.utils.config import Config
 
-from .sink import Sink
+from tests.utils.sink import Sink
 
 ROOT = Path(__file__).resolve().parents[3]
 

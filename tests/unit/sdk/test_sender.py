@@ -10,7 +10,7 @@ from performance_monitor.core.aggregates import EndpointAggregates
 from performance_monitor.core.sender import Sender
 from performance_monitor.utils.config import Config
 
-from .sink import Sink
+from tests.utils.sink import Sink
 
 
 class Item:
@@ -54,9 +54,9 @@ def test_records_are_batched_gzipped_and_authenticated(sink: Sink) -> None:
 def test_metrics_flushed_with_unique_batch_ids(sink: Sink) -> None:
     sender = make_sender(sink.url)
     sender.ensure_started()
-    sender.aggregates.record("/a", "GET", 200, 0.01, False)
+    sender.aggregates.record("/a", "GET", 200, 0.01, None)
     assert sink.wait_for(lambda: len(sink.metric_points()) == 1)
-    sender.aggregates.record("/a", "GET", 200, 0.02, False)
+    sender.aggregates.record("/a", "GET", 200, 0.02, None)
     assert sink.wait_for(lambda: len(sink.metric_points()) == 2)
     batches = sink.posts("/metrics")
     assert len({b["batch_id"] for b in batches}) == len(batches)
@@ -134,7 +134,7 @@ def test_flush_sends_everything_queued(sink: Sink) -> None:
     sender = make_sender(sink.url, batch_size=1000, batch_timeout=60, metrics_interval=60)
     for n in range(30):
         sender.submit(Item(n))
-    sender.aggregates.record("/f", "GET", 200, 0.01, False)
+    sender.aggregates.record("/f", "GET", 200, 0.01, None)
     assert sender.flush(5)
     assert len(sink.records()) == 30 and len(sink.metric_points()) == 1
     sender.close(0.5)

@@ -2,6 +2,8 @@
 
 ``mode`` switches its behaviour at runtime: "ok", "error" (HTTP 500),
 "reject" (HTTP 422) or "slow" (sleeps ``delay`` seconds before answering).
+The ``sink`` fixture gives a test its own, closed at its end after the
+monitors flushed to it.
 """
 
 from __future__ import annotations
@@ -10,8 +12,13 @@ import gzip
 import json
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+import pytest
+
+from tests.utils.sdk_guard import close_monitors
 
 
 class Sink:
@@ -98,3 +105,11 @@ class Sink:
                 return True
             time.sleep(0.02)
         return predicate()
+
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    server = Sink()
+    yield server
+    close_monitors(timeout=0.5)  # flush while the sink still listens
+    server.close()

@@ -1,0 +1,51 @@
+"""Which frames are the application's, and the application frame that called us.
+
+Used for exception tracebacks, SQL call sites and allocation sites. A file is
+the application's unless it lies under the interpreter's or a virtualenv's
+prefixes (the standard library, site-packages), inside this SDK, or is not
+a real file (``<frozen ...>``, ``<string>``, a zip archive's member).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import sysconfig
+from functools import lru_cache
+from types import FrameType
+
+SDK_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def _library_prefixes() -> tuple[str, ...]:
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    for name in ("stdlib", "platstdlib", "purelib", "platlib"):
+        path = sysconfig.get_paths().get(name)
+        if path:
+            paths.add(path)
+    return tuple(sorted({os.path.abspath(p) + os.sep for p in paths}))
+
+
+_LIBRARY_PREFIXES = _library_prefixes()
+
+
+@lru_cache(maxsize=4096)
+def is_application_file(path: str) -> bool:
+    if not path or path.startswith("<") or ".zip" + os.sep in path or ".egg" + os.sep in path:
+        return False
+    if "site-packages" in path or "dist-packages" in path:
+        return False
+    absolute = os.path.abspath(path)
+    return not absolute.startswith(SDK_DIR) and not absolute.startswith(_LIBRARY_PREFIXES)
+
+
+def application_caller(frame: FrameType | None, limit: int = 64) -> dict[str, object] | None:
+    """``{function, file, line}`` of the innermost application frame at or above ``frame``."""
+    depth = 0
+    while frame is not None and depth < limit:
+        code = frame.f_code
+        if is_application_file(code.co_filename):
+            return {"function": code.co_name, "file": code.co_filename, "line": frame.f_lineno}
+        frame = frame.f_back
+        depth += 1
+    return None
