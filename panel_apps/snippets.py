@@ -1,8 +1,10 @@
 """Copy-paste SDK snippets and the empty states that show them.
 
 The snippets use the SDK's real entry points (``performance_monitor.flask``,
-``performance_monitor.django``, ``performance_monitor.fastapi``); a unit test
-executes each one against its framework so they cannot drift from the SDK.
+``performance_monitor.django``, ``performance_monitor.fastapi``, and the
+``pystrument-run`` launcher with ``PERFORMANCE_MONITOR_*`` variables); unit
+tests execute each one against its framework and the SDK's configuration so
+they cannot drift from the SDK.
 """
 
 from __future__ import annotations
@@ -53,6 +55,21 @@ app.add_middleware(
 """
 
 _TEMPLATES = {"flask": _FLASK, "django": _DJANGO, "fastapi": _FASTAPI}
+
+# No code change: the same settings as environment variables, the app under the launcher.
+_LAUNCHER = """\
+export PERFORMANCE_MONITOR_PROJECT_KEY={key}
+export PERFORMANCE_MONITOR_API_ENDPOINT={endpoint}
+export PERFORMANCE_MONITOR_SAMPLING_RATE={rate}
+export PERFORMANCE_MONITOR_APP_VERSION=1.0
+
+{command}
+"""
+_LAUNCHER_COMMANDS = {
+    "flask": "pystrument-run gunicorn -w 4 app:app   # or: pystrument-run flask --app app run",
+    "django": "pystrument-run gunicorn mysite.wsgi   # or: pystrument-run python manage.py runserver",
+    "fastapi": "pystrument-run uvicorn main:app   # --workers and --reload work too",
+}
 _INSTALL = "pip install pystrument-sdk   # from this repository: pip install ./sdk"
 
 
@@ -69,6 +86,18 @@ def sdk_snippet(
     template = _TEMPLATES.get(framework, _FLASK)
     return template.format(
         key=project_key, endpoint=endpoint or collector_endpoint(), rate=sampling_rate
+    )
+
+
+def launcher_snippet(
+    framework: str, project_key: str, *, endpoint: str | None = None, sampling_rate: float = 0.3
+) -> str:
+    """The shell lines that start an unmodified ``framework`` app under ``pystrument-run``."""
+    return _LAUNCHER.format(
+        key=project_key,
+        endpoint=endpoint or collector_endpoint(),
+        rate=sampling_rate,
+        command=_LAUNCHER_COMMANDS.get(framework, _LAUNCHER_COMMANDS["flask"]),
     )
 
 
@@ -94,6 +123,18 @@ def snippet_tabs(
         )
         for name in order
     ]
+    tabs.append(
+        (
+            "No code change",
+            pn.widgets.CodeEditor(
+                value=launcher_snippet(order[0], project_key, sampling_rate=sampling_rate),
+                language="sh",
+                readonly=True,
+                height=260,
+                sizing_mode="stretch_width",
+            ),
+        )
+    )
     return pn.Tabs(*tabs, sizing_mode="stretch_width")
 
 

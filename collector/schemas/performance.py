@@ -169,6 +169,8 @@ class RecordIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     trace_id: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
+    # The caller's span when the request carried a W3C traceparent (16 lowercase hex).
+    parent_span_id: Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")] | None = None
     timestamp: datetime
     request_info: RequestInfo
     response_info: ResponseInfo

@@ -12,6 +12,7 @@ request's ``cpu_time``.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import sys
 import time
@@ -62,6 +63,8 @@ class MonitoredASGIApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            if scope["type"] == "lifespan" and self.monitor.active:
+                receive = _flushing_at_shutdown(receive, self.monitor)
             await self.app(scope, receive, send)
             return
         sampled = None
@@ -79,6 +82,25 @@ class MonitoredASGIApp:
             call.finish(error)
             raise
         call.finish()
+
+
+def _flushing_at_shutdown(receive: Receive, monitor: Monitor) -> Receive:
+    """``receive`` of the lifespan scope, sending what is queued when the server shuts down.
+
+    uvicorn re-raises the SIGTERM it handled once it has shut down, so the
+    process ends by the signal and ``atexit`` (the sender's flush) never runs;
+    its lifespan shutdown comes after the last response.
+    """
+
+    async def monitored_receive() -> Message:
+        message = await receive()
+        if message.get("type") == "lifespan.shutdown":
+            with capture_internal_exceptions():
+                timeout = monitor.config.shutdown_timeout
+                await asyncio.get_running_loop().run_in_executor(None, monitor.flush, timeout)
+        return message
+
+    return monitored_receive
 
 
 class _ASGIRequest(MonitoredRequest):
@@ -114,6 +136,10 @@ class _ASGIRequest(MonitoredRequest):
     async def send_sampled(self, message: Message) -> None:
         kind = message.get("type")
         if kind == "http.response.start":
+            timing = self.server_timing()
+            if timing is not None:
+                headers = [*message.get("headers", ()), (b"server-timing", timing.encode())]
+                message = {**message, "headers": headers}
             self.status = message.get("status", 0)
             for name, value in message.get("headers", ()):
                 if name.lower() == b"content-type":
@@ -146,6 +172,16 @@ class _ASGIRequest(MonitoredRequest):
             return message
 
         return monitored_receive
+
+    def traceparent(self) -> bytes | None:
+        """The header, or None when absent or repeated (several are invalid, per the W3C)."""
+        found = None
+        for name, value in self.scope.get("headers", ()):
+            if name.lower() == b"traceparent":
+                if found is not None:
+                    return None
+                found = value
+        return found
 
     def resolve_route(self) -> str | None:
         return self.owner.route_resolver(self.scope)

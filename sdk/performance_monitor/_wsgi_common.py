@@ -121,6 +121,9 @@ class _WSGIRequest(MonitoredRequest):
         )
 
     def monitored_start_response(self, status: str, headers: list[Any], *args: Any) -> Any:
+        timing = self.server_timing()
+        if timing is not None:
+            headers = [*headers, ("Server-Timing", timing)]
         self.status = int(status[:3]) if status[:3].isdigit() else 0
         self.headers = headers
         if self.owner.route_resolver is None:
@@ -156,6 +159,9 @@ class _WSGIRequest(MonitoredRequest):
         if self.exception is None:
             self.exception = self.environ.get(EXCEPTION_KEY)
         super().finish(error)
+
+    def traceparent(self) -> str | None:
+        return self.environ.get("HTTP_TRACEPARENT")
 
     def resolve_route(self) -> str | None:
         resolver = self.owner.route_resolver

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..utils.logger import capture_internal_exceptions
 from .exceptions import exception_type
 from .request import RequestState, reset_current, set_current
+from .trace_context import adopt_traceparent, server_timing_of
 
 if TYPE_CHECKING:
     from .monitor import Monitor
@@ -75,6 +76,8 @@ class MonitoredRequest:
             self.start = state.start
             # Only sampled requests need to be found by the SQL/cache hooks and decorators.
             self.token = set_current(state)
+            with capture_internal_exceptions():
+                adopt_traceparent(state, self.traceparent())
         else:
             self.start = perf_counter()
 
@@ -88,7 +91,20 @@ class MonitoredRequest:
         """query_string, headers, remote_ip, response_size, content_type (sampled only)."""
         return {}
 
+    def traceparent(self) -> str | bytes | None:
+        """The request's W3C ``traceparent`` header (sampled only; set before this init)."""
+        return None
+
     # -- the shared part -------------------------------------------------------------
+
+    def server_timing(self) -> str | None:
+        """The ``Server-Timing`` value for the response: sampled requests, when configured."""
+        state = self.state
+        if state is None or not self.monitor.config.server_timing:
+            return None
+        with capture_internal_exceptions():
+            return server_timing_of(state)
+        return None
 
     def hand_over(self) -> None:
         """The response goes to the server: until :meth:`finish`, a flush waits for it."""

@@ -26,6 +26,7 @@ from .profiler import RequestProfiler
 from .record import CapturedRequest, detect_git_commit, environment_info, iso
 from .request import RequestState
 from .sender import Sender
+from .trace_context import trace_id_of
 
 #: How long a flush waits for responses the server is still finishing (seconds).
 FINISHING_WAIT = 1.0
@@ -262,7 +263,8 @@ class Monitor:
             tags["ai_analysis"] = "requested"
         profiler = state.profiler
         captured = CapturedRequest(
-            trace_id=os.urandom(16).hex(),
+            trace_id=trace_id_of(state),
+            parent_span_id=extra.get("parent_span_id"),
             timestamp=state.start_wall,
             method=state.method,
             path=state.path,

@@ -206,6 +206,7 @@ class CapturedRequest:
     error: dict[str, Any] | None = None
     sql_statements: dict[str, Any] | None = None
     allocations: list[dict[str, Any]] | None = None
+    parent_span_id: str | None = None
 
     def build(self) -> dict[str, Any]:
         headers = redact_mapping(self.headers, self.sensitive_headers)
@@ -256,6 +257,8 @@ class CapturedRequest:
             record["performance_metrics"].setdefault("memory_usage", {})["allocations"] = (
                 self.allocations
             )
+        if self.parent_span_id is not None:
+            record["parent_span_id"] = self.parent_span_id
         if self.session is not None:
             record["function_calls"] = self._function_calls(self.session)
             # A very short request's session adds little to the tree but costs

@@ -67,6 +67,9 @@ class PerformanceMiddleware:
             raise
         call.response = response
         call.status = response.status_code
+        timing = call.server_timing()
+        if timing is not None:
+            response["Server-Timing"] = timing
         if getattr(response, "streaming", False):
             # The body is iterated after we return: finish when Django closes the response.
             closers = getattr(response, "_resource_closers", None)
@@ -95,6 +98,9 @@ class _DjangoRequest(MonitoredRequest):
         if self.exception is None:
             self.exception = self.request.META.get(EXCEPTION_KEY)
         super().finish(error)
+
+    def traceparent(self) -> str | None:
+        return self.request.META.get("HTTP_TRACEPARENT")
 
     def resolve_route(self) -> str | None:
         match = getattr(self.request, "resolver_match", None)

@@ -79,6 +79,9 @@ class PerformanceWSGIWrapper:
             framework="flask" if flask_app is not None else "wsgi",
             framework_version=_flask_version() if flask_app is not None else None,
         )
+        if flask_app is not None:
+            # The app is watched: the launcher's import hook must not add a second monitor.
+            flask_app.extensions.setdefault("performance_monitor", self)
         if flask_app is None and route_resolver is None:
             route_resolver = _path_route
         if flask_app is not None and self.monitor.active:

@@ -2,9 +2,10 @@
 
 Precedence, lowest first: defaults, the config file (``performance_config.yaml``
 / ``.json``, or the path in ``PYSTRUMENT_CONFIG_FILE``), environment variables
-(``PYSTRUMENT_<KEY>``), explicit values. Invalid values raise :class:`ConfigError`
-naming the key and the allowed range, at start-up; a missing project key only
-disables the SDK (see :attr:`Config.disabled_reason`).
+(``PERFORMANCE_MONITOR_<KEY>``, then ``PYSTRUMENT_<KEY>``), explicit values.
+Invalid values raise :class:`ConfigError` naming the key and the allowed
+range, at start-up; a missing project key only disables the SDK (see
+:attr:`Config.disabled_reason`).
 """
 
 from __future__ import annotations
@@ -141,6 +142,7 @@ FIELDS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "sensitive_headers": ([], _str_list),
     "sensitive_params": ([], _str_list),
     "tags": ({}, _tags),
+    "server_timing": (False, _bool),
 }
 
 # Spellings used by SPEC §5 for the same settings (Django dict, FastAPI kwargs).
@@ -151,6 +153,9 @@ ALIASES = {
 }
 
 _ENV_PREFIX = "PYSTRUMENT_"
+#: Environment variables ``PERFORMANCE_MONITOR_<KEY>`` (the name of Django's settings dict)
+#: or ``PYSTRUMENT_<KEY>``; the latter wins when both are set.
+ENV_PREFIXES = ("PERFORMANCE_MONITOR_", _ENV_PREFIX)
 _DEFAULT_FILES = ("performance_config.yaml", "performance_config.yml", "performance_config.json")
 
 
@@ -180,12 +185,21 @@ def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def _env_values(environ: Mapping[str, str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
-    for name, value in environ.items():
-        if name.startswith(_ENV_PREFIX) and name != _ENV_PREFIX + "CONFIG_FILE":
-            key = _normalise_key(name[len(_ENV_PREFIX) :])
-            if key in FIELDS:
-                values[key] = value
+    for prefix in ENV_PREFIXES:  # the later prefix wins
+        for name, value in environ.items():
+            if name.startswith(prefix) and name != prefix + "CONFIG_FILE":
+                key = _normalise_key(name[len(prefix) :])
+                if key in FIELDS:
+                    values[key] = value
     return values
+
+
+def config_file_from_env(environ: Mapping[str, str]) -> str | None:
+    """The config file named by ``PYSTRUMENT_CONFIG_FILE`` (or ``PERFORMANCE_MONITOR_CONFIG_FILE``)."""
+    for prefix in reversed(ENV_PREFIXES):
+        if environ.get(prefix + "CONFIG_FILE"):
+            return environ[prefix + "CONFIG_FILE"]
+    return None
 
 
 class Config:
@@ -230,6 +244,7 @@ class Config:
     sensitive_headers: list[str]
     sensitive_params: list[str]
     tags: dict[str, str]
+    server_timing: bool
 
     def __init__(
         self,
@@ -241,7 +256,7 @@ class Config:
     ) -> None:
         environ = os.environ if environ is None else environ
         merged: dict[str, Any] = {}
-        file = file or environ.get(_ENV_PREFIX + "CONFIG_FILE")
+        file = file or config_file_from_env(environ)
         if file is None:
             file = next((name for name in _DEFAULT_FILES if Path(name).is_file()), None)
         if file is not None:

@@ -93,3 +93,31 @@ def test_charts_draw_the_trend_columns() -> None:
         0.0,
     ]
     assert list(sparkline(trends).renderers[0].data_source.data["y"]) == [10.0, 0.0]
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_launcher_snippet_sets_sdk_config_through_the_environment(framework: str) -> None:
+    from performance_monitor.autoinstrument import config_problem
+    from performance_monitor.utils.config import Config
+
+    from panel_apps.snippets import launcher_snippet, snippet_tabs
+
+    text = launcher_snippet(
+        framework, "pk_test", endpoint="http://127.0.0.1:8000", sampling_rate=0.5
+    )
+    environ = dict(
+        line.removeprefix("export ").split("=", 1)
+        for line in text.splitlines()
+        if line.startswith("export ")
+    )
+    config, problem = config_problem(lambda: Config(environ=environ))
+    assert problem is None and config is not None
+    assert (config.project_key, config.api_endpoint, config.sampling_rate) == (
+        "pk_test",
+        "http://127.0.0.1:8000",
+        0.5,
+    )
+    assert "pystrument-run " in text
+    tabs = snippet_tabs("pk_test", framework=framework, sampling_rate=0.5)
+    assert tabs._names[-1] == "No code change"
+    assert "pk_test" in tabs[-1].value and "pystrument-run" in tabs[-1].value

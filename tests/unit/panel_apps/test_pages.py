@@ -68,6 +68,9 @@ def test_projects_create_shows_key_and_snippets(app_state: AppState) -> None:
     assert shown[0].value == project["project_key"]
     tabs = page.created.objects[-1]
     assert tabs._names[0] == "Django" and project["project_key"] in tabs.objects[0].value
+    launcher = tabs.objects[-1].value
+    assert tabs._names[-1] == "No code change" and "pystrument-run gunicorn mysite.wsgi" in launcher
+    assert f"PERFORMANCE_MONITOR_PROJECT_KEY={project['project_key']}" in launcher
     assert app_state.project == "billing"
     assert "billing" in list(page.listing.value["name"])
 

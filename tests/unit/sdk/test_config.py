@@ -120,3 +120,21 @@ def test_unknown_keys_are_warned_not_fatal(caplog: pytest.LogCaptureFixture) -> 
     caplog.set_level(logging.WARNING, logger="performance_monitor")
     Config({"sampling_rat": 0.2})
     assert "sampling_rat" in caplog.text
+
+
+def test_performance_monitor_prefix_and_pystrument_prefix_wins(tmp_path: Path) -> None:
+    file = tmp_path / "other.json"
+    file.write_text(json.dumps({"project_key": "from-file", "batch_size": 3}))
+    environ = {
+        "PERFORMANCE_MONITOR_CONFIG_FILE": str(file),
+        "PERFORMANCE_MONITOR_SAMPLING_RATE": "25",
+        "PERFORMANCE_MONITOR_SERVER_TIMING": "on",
+        "PERFORMANCE_MONITOR_TRACK_SQL": "false",
+        "PYSTRUMENT_TRACK_SQL": "true",
+    }
+    config = Config(environ=environ)
+    assert (config.project_key, config.batch_size) == ("from-file", 3)
+    assert config.sampling_rate == 0.25
+    assert config.server_timing is True
+    assert config.track_sql is True
+    assert Config(environ={}).server_timing is False
