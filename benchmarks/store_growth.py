@@ -1,152 +1,377 @@
-"""How much the store grows per sampled request, for sizing (docs/deploy.md).
+"""Every request path at growing store sizes: is each one flat from 10k to 1M records?
 
-Starts an embedded store and a real collector, runs a small Flask app with
-the SDK at a 100 % sampling rate through Werkzeug's test client (the SDK
-sends over real HTTP), and measures what was stored: the BSON size of each
-record and call-tree document (what a real MongoDB stores before its
-compression), the metric documents, and the embedded store's bytes on disk
-per record. Prints the figures and the growth per day for a few traffic
-levels and sampling rates.
+One embedded store (nx-27017) holds one database per size. Each database gets
+a project ``shop`` whose sampled records (``--sizes``, default 10k and 100k)
+are spread over the last 7 days on 8 routes, two app versions (1.0, then
+2.0), 1 % errors, and the metric stream of all its requests (10 × the
+records) folded into minute / 10-minute / hourly documents; plus a second
+project ``other`` with as many records again and metric points on many
+routes, so that every scan also pays for another project's data, as it does
+in a shared store.
 
-    .venv/bin/python benchmarks/store_growth.py [--requests 2000]
+Seeding goes through a real collector (uvicorn, HTTP, gzip JSON as the SDK
+sends it) up to ``--http-limit`` records per database; beyond that the same
+validated documents are written with ``Store.insert_records`` /
+``Store.add_metrics`` (the functions the collector's routes call), because
+HTTP seeding of a million records takes hours on a small machine.
+
+Then every path is timed on every database in turns (interleaved, so load
+from other processes hits all sizes alike) and the medians are printed, with
+the ratio of each size to the smallest: the API's records listing (every
+filter, a deep page by ``page`` and by cursor), a record's detail, trends for
+1 h / 24 h / 7 d, the endpoint table, an endpoint's merged tree, the version
+comparison, the analysis input (record and endpoint), the dashboard pages'
+data, the report notebooks' queries, ingest (records/s over HTTP) and metric
+ingest (a batch of new routes over HTTP).
+
+    .venv/bin/python benchmarks/store_growth.py [--sizes 10000 100000] [--runs 5]
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
+import gzip
 import json
+import os
+import random
 import statistics
 import sys
 import tempfile
+import time
 import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
-import bson
+import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from collector.ingest import validate_records  # noqa: E402
+from pystrument_lab.analysis import runner  # noqa: E402
 from pystrument_lab.embedded import EmbeddedServer, free_port  # noqa: E402
+from pystrument_lab.loaders import Lab  # noqa: E402
 from pystrument_lab.store import Store  # noqa: E402
+from tests.utils.factories import make_metric, make_record  # noqa: E402
 from tests.utils.services import CollectorProcess  # noqa: E402
 
+ROUTES = [f"/api/r{index}/{{id}}" for index in range(8)]
+DAYS = 7
+SAMPLED = 0.1  # records per request: the metric stream counts 10 × the records
+METRIC_SLOT = 300  # default: one metric point per route per 5 minutes (merged SDK flushes)
+HTTP_BATCH = 100
 
-def build_app(project_key: str, endpoint: str):  # type: ignore[no-untyped-def]
-    import sqlite3
 
-    from flask import Flask, jsonify
-    from performance_monitor.flask.middleware import PerformanceMiddleware
+def tree(duration: float, route_index: int) -> list[dict[str, Any]]:
+    nodes = [
+        {"call_id": 0, "parent_call_id": None, "function_name": "handler", "file_path": "app.py",
+         "line_number": 1, "duration": duration, "self_time": duration * 0.1, "depth": 0,
+         "call_order": 0, "is_application": True}
+    ]  # fmt: skip
+    for index in range(1, 12):
+        nodes.append(
+            {"call_id": index, "parent_call_id": (index - 1) // 3, "function_name": f"f{route_index}_{index}",
+             "file_path": f"app/m{index % 4}.py", "line_number": index, "duration": duration / 12,
+             "self_time": duration / 12, "depth": 1 + (index - 1) // 3, "call_order": (index - 1) % 3,
+             "is_application": True}
+        )  # fmt: skip
+    return nodes
 
-    app = Flask("shop")
-    db = sqlite3.connect(":memory:", check_same_thread=False)
-    db.execute("create table item (id integer primary key, name text, price real)")
-    db.executemany(
-        "insert into item (name, price) values (?, ?)", [(f"item {n}", n * 1.5) for n in range(500)]
-    )
 
-    def digest(text: str, rounds: int) -> str:
-        value = text.encode()
-        for _ in range(rounds):
-            value = hashlib.sha256(value).digest()
-        return value.hex()
-
-    @app.get("/items")
-    def listing():  # type: ignore[no-untyped-def]
-        rows = db.execute("select id, name, price from item order by price limit 50").fetchall()
-        return jsonify([{"id": r[0], "name": r[1], "price": r[2]} for r in rows])
-
-    @app.get("/items/<int:item_id>")
-    def detail(item_id: int):  # type: ignore[no-untyped-def]
-        row = db.execute("select id, name, price from item where id = ?", (item_id,)).fetchone()
-        return jsonify({"id": row[0], "name": row[1], "token": digest(row[1], 2000)})
-
-    @app.get("/report")
-    def report():  # type: ignore[no-untyped-def]
-        total = sum(
-            db.execute("select price from item where id = ?", (n,)).fetchone()[0]
-            for n in range(1, 60)
+def records_for(count: int, now: datetime, seed: int) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    span = DAYS * 86_400 - 600
+    out = []
+    for index in range(count):
+        age = span * (count - index) / count  # oldest first, as they arrive
+        route_index = index % len(ROUTES)
+        duration = rng.lognormvariate(-3, 0.6) * (1.3 if age < span / 2 else 1.0)
+        out.append(
+            make_record(
+                trace_id=uuid.uuid4().hex,
+                route=ROUTES[route_index],
+                path=ROUTES[route_index].replace("{id}", str(index % 50)),
+                method="POST" if index % 5 == 0 else "GET",
+                status=500 if index % 100 == 7 else 200,
+                duration=duration,
+                app_version="2.0" if age < span / 2 else "1.0",
+                timestamp=now - timedelta(seconds=age),
+                nodes=tree(duration, route_index),
+            )
         )
-        return jsonify({"total": total, "check": digest(str(total), 5000)})
+    return out
 
-    PerformanceMiddleware(
-        app,
-        {
-            "project_key": project_key,
-            "api_endpoint": endpoint,
-            "sampling_rate": 1.0,
-            "remote_config": False,
-            "batch_size": 50,
-            "batch_timeout": 0.5,
-            "metrics_interval": 1.0,
-        },
-    )
-    return app
+
+def metric_points(
+    records: int, now: datetime, routes: list[str], slot_seconds: int
+) -> list[dict[str, Any]]:
+    """The metric stream of ``records / SAMPLED`` requests over DAYS on ``routes``."""
+    slots = DAYS * 86_400 // slot_seconds
+    per_point = max(1, round(records / SAMPLED / (slots * len(routes))))
+    start = now - timedelta(days=DAYS)
+    points = []
+    for slot in range(slots):
+        at = start + timedelta(seconds=slot * slot_seconds)
+        version = "2.0" if slot >= slots // 2 else "1.0"
+        for route in routes:
+            point = make_metric([0.05] * per_point, route=route, start=at, app_version=version)
+            point["interval_start"] = datetime.fromisoformat(point["interval_start"])
+            points.append(point)
+    return points
+
+
+def post_records(client: httpx.Client, url: str, key: str, records: list[dict[str, Any]]) -> None:
+    headers = {"X-Project-Key": key, "Content-Encoding": "gzip", "Content-Type": "application/json"}
+    for offset in range(0, len(records), HTTP_BATCH):
+        chunk = records[offset : offset + HTTP_BATCH]
+        body = gzip.compress(json.dumps({"records": chunk}).encode(), 5)
+        answer = client.post(url + "/api/v1/performance/collect", content=body, headers=headers)
+        assert answer.status_code == 200 and answer.json()["data"]["accepted"] == len(chunk), (
+            answer.text[:300]
+        )
+
+
+class Case:
+    """One database of one size, its collector and the handles the timed paths use."""
+
+    def __init__(self, url: str, home: Path, size: int) -> None:
+        self.size = size
+        self.database = f"growth_{size}"
+        self.store = Store(url, database=self.database, timeout_ms=60_000)
+        self.store.client.drop_database(self.database)
+        self.store.ensure_indexes()
+        self.collector = CollectorProcess(
+            url,
+            self.database,
+            home,
+            PYSTRUMENT_RATE_LIMIT_PER_MINUTE="100000000",
+            PYSTRUMENT_STORE_TIMEOUT_MS="60000",
+        )
+        self.collector.start(timeout=60)
+        self.http = httpx.Client(timeout=120, headers=self.collector.admin_headers)
+        self.lab = Lab(self.store)
+        self.key = ""
+        self.other = ""
+        self.old_trace = ""
+
+    def seed(self, now: datetime, http_limit: int, slot_seconds: int) -> None:
+        started = time.perf_counter()
+        self.key = self.collector.create_project("shop")["project_key"]
+        self.other = self.collector.create_project("other")["project_key"]
+        for key, seed in ((self.key, 1), (self.other, 2)):
+            done = 0
+            while done < self.size:
+                count = min(20_000, self.size - done)
+                batch = records_for(count, now - timedelta(seconds=done * 1e-3), seed * 1000 + done)
+                # records_for spreads each chunk over the whole week
+                if key == self.key and done == 0:
+                    self.old_trace = batch[0]["trace_id"]
+                if done + count <= http_limit:
+                    post_records(self.http, self.collector.url, key, batch)
+                else:
+                    for offset in range(0, len(batch), 1000):
+                        valid, _ = validate_records(batch[offset : offset + 1000])
+                        self.store.insert_records(key, valid)
+                done += count
+        points = metric_points(self.size, now, ROUTES, slot_seconds)
+        many_routes = [f"/other/{index}" for index in range(max(8, self.size // 5000))]
+        points_other = metric_points(self.size, now, many_routes, slot_seconds)
+        for key, stream in ((self.key, points), (self.other, points_other)):
+            for offset in range(0, len(stream), 1000):
+                self.store.add_metrics(key, stream[offset : offset + 1000])
+        print(
+            f"size {self.size:>8}: seeded in {time.perf_counter() - started:6.0f} s "
+            f"({self.store.records.estimated_document_count()} records, "
+            f"{self.store.endpoint_metrics.estimated_document_count()} metric documents)",
+            flush=True,
+        )
+
+    def api(self, path: str, **params: Any) -> dict[str, Any]:
+        answer = self.http.get(self.collector.url + path, params=params)
+        assert answer.status_code == 200, (path, params, answer.text[:300])
+        return answer.json()["data"]
+
+    def listing(self, **params: Any) -> Callable[[], object]:
+        return lambda: self.api("/api/v1/performance/records", project_key=self.key, **params)
+
+    def deep_cursor(self) -> Callable[[], object]:
+        """Page 200 of 20 by following the cursor: the time of its last page's fetch."""
+
+        def last_page() -> object:
+            extra = {"cursor": self.cursor} if self.cursor else {}
+            return self.api("/api/v1/performance/records", project_key=self.key, size=20, **extra)
+
+        return last_page
+
+    def prepare_cursor(self) -> None:
+        """Follow the cursor 199 pages deep (or as deep as the records go)."""
+        cursor = None
+        for _ in range(199):
+            params: dict[str, Any] = {"project_key": self.key, "size": 20}
+            if cursor:
+                params["cursor"] = cursor
+            following = self.api("/api/v1/performance/records", **params).get("next_cursor")
+            if following is None:
+                break
+            cursor = following
+        self.cursor = cursor
+
+    def ingest(self) -> Callable[[], object]:
+        def post() -> object:
+            batch = records_for(HTTP_BATCH, datetime.now(timezone.utc), random.randrange(1 << 30))
+            post_records(self.http, self.collector.url, self.key, batch)
+            return None
+
+        return post
+
+    def metric_ingest(self) -> Callable[[], object]:
+        def post() -> object:
+            now = datetime.now(timezone.utc)
+            fresh = uuid.uuid4().hex[:8]
+            points = [
+                make_metric([0.02, 0.03], route=f"/fresh/{fresh}/{index}", start=now)
+                for index in range(50)
+            ]
+            answer = self.http.post(
+                self.collector.url + "/api/v1/performance/metrics",
+                json={"metrics": points},
+                headers={"X-Project-Key": self.key},
+            )
+            assert answer.status_code == 200, answer.text[:300]
+            return None
+
+        return post
+
+    def paths(self) -> dict[str, Callable[[], object]]:
+        from panel_apps.endpoints import EndpointsPage
+        from panel_apps.overview import OverviewPage
+        from panel_apps.records import RecordsPage
+        from panel_apps.state import AppState
+        from panel_apps.trace import TracePage
+
+        state = AppState(self.lab, project="shop", time_range="24h", page="overview")
+        route = ROUTES[3]
+        trace_state = AppState(self.lab, project="shop", trace=self.old_trace, page="trace")
+        return {
+            "list newest": self.listing(),
+            "list route": self.listing(route=route),
+            "list status 500": self.listing(status_code=500),
+            "list method POST": self.listing(method="POST"),
+            "list version 1.0": self.listing(app_version="1.0"),
+            "list min_duration": self.listing(min_duration=0.2),
+            "list time_range 1h": self.listing(time_range="1h"),
+            "list slowest": self.listing(sort="-total_duration"),
+            "list page 50": self.listing(page=50),
+            "list cursor p200": self.deep_cursor(),
+            "record detail": lambda: self.api(
+                f"/api/v1/performance/records/{self.key}/{self.old_trace}"
+            ),
+            "trends 1h": lambda: self.api(
+                f"/api/v1/performance/trends/{self.key}", time_range="1h"
+            ),
+            "trends 24h": lambda: self.api(
+                f"/api/v1/performance/trends/{self.key}", time_range="24h"
+            ),
+            "trends 7d": lambda: self.api(
+                f"/api/v1/performance/trends/{self.key}", time_range="7d"
+            ),
+            "endpoints 24h": lambda: self.lab.endpoints("shop", time_range="24h"),
+            "merged tree": lambda: self.lab.merged_tree("shop", route, limit=200),
+            "compare versions": lambda: self.lab.compare_versions("shop", "1.0", "2.0"),
+            "version diff": lambda: self.lab.version_diff("shop", route, "1.0", "2.0", limit=200),
+            "analysis record": lambda: runner.record_profile(self.store, self.old_trace, self.key),
+            "analysis endpoint": lambda: runner.endpoint_profile(self.store, self.key, route),
+            "page overview": OverviewPage(state).load,
+            "page endpoints": EndpointsPage(state).load,
+            "page records": RecordsPage(state).load,
+            "page trace": TracePage(trace_state).load,
+            "report versions": lambda: self.lab.versions("shop"),
+            "report trends 7d": lambda: self.lab.trends("shop", time_range="7d"),
+            "report records": lambda: self.lab.records("shop", time_range="24h", limit=1000),
+            "ingest 100 records": self.ingest(),
+            "metrics 50 new routes": self.metric_ingest(),
+        }
+
+    def close(self) -> None:
+        self.http.close()
+        self.collector.stop()
+        self.store.client.drop_database(self.database)
+        self.store.close()
+
+
+def interleaved(cases: list[Case], runs: int) -> dict[str, list[float]]:
+    """Median seconds per path and case, every path run on every case in turn."""
+    actions = [case.paths() for case in cases]
+    names = list(actions[0])
+    samples: dict[str, list[list[float]]] = {name: [[] for _ in cases] for name in names}
+    for name in names:
+        for action in actions:
+            action[name]()  # warm-up
+    for _ in range(runs):
+        for name in names:
+            for index, action in enumerate(actions):
+                started = time.perf_counter()
+                action[name]()
+                samples[name][index].append(time.perf_counter() - started)
+    return {name: [statistics.median(s) for s in per_case] for name, per_case in samples.items()}
+
+
+def table(cases: list[Case], medians: dict[str, list[float]]) -> str:
+    sizes = [case.size for case in cases]
+    head = "| path | " + " | ".join(f"{size:,} ms" for size in sizes)
+    head += " | " + " | ".join(f"{size:,} / {sizes[0]:,}" for size in sizes[1:]) + " |"
+    rule = "|---|" + "---:|" * (2 * len(sizes) - 1)
+    lines = [head, rule]
+    for name, values in medians.items():
+        if name.startswith("ingest"):
+            rates = [HTTP_BATCH / value for value in values]
+            cells = [f"{rate:,.0f} rec/s" for rate in rates]
+            ratios = [f"{rate / rates[0]:.2f}× rate" for rate in rates[1:]]
+        else:
+            cells = [f"{value * 1000:,.1f}" for value in values]
+            ratios = [f"{value / values[0]:.2f}" for value in values[1:]]
+        lines.append(f"| {name} | " + " | ".join(cells + ratios) + " |")
+    return "\n".join(lines)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--requests", type=int, default=2000)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--http-limit",
+        type=int,
+        default=200_000,
+        help="records per project seeded over HTTP; the rest through Store.insert_records",
+    )
+    parser.add_argument(
+        "--metric-slot", type=int, default=METRIC_SLOT, help="seconds between metric points"
+    )
+    parser.add_argument("--home", type=Path, default=None, help="keep the store here (reused)")
     args = parser.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="pystrument-growth-"))
-    server = EmbeddedServer(home, port=free_port())
-    url = server.ensure_running()
-    database = "growth_" + uuid.uuid4().hex[:8]
-    collector = CollectorProcess(url, database, home)
-    collector.start()
-    store = Store(url, database=database)
-    try:
-        project = collector.create_project("growth", sampling_rate=1.0)
-        data_files = list(server.data_dir.glob("**/*"))
-        disk_before = sum(path.stat().st_size for path in data_files if path.is_file())
-        app = build_app(project["project_key"], collector.url)
-        client = app.test_client()
-        paths = ["/items", "/items/7", "/items/123", "/report"]
-        for n in range(args.requests):
-            response = client.get(paths[n % len(paths)])
-            assert response.status_code == 200
-            response.close()  # the SDK finishes a request when the server closes its body
-        import performance_monitor
-
-        assert performance_monitor.flush(60.0)
-        records = list(store.records.find({}))
-        trees = list(store.call_trees.find({}))
-        metrics = list(store.endpoint_metrics.find({}))
-        disk_after = sum(
-            path.stat().st_size for path in server.data_dir.glob("**/*") if path.is_file()
-        )
-        record_bytes = [len(bson.encode(doc)) for doc in records]
-        tree_bytes = [len(bson.encode(doc)) for doc in trees]
-        session_bytes = [len(doc["session"] or b"") for doc in trees]
-        nodes = [len(doc["nodes"]) for doc in trees]
-        metric_bytes = [len(bson.encode(doc)) for doc in metrics]
-        per_record_disk = (disk_after - disk_before) / len(records)
-        result = {
-            "records": len(records),
-            "record_bson_median": statistics.median(record_bytes),
-            "tree_bson_median": statistics.median(tree_bytes),
-            "tree_bson_p95": sorted(tree_bytes)[int(len(tree_bytes) * 0.95)],
-            "session_bytes_median": statistics.median(session_bytes),
-            "tree_nodes_median": statistics.median(nodes),
-            "metric_documents": len(metrics),
-            "metric_bson_median": statistics.median(metric_bytes),
-            "embedded_disk_bytes_per_record": round(per_record_disk),
-        }
-        print(json.dumps(result, indent=2))
-        bson_per_record = result["record_bson_median"] + result["tree_bson_median"]
-        print("\nstore growth per day (records + trees; BSON, and on the embedded store's disk):")
-        for rate in (10, 100, 1000):
-            for sampling in (0.01, 0.1, 0.3):
-                per_day = rate * 86_400 * sampling
-                print(
-                    f"  {rate:>5} req/s, sampling {sampling:>4.0%}: {per_day:>12,.0f} records, "
-                    f"{per_day * bson_per_record / 1e9:7.2f} GB BSON, "
-                    f"{per_day * per_record_disk / 1e9:7.2f} GB embedded"
-                )
-    finally:
-        store.close()
-        collector.stop()
-        server.stop()
+    now = datetime.now(timezone.utc)
+    with tempfile.TemporaryDirectory() as scratch:
+        home = args.home or Path(scratch)
+        os.environ.setdefault("PYSTRUMENT_HOME", str(home))
+        server = EmbeddedServer(home, port=free_port())
+        url = server.ensure_running()
+        cases: list[Case] = []
+        try:
+            for size in args.sizes:
+                case = Case(url, home, size)
+                cases.append(case)
+                case.seed(now, args.http_limit, args.metric_slot)
+                case.prepare_cursor()
+            medians = interleaved(cases, args.runs)
+            print(table(cases, medians))
+        finally:
+            for case in cases:
+                case.close()
+            server.stop()
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from pymongo.errors import PyMongoError
 
 from collector.api.routes import analysis, health, performance, projects, sdk
 from collector.deps import ProjectCache, UnknownKeyNotes
@@ -21,7 +20,7 @@ from collector.log_redaction import install_access_log_redaction
 from pystrument_lab import __version__
 from pystrument_lab.errors import StoreUnavailable
 from pystrument_lab.settings import Settings, admin_token, get_settings
-from pystrument_lab.store import Store, resolve_url
+from pystrument_lab.store import Store, StoreError, resolve_url
 
 logger = logging.getLogger("collector")
 
@@ -36,10 +35,12 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
                 resolve_url(settings),
                 database=settings.database,
                 timeout_ms=settings.store_timeout_ms,
+                deadline_ms=settings.store_deadline_ms,
             )
+        app.state.read_store = app.state.store.reader(settings.store_read_pool)
         try:
             app.state.store.ensure_indexes()
-        except (StoreUnavailable, PyMongoError):
+        except (StoreUnavailable, StoreError):
             logger.warning("store not reachable at start-up; retrying on each request")
         yield
         if store is None:

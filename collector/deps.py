@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 import threading
 import time
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
+import anyio
 from fastapi import Depends, Request
 
 from pystrument_lab.errors import AuthenticationError, InvalidProjectKey, PermissionDenied
@@ -31,8 +34,32 @@ def get_store(request: Request) -> Store:
     return store
 
 
+def get_read_store(request: Request) -> Store:
+    """The store handle of reads: its own connection pool, so listings and
+    trends never hold a connection that ingest is waiting for."""
+    get_store(request)
+    store: Store = request.app.state.read_store
+    return store
+
+
+T = TypeVar("T")
+
+#: Threads that ingest (records, metrics) may use: a pool of its own, so reads
+#: filling the shared thread pool never make ingest wait for a thread.
+INGEST_THREADS = 16
+
+
+async def run_ingest_thread(request: Request, function: Callable[..., T], *args: Any) -> T:
+    """Run ``function(*args)`` in a worker thread of the ingest limiter."""
+    limiter = getattr(request.app.state, "ingest_limiter", None)
+    if limiter is None:
+        limiter = request.app.state.ingest_limiter = anyio.CapacityLimiter(INGEST_THREADS)
+    return await anyio.to_thread.run_sync(functools.partial(function, *args), limiter=limiter)
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[Store, Depends(get_store)]
+ReadStoreDep = Annotated[Store, Depends(get_read_store)]
 
 
 def _presented_token(request: Request) -> str | None:

@@ -10,10 +10,10 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pymongo.errors import PyMongoError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pystrument_lab.errors import HTTP_STATUS, ErrorCode, PystrumentError
+from pystrument_lab.store import StoreError
 
 logger = logging.getLogger("collector")
 
@@ -77,8 +77,8 @@ def install_exception_handlers(app: FastAPI) -> None:
         )
         return error_response(code, str(exc.detail), status=exc.status_code)
 
-    @app.exception_handler(PyMongoError)
-    async def _store_error(_: Request, exc: PyMongoError) -> JSONResponse:
+    @app.exception_handler(StoreError)
+    async def _store_error(_: Request, exc: StoreError) -> JSONResponse:
         logger.warning("store unavailable: %s", type(exc).__name__)
         return error_response(
             ErrorCode.DATABASE_ERROR,

@@ -81,8 +81,26 @@ def _decode_session(text: str) -> bytes | None:
         return None  # the tree nodes are kept; only the raw session is unusable
 
 
-def validate_metrics(payload: Any) -> MetricBatch:
+def validate_metrics(
+    payload: Any, max_points: int | None = None, max_keys: int | None = None
+) -> MetricBatch:
+    """A validated metrics batch, refused (413, 20004) beyond ``max_points`` points or
+    ``max_keys`` distinct keys: each key is one document write per resolution."""
     try:
-        return MetricBatch.model_validate(payload)
+        batch = MetricBatch.model_validate(payload)
     except ValidationError as exc:
         raise InvalidPerformanceData(describe_validation_error(list(exc.errors()))) from exc
+    if max_points is not None and len(batch.metrics) > max_points:
+        raise InvalidPerformanceData(
+            f"metrics: a batch holds at most {max_points} points (MAX_METRIC_POINTS), "
+            f"got {len(batch.metrics)}; send smaller batches",
+            status=413,
+        )
+    keys = {(p.route, p.method, p.status_class, p.app_version) for p in batch.metrics}
+    if max_keys is not None and len(keys) > max_keys:
+        raise InvalidPerformanceData(
+            f"metrics: a batch holds at most {max_keys} distinct route/method/status/version "
+            f"keys (MAX_METRIC_KEYS), got {len(keys)}",
+            status=413,
+        )
+    return batch

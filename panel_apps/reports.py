@@ -212,14 +212,7 @@ def report_view() -> pn.viewable.Viewable:
 
     args = pn.state.session_args.get("id") or [b""]
     report_id = args[0].decode() if isinstance(args[0], bytes) else str(args[0])
-    from bson import ObjectId
-
-    store = pystrument_lab.connect().store
-    document = (
-        store.reports.find_one({"_id": ObjectId(report_id)})
-        if ObjectId.is_valid(report_id)
-        else None
-    )
+    document = pystrument_lab.connect().store.get_report(report_id)
     path = ((document or {}).get("paths") or {}).get("html")
     if not path or not Path(path).exists():
         return pn.pane.Alert(f"No finished report with id {report_id!r}.", alert_type="warning")

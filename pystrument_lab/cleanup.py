@@ -47,16 +47,13 @@ def run_cleanup(
     removed: dict[str, Any] = dict(store.delete_older_than(cutoff))
     removed[REPORTS], removed["report_folders"] = _delete_reports(store, reports_root, cutoff)
     removed["report_folders"] += _delete_orphan_folders(store, reports_root, cutoff)
-    removed[JOB_RUNS] = (
-        store.db[JOB_RUNS].delete_many({"started_at": {"$lt": cutoff}}).deleted_count
-    )
+    removed[JOB_RUNS] = store.delete_job_runs_before(cutoff)
     logger.info("retention %sd (before %s): removed %s", days, cutoff.isoformat(), removed)
     return {"cutoff": cutoff, "retention_days": days, "removed": removed}
 
 
 def _delete_reports(store: Store, root: Path, cutoff: datetime) -> tuple[int, int]:
-    query = {"created_at": {"$lt": cutoff}, "status": {"$in": ["completed", "failed"]}}
-    documents = list(store.reports.find(query, {"_id": 1, "folder": 1}))
+    documents = store.finished_reports_before(cutoff)
     folders = 0
     for document in documents:
         folder = document.get("folder")
@@ -64,19 +61,14 @@ def _delete_reports(store: Store, root: Path, cutoff: datetime) -> tuple[int, in
             shutil.rmtree(folder, ignore_errors=True)
             folders += 1
     ids = [document["_id"] for document in documents]
-    deleted = store.reports.delete_many({"_id": {"$in": ids}}).deleted_count if ids else 0
-    return deleted, folders
+    return store.delete_reports(ids), folders
 
 
 def _delete_orphan_folders(store: Store, root: Path, cutoff: datetime) -> int:
     """Folders under ``reports/<project>/`` no document points at, with only old files."""
     if not root.is_dir():
         return 0
-    known = {
-        Path(doc["folder"]).resolve()
-        for doc in store.reports.find({}, {"folder": 1})
-        if doc.get("folder")
-    }
+    known = {Path(folder).resolve() for folder in store.report_folders()}
     threshold = cutoff.timestamp()
     removed = 0
     for project_dir in (p for p in root.iterdir() if p.is_dir()):

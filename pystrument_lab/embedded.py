@@ -70,18 +70,9 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _ping(url: str, timeout_ms: int = 1500) -> bool:
-    import pymongo
+    from pystrument_lab.store import ping_url
 
-    client: pymongo.MongoClient = pymongo.MongoClient(
-        url, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms
-    )
-    try:
-        client.admin.command("ping")
-        return True
-    except Exception:
-        return False
-    finally:
-        client.close()
+    return ping_url(url, timeout_ms)
 
 
 class EmbeddedServer:

@@ -200,7 +200,7 @@ class Lab:
         self.store = store
 
     def __repr__(self) -> str:
-        return f"Lab({self.store.url!r}, database={self.store.db.name!r})"
+        return f"Lab({self.store.url!r}, database={self.store.database_name!r})"
 
     # -- projects ---------------------------------------------------------
 

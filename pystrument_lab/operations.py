@@ -12,9 +12,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from pymongo import DESCENDING
-
-from pystrument_lab.store import JOB_RUNS, SCHEDULER_STATE, Store, public
+from pystrument_lab.store import Store
 
 __all__ = ["job_overview"]
 
@@ -29,8 +27,6 @@ def job_overview(store: Store, *, recent: int = 10) -> dict[str, Any]:
     from pystrument_lab.scheduler import HEARTBEAT_SECONDS
 
     now = time.time()
-    state = store.db[SCHEDULER_STATE]
-    runs = store.db[JOB_RUNS]
     schedulers = [
         {
             "name": doc["name"],
@@ -39,7 +35,7 @@ def job_overview(store: Store, *, recent: int = 10) -> dict[str, Any]:
             "last_heartbeat": _when(doc.get("heartbeat")),
             "alive": now - float(doc.get("heartbeat") or 0) < 3 * HEARTBEAT_SECONDS,
         }
-        for doc in state.find({"kind": "scheduler"})
+        for doc in store.schedulers()
     ]
     jobs = [
         {
@@ -54,26 +50,16 @@ def job_overview(store: Store, *, recent: int = 10) -> dict[str, Any]:
             "running": float(doc.get("lock_expires") or 0) > now,
             "owner": doc.get("lock_owner"),
         }
-        for doc in state.find({"kind": "job"}).sort("name", 1)
+        for doc in store.scheduled_jobs()
     ]
-    finished = {"status": {"$in": ["completed", "failed", "skipped"]}}
     return {
         "schedulers": schedulers,
         "jobs": jobs,
         "running": {
-            "jobs": [public(doc) for doc in runs.find({"status": "running"})],
-            "reports": [
-                public(doc) for doc in store.reports.find({"status": "running"}, {"params": 0})
-            ],
+            "jobs": store.running_job_runs(),
+            "reports": store.running_reports(),
         },
-        "recent_runs": [
-            public(doc) for doc in runs.find(finished).sort("started_at", DESCENDING).limit(recent)
-        ],
-        "recent_reports": [
-            public(doc)
-            for doc in store.reports.find({"status": {"$in": ["completed", "failed"]}})
-            .sort("created_at", DESCENDING)
-            .limit(recent)
-        ],
+        "recent_runs": store.recent_job_runs(recent),
+        "recent_reports": store.list_reports(status=["completed", "failed"], limit=recent),
         "analysis": queue_stats(store),
     }

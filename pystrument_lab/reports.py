@@ -33,11 +33,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bson import ObjectId
-from pymongo import DESCENDING
-
 from pystrument_lab.errors import ParameterError
-from pystrument_lab.store import Store, as_utc, public, utcnow
+from pystrument_lab.store import Store, as_utc, utcnow
 
 __all__ = [
     "TEMPLATES_DIR",
@@ -168,10 +165,10 @@ def run_report(
         "end_date": until.isoformat(),
         "report_type": report_type or template_path.stem,
         "mongodb_url": store.url,
-        "database": store.db.name,
+        "database": store.database_name,
         **dict(params or {}),
     }
-    report_id = ObjectId()
+    report_id = store.new_report_id()
     folder = report_dir(home, project_key, str(report_id))
     document = {
         "_id": report_id,
@@ -189,17 +186,11 @@ def run_report(
         "pid": os.getpid(),
         "folder": str(folder),
     }
-    store.reports.insert_one(document)
+    store.insert_report(document)
     started = time.monotonic()
     outcome = _execute(template_path, folder, parameters, html=html, show_code=show_code)
-    store.reports.update_one(
-        {"_id": report_id},
-        {
-            "$set": {**outcome, "duration": round(time.monotonic() - started, 3)},
-            "$currentDate": {"finished_at": True},
-        },
-    )
-    return public(store.reports.find_one({"_id": report_id}))  # type: ignore[return-value]
+    store.finish_report(report_id, {**outcome, "duration": round(time.monotonic() - started, 3)})
+    return store.get_report(report_id)  # type: ignore[return-value]
 
 
 def _execute(
@@ -297,14 +288,11 @@ def list_reports(
     limit: int = 50,
 ) -> list[dict[str, Any]]:
     """Reports, newest first, optionally of one project (name or key) or status."""
-    query: dict[str, Any] = {}
+    project_key = None
     if project is not None:
         found = store.find_project(project) or store.project_by_name(project)
-        query["project_key"] = found["project_key"] if found else project
-    if status is not None:
-        query["status"] = status
-    cursor = store.reports.find(query).sort("created_at", DESCENDING).limit(limit)
-    return [public(doc) for doc in cursor]  # type: ignore[misc]
+        project_key = found["project_key"] if found else project
+    return store.list_reports(project_key=project_key, status=status, limit=limit)
 
 
 def _safe(name: str) -> str:

@@ -34,10 +34,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from pymongo.errors import DuplicateKeyError
-
 from pystrument_lab.schedule import LOOKBACKS, JobSpec, Schedule, cron_trigger, latest_fire
-from pystrument_lab.store import JOB_RUNS, SCHEDULER_STATE, Store, utcnow
+from pystrument_lab.store import Store, utcnow
 
 logger = logging.getLogger("pystrument_lab.scheduler")
 
@@ -69,8 +67,6 @@ class ReportScheduler:
         self.schedule = schedule
         self.store = store
         self.home = home
-        self.state = store.db[SCHEDULER_STATE]
-        self.runs = store.db[JOB_RUNS]
         self.ident = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.heartbeat_seconds = heartbeat_seconds
         self.triggers = {
@@ -130,25 +126,19 @@ class ReportScheduler:
     def heartbeat(self) -> None:
         """Publish this scheduler and each job's next run time for ``pystrument jobs``."""
         now = time.time()
-        self.state.update_one(
-            {"kind": "scheduler", "name": self.ident},
+        self.store.scheduler_heartbeat(
+            self.ident,
             {
-                "$set": {
-                    "host": socket.gethostname(),
-                    "pid": os.getpid(),
-                    "heartbeat": now,
-                    "schedule_file": self.schedule.source,
-                    "jobs": [job.name for job in self.schedule.jobs],
-                },
-                "$setOnInsert": {"kind": "scheduler", "name": self.ident, "started": now},
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "heartbeat": now,
+                "schedule_file": self.schedule.source,
+                "jobs": [job.name for job in self.schedule.jobs],
             },
-            upsert=True,
+            started=now,
         )
         for spec in self.schedule.jobs:
-            self.state.update_one(
-                {"kind": "job", "name": spec.name},
-                {"$set": {"next_run_at": self._next_run_at(spec.name)}},
-            )
+            self.store.set_job_state(spec.name, {"next_run_at": self._next_run_at(spec.name)})
 
     def _next_run_at(self, name: str) -> float | None:
         job = self.scheduler.get_job(name) if self.scheduler.running else None
@@ -156,10 +146,9 @@ class ReportScheduler:
         return next_run.timestamp() if next_run else None
 
     def _retire(self) -> None:
-        self.state.delete_one({"kind": "scheduler", "name": self.ident})
+        self.store.retire_scheduler(self.ident)
 
     def _register(self, spec: JobSpec, now: datetime) -> dict[str, Any]:
-        query = {"kind": "job", "name": spec.name}
         description = {
             "cron": spec.cron,
             "task": spec.task,
@@ -168,20 +157,13 @@ class ReportScheduler:
             "timezone": self.schedule.timezone,
         }
         initial = {
-            **query,
             "registered_at": now.timestamp(),
             "last_fire": 0.0,
             "lock_expires": 0.0,
             "lock_owner": None,
             "lock_token": None,
         }
-        try:
-            self.state.update_one(
-                query, {"$set": description, "$setOnInsert": initial}, upsert=True
-            )
-        except DuplicateKeyError:  # another scheduler registered it at the same moment
-            self.state.update_one(query, {"$set": description})
-        return dict(self.state.find_one(query) or initial)
+        return self.store.register_job(spec.name, description, initial)
 
     def _catch_up(self, spec: JobSpec, state: Mapping[str, Any], now: datetime) -> None:
         reference = max(float(state.get("last_fire") or 0.0), float(state["registered_at"]))
@@ -245,11 +227,11 @@ class ReportScheduler:
         }
         if skip is not None:
             run.update(status="skipped", reason=skip, finished_at=utcnow(), duration=0.0)
-            self.runs.insert_one(run)
+            self.store.insert_job_run(run)
             self._release(spec, token, "skipped", run_id)
             logger.warning("job %s at %s skipped: %s", spec.name, fire_time, skip)
             return run
-        self.runs.insert_one(run)
+        self.store.insert_job_run(run)
         started = time.monotonic()
         outcome: dict[str, Any]
         try:
@@ -258,9 +240,7 @@ class ReportScheduler:
             logger.exception("job %s failed", spec.name)
             outcome = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
         outcome["duration"] = round(time.monotonic() - started, 3)
-        self.runs.update_one(
-            {"_id": run_id}, {"$set": outcome, "$currentDate": {"finished_at": True}}
-        )
+        self.store.finish_job_run(run_id, outcome)
         self._release(spec, token, outcome["status"], run_id)
         return {**run, **outcome}
 
@@ -317,23 +297,12 @@ class ReportScheduler:
     def _claim(self, spec: JobSpec, fire: float) -> str | None:
         token = uuid.uuid4().hex
         now = time.time()
-        claimed = self.state.find_one_and_update(
-            {
-                "kind": "job",
-                "name": spec.name,
-                "last_fire": {"$lt": fire},
-                "lock_expires": {"$lt": now},
-            },
-            {
-                "$set": {
-                    "last_fire": fire,
-                    "lock_owner": self.ident,
-                    "lock_token": token,
-                    "lock_expires": now + self.schedule.lease_seconds,
-                }
-            },
-        )
-        return token if claimed is not None else None
+        lock = {
+            "lock_owner": self.ident,
+            "lock_token": token,
+            "lock_expires": now + self.schedule.lease_seconds,
+        }
+        return token if self.store.claim_job_fire(spec.name, fire, now, lock) else None
 
     def _release(self, spec: JobSpec, token: str, status: str, run_id: str) -> None:
         changes: dict[str, Any] = {
@@ -346,6 +315,4 @@ class ReportScheduler:
         }
         if self.scheduler.running:  # a --once run leaves the running schedulers' times alone
             changes["next_run_at"] = self._next_run_at(spec.name)
-        self.state.update_one(
-            {"kind": "job", "name": spec.name, "lock_token": token}, {"$set": changes}
-        )
+        self.store.set_job_state(spec.name, changes, lock_token=token)

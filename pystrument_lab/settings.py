@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     store_timeout_ms: int = Field(
         2000, ge=100, validation_alias=_env("PYSTRUMENT_STORE_TIMEOUT_MS")
     )
+    store_deadline_ms: int = Field(
+        10_000, ge=100, validation_alias=_env("PYSTRUMENT_STORE_DEADLINE_MS")
+    )
+    store_read_pool: int = Field(4, ge=1, validation_alias=_env("PYSTRUMENT_STORE_READ_POOL"))
     debug: bool = Field(False, validation_alias=_env("DEBUG"))
     secret_key: str | None = Field(None, validation_alias=_env("SECRET_KEY"))
     api_version: str = Field("v1", validation_alias=_env("API_VERSION"))
@@ -50,6 +54,8 @@ class Settings(BaseSettings):
         0.3, ge=0.0, le=1.0, validation_alias=_env("DEFAULT_SAMPLING_RATE")
     )
     max_batch_size: int = Field(100, ge=1, validation_alias=_env("MAX_BATCH_SIZE"))
+    max_metric_points: int = Field(2000, ge=1, validation_alias=_env("MAX_METRIC_POINTS"))
+    max_metric_keys: int = Field(500, ge=1, validation_alias=_env("MAX_METRIC_KEYS"))
     async_send_timeout: float = Field(5.0, gt=0, validation_alias=_env("ASYNC_SEND_TIMEOUT"))
     cors_origins: str = Field("", validation_alias=_env("CORS_ORIGINS"))
     max_request_size: int = Field(

@@ -109,7 +109,7 @@ def analyze(
 
         document = {**report, "service": service, "model": model, "created_at": utcnow()}
         document["completed_at"] = document["created_at"]
-        report["id"] = str(store.analyses.insert_one(document).inserted_id)
+        report["id"] = store.insert_analysis(document)
     return report
 
 

@@ -31,9 +31,6 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
-
 from pystrument_lab.errors import AnalysisInProgress, ParameterError
 from pystrument_lab.store import Store, public, utcnow
 
@@ -86,9 +83,7 @@ def create_job(
     if analysis_type not in ANALYSIS_TYPES:
         raise ParameterError(f"analysis_type must be one of {', '.join(ANALYSIS_TYPES)}")
     if trace_id is not None:
-        active = store.analyses.find_one(
-            {"project_key": project_key, "trace_id": trace_id, "status": {"$in": ACTIVE}}
-        )
+        active = store.active_analysis(project_key, trace_id)
         if active is not None:
             raise AnalysisInProgress(
                 f"record {trace_id} is already being analysed (analysis {active['_id']}, {active['status']})",
@@ -109,7 +104,7 @@ def create_job(
         }
     )
     document: dict[str, Any] = {
-        "_id": ObjectId(),
+        "_id": store.new_analysis_id(),
         "task_id": uuid.uuid4().hex,
         "project_key": project_key,
         "trace_id": trace_id,
@@ -135,7 +130,7 @@ def create_job(
         "started_at": None,
         "completed_at": None,
     }
-    store.analyses.insert_one(document)
+    store.insert_analysis(document)
     return public(document)  # type: ignore[return-value]
 
 
@@ -166,9 +161,7 @@ def enqueue_auto_analyses(
             trace_id = record.get("trace_id")
             if not trace_id or (duration <= threshold and not requested):
                 continue
-            if store.analyses.count_documents(
-                {"project_key": project_key, "trace_id": trace_id}, limit=1
-            ):
+            if store.has_analysis(project_key, str(trace_id)):
                 continue
             create_job(
                 store,
@@ -192,27 +185,15 @@ def claim_job(
     ``queues`` limits the claim to those queues (default: every queue).
     """
     claim = uuid.uuid4().hex
-    update = {
-        "$set": {
-            "status": RUNNING,
-            "worker": worker,
-            "claim": claim,
-            "lease_expires": time.time() + lease,
-        },
-        "$inc": {"attempts": 1},
-        "$currentDate": {"started_at": True},
-    }
-    order = [("priority", DESCENDING), ("created_at", ASCENDING)]
-    scope = {"queue": {"$in": list(queues)}} if queues else {}
-    for query in (
-        {"status": RUNNING, "lease_expires": {"$lt": time.time()}, **scope},
-        {"status": PENDING, **scope},
-    ):
-        job = store.analyses.find_one_and_update(
-            query, update, sort=order, return_document=ReturnDocument.AFTER
+    changes = {"status": RUNNING, "worker": worker, "claim": claim}
+    for expired_before in (time.time(), None):
+        job = store.claim_analysis(
+            expired_before=expired_before,
+            queues=queues,
+            changes={**changes, "lease_expires": time.time() + lease},
         )
         if job is not None and job.get("claim") == claim:
-            return dict(job)
+            return job
     return None
 
 
@@ -229,33 +210,25 @@ def queue_stats(store: Store, *, window: float = 86_400.0) -> dict[str, Any]:
         queue = doc.get("queue") or "analysis"  # jobs queued before queues existed
         queues.setdefault(queue, dict.fromkeys(states, 0))[doc["status"]] += 1
 
-    active = store.analyses.find(
-        {"status": {"$in": ACTIVE}}, {"queue": 1, "status": 1, "worker": 1, "lease_expires": 1}
-    )
+    active = store.active_analyses()
     workers: dict[str, int] = {}
     now = time.time()
     for doc in active:
         count(doc)
         if doc["status"] == RUNNING and float(doc.get("lease_expires") or 0) > now:
             workers[doc["worker"]] = workers.get(doc["worker"], 0) + 1
-    finished = store.analyses.find(
-        # completed_epoch, not completed_at: the embedded server cannot compare
-        # dates written by $currentDate (docs/data-model.md)
-        {"status": {"$in": [COMPLETED, FAILED]}, "completed_epoch": {"$gte": since}},
-        {"queue": 1, "status": 1},
-    )
-    for doc in finished:
+    # completed_epoch, not completed_at: the embedded server cannot compare
+    # dates written by $currentDate (docs/data-model.md)
+    for doc in store.finished_analyses(since):
         count(doc)
     return {"window_seconds": window, "queues": queues, "workers": workers}
 
 
 def renew_lease(store: Store, job: Mapping[str, Any], lease: float) -> bool:
     """Extend a running job's lease; False when the claim was lost."""
-    result = store.analyses.update_one(
-        {"_id": job["_id"], "claim": job["claim"], "status": RUNNING},
-        {"$set": {"lease_expires": time.time() + lease}},
+    return store.update_claimed_analysis(
+        job["_id"], job["claim"], {"lease_expires": time.time() + lease}, completed=False
     )
-    return result.matched_count == 1
 
 
 def finish_job(store: Store, job: Mapping[str, Any], outcome: Mapping[str, Any]) -> bool:
@@ -271,28 +244,20 @@ def finish_job(store: Store, job: Mapping[str, Any], outcome: Mapping[str, Any])
             "error",
         )
     }
-    result = store.analyses.update_one(
-        {"_id": job["_id"], "claim": job["claim"], "status": RUNNING},
-        {
-            "$set": {**fields, "lease_expires": None, "completed_epoch": time.time()},
-            "$currentDate": {"completed_at": True},
-        },
+    return store.update_claimed_analysis(
+        job["_id"],
+        job["claim"],
+        {**fields, "lease_expires": None, "completed_epoch": time.time()},
+        completed=True,
     )
-    return result.modified_count == 1
-
-
-def _by_id(analysis_id: str) -> dict[str, Any]:
-    if not ObjectId.is_valid(analysis_id):
-        return {"_id": None}
-    return {"_id": ObjectId(analysis_id)}
 
 
 def get_analysis(store: Store, analysis_id: str) -> dict[str, Any] | None:
-    return public(store.analyses.find_one(_by_id(analysis_id), {"claim": 0}))
+    return store.get_analysis(analysis_id)
 
 
 def get_task(store: Store, task_id: str) -> dict[str, Any] | None:
-    job = store.analyses.find_one({"task_id": task_id})
+    job = store.analysis_by_task(task_id)
     if job is None:
         return None
     return {
@@ -320,12 +285,6 @@ def history(
     limit: int = 20,
 ) -> tuple[list[dict[str, Any]], int]:
     """A project's analyses, newest first, and their total count."""
-    query: dict[str, Any] = {"project_key": project_key}
-    if status is not None:
-        query["status"] = status
-    if trace_id is not None:
-        query["trace_id"] = trace_id
-    total = store.analyses.count_documents(query)
-    cursor = store.analyses.find(query, {"claim": 0, "analysis_input": 0})
-    items = cursor.sort("created_at", DESCENDING).skip(skip).limit(limit)
-    return [public(doc) for doc in items], total  # type: ignore[misc]
+    return store.analysis_history(
+        project_key, status=status, trace_id=trace_id, skip=skip, limit=limit
+    )

@@ -45,16 +45,17 @@ def endpoint_profile(
     limit: int = ENDPOINT_RECORD_LIMIT,
 ) -> Profile:
     records, _ = store.find_records(
-        project_key, route=route, method=method, app_version=app_version, limit=limit
+        project_key,
+        route=route,
+        method=method,
+        app_version=app_version,
+        limit=limit,
+        with_total=False,
     )
     if not records:
         raise InvalidPerformanceData(f"no records for route {route!r} in this project", status=404)
-    wanted = {r["trace_id"] for r in records}
-    trees = [
-        t["nodes"]
-        for t in store.iter_call_trees(project_key, route=route, app_version=app_version)
-        if t["trace_id"] in wanted and t.get("nodes")
-    ]
+    nodes = store.call_tree_nodes(project_key, [r["trace_id"] for r in records])
+    trees = [nodes[r["trace_id"]] for r in records if nodes.get(r["trace_id"])]
     return profiles.from_records(records, trees)
 
 

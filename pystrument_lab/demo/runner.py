@@ -53,13 +53,10 @@ def ensure_demo_project(store: Any) -> dict[str, Any]:
 
 def stored_counts(store: Any, project_key: str, version: str) -> tuple[int, int]:
     """(performance records, requests counted by the 1-minute metric documents) for a version."""
-    query = {"project_key": project_key, "app_version": version}
-    records = store.records.count_documents(query)
-    metrics = sum(
-        int(document.get("count", 0))
-        for document in store.endpoint_metrics.find({**query, "resolution": "1m"}, {"count": 1})
+    return (
+        store.count_version_records(project_key, version),
+        store.version_request_count(project_key, version),
     )
-    return records, metrics
 
 
 def wait_for_collector(

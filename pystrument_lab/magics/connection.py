@@ -30,7 +30,7 @@ def connect(magic: Pystrument, line: str) -> Any:
     import pystrument_lab
 
     lab = pystrument_lab.connect(args.url, database=args.database)
-    lab.store.db.command("ping")  # fail here, with the URL in the message, not later
+    lab.store.check()  # fail here, with the URL in the message, not later
     magic.lab = lab
     return lab
 

@@ -25,9 +25,8 @@ class PystrumentUsageError(UsageError):
 @contextmanager
 def usage_errors(store_url: str | None = None) -> Iterator[None]:
     """Turn the library's errors (and an unreachable store) into :class:`PystrumentUsageError`."""
-    from pymongo.errors import PyMongoError
-
     from pystrument_lab.errors import PystrumentError
+    from pystrument_lab.store import StoreError
 
     try:
         yield
@@ -35,7 +34,7 @@ def usage_errors(store_url: str | None = None) -> Iterator[None]:
         raise
     except PystrumentError as exc:
         raise PystrumentUsageError(exc.message) from None
-    except PyMongoError as exc:
+    except StoreError as exc:
         where = f" at {store_url}" if store_url else ""
         raise PystrumentUsageError(
             f"cannot reach the store{where}: {exc}. Check PYSTRUMENT_MONGODB_URL or run "

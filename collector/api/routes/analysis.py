@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from collector.deps import AdminDep, StoreDep
+from collector.deps import AdminDep, ReadStoreDep, StoreDep
 from collector.envelope import ok
 from pystrument_lab.analysis import jobs
 from pystrument_lab.analysis.config import load_config
@@ -102,7 +102,7 @@ def batch(body: BatchRequest, store: StoreDep) -> dict[str, Any]:
 
 
 @router.get("/result/{analysis_id}", summary="One analysis (pending, running, completed or failed)")
-def result(analysis_id: str, store: StoreDep) -> dict[str, Any]:
+def result(analysis_id: str, store: ReadStoreDep) -> dict[str, Any]:
     found = jobs.get_analysis(store, analysis_id)
     if found is None:
         raise ParameterError(f"no analysis {analysis_id!r}", status=404)
@@ -110,7 +110,7 @@ def result(analysis_id: str, store: StoreDep) -> dict[str, Any]:
 
 
 @router.get("/task-status/{task_id}", summary="Where an analysis task is")
-def task_status(task_id: str, store: StoreDep) -> dict[str, Any]:
+def task_status(task_id: str, store: ReadStoreDep) -> dict[str, Any]:
     found = jobs.get_task(store, task_id)
     if found is None:
         raise ParameterError(f"no analysis task {task_id!r}", status=404)
@@ -120,7 +120,7 @@ def task_status(task_id: str, store: StoreDep) -> dict[str, Any]:
 @router.get("/history/{project_key}", summary="A project's analyses, newest first")
 def history(
     project_key: str,
-    store: StoreDep,
+    store: ReadStoreDep,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,  # skip = (page - 1) * size fits int64
     size: Annotated[int, Query(ge=1, le=200)] = 20,
     status: Literal["pending", "running", "completed", "failed"] | None = None,

@@ -4,9 +4,15 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from starlette.concurrency import run_in_threadpool
 
-from collector.deps import AdminDep, SettingsDep, StoreDep, sdk_project
+from collector.deps import (
+    AdminDep,
+    ReadStoreDep,
+    SettingsDep,
+    StoreDep,
+    run_ingest_thread,
+    sdk_project,
+)
 from collector.envelope import ok
 from collector.ingest import body_key, split_batch, validate_metrics, validate_records
 from collector.limits import read_json_body
@@ -21,7 +27,7 @@ router = APIRouter(prefix="/api/v1/performance", tags=["performance"])
 @router.post("/collect", summary="SDK: submit sampled request records (one or a batch)")
 async def collect(request: Request, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
     payload = await read_json_body(request, settings.max_request_size)
-    project = await run_in_threadpool(sdk_project, request, store, body_key(payload))
+    project = await run_ingest_thread(request, sdk_project, request, store, body_key(payload))
     _, raw = split_batch(payload, settings.max_batch_size)
     valid, rejected = validate_records(raw)
     if not valid:
@@ -30,7 +36,7 @@ async def collect(request: Request, store: StoreDep, settings: SettingsDep) -> d
             f"{first['field']}: {first['error']}" if first["field"] else first["error"],
             data={"accepted": 0, "duplicates": 0, "rejected": rejected},
         )
-    accepted, duplicates = await run_in_threadpool(_store_records, store, project, valid)
+    accepted, duplicates = await run_ingest_thread(request, _store_records, store, project, valid)
     return ok({"accepted": accepted, "duplicates": duplicates, "rejected": rejected})
 
 
@@ -47,10 +53,10 @@ def _store_records(
 @router.post("/metrics", summary="SDK: submit per-endpoint aggregates of every request")
 async def metrics(request: Request, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
     payload = await read_json_body(request, settings.max_request_size)
-    project = await run_in_threadpool(sdk_project, request, store, body_key(payload))
-    batch = validate_metrics(payload)
-    stored = await run_in_threadpool(
-        _store_metrics, store, project["project_key"], batch.batch_id, batch
+    project = await run_ingest_thread(request, sdk_project, request, store, body_key(payload))
+    batch = validate_metrics(payload, settings.max_metric_points, settings.max_metric_keys)
+    stored = await run_ingest_thread(
+        request, _store_metrics, store, project["project_key"], batch.batch_id, batch
     )
     return ok(stored)
 
@@ -72,7 +78,7 @@ def _store_metrics(
     "/records", summary="Sampled records with filters, sort and pagination", dependencies=[AdminDep]
 )
 def records(
-    store: StoreDep,
+    store: ReadStoreDep,
     project_key: str,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,  # skip = (page - 1) * size fits int64
     size: Annotated[int, Query(ge=1, le=500)] = 20,
@@ -86,12 +92,19 @@ def records(
     until: datetime | None = None,
     min_duration: Annotated[float | None, Query(ge=0)] = None,
     sort: Annotated[str, Query(pattern=r"^[+-]?[a-z_]+$")] = "-timestamp",
+    cursor: Annotated[str | None, Query(max_length=200_000)] = None,
 ) -> dict[str, Any]:
+    """Offset pages (``page``, up to 10,000 records deep) or keyset pages (``cursor``).
+
+    ``total`` counts the matches up to 1,000; ``total_exact`` is false when
+    there are more ("1,000+"). ``next_cursor`` (sorts by timestamp or
+    duration) opens the next page at the same cost at any depth.
+    """
     store.get_project(project_key)
     if time_range is not None:
         span = trends.window(time_range, until=until)
         since, until = span.since, span.until
-    items, total = store.find_records(
+    found = store.page_records(
         project_key,
         route=route,
         path=path,
@@ -104,8 +117,18 @@ def records(
         sort=sort,
         skip=(page - 1) * size,
         limit=size,
+        cursor=cursor,
     )
-    return ok({"items": items, "total": total, "page": page, "size": size})
+    return ok(
+        {
+            "items": found.items,
+            "total": found.count,
+            "total_exact": found.count_exact,
+            "page": page,
+            "size": size,
+            "next_cursor": found.next_cursor,
+        }
+    )
 
 
 @router.get(
@@ -113,7 +136,7 @@ def records(
     summary="One record with its call tree",
     dependencies=[AdminDep],
 )
-def record(project_key: str, trace_id: str, store: StoreDep) -> dict[str, Any]:
+def record(project_key: str, trace_id: str, store: ReadStoreDep) -> dict[str, Any]:
     found = store.get_record(trace_id, project_key)
     if found is None:
         raise InvalidPerformanceData(f"no record {trace_id!r} in this project", status=404)
@@ -131,7 +154,7 @@ def record(project_key: str, trace_id: str, store: StoreDep) -> dict[str, Any]:
 )
 def project_trends(
     project_key: str,
-    store: StoreDep,
+    store: ReadStoreDep,
     time_range: str = "24h",
     bucket: str | None = None,
     route: str | None = None,

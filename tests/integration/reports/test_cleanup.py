@@ -57,14 +57,20 @@ def test_cleanup_deletes_exactly_what_is_older_than_the_retention(
     cutoff = now - timedelta(days=30)
     ages = {"old": cutoff - timedelta(seconds=1), "edge": cutoff, "new": now - timedelta(days=29)}
     for label, when in ages.items():
-        store.records.insert_one({"project_key": KEY, "trace_id": label, "timestamp": when})
-        store.call_trees.insert_one({"project_key": KEY, "trace_id": label, "timestamp": when})
+        # as the store writes them: each time also as epoch seconds, which retention compares
+        at = when.timestamp()
+        store.records.insert_one(
+            {"project_key": KEY, "trace_id": label, "timestamp": when, "ts": at}
+        )
+        store.call_trees.insert_one(
+            {"project_key": KEY, "trace_id": label, "timestamp": when, "ts": at}
+        )
         store.endpoint_metrics.insert_one(
-            {"project_key": KEY, "resolution": "1h", "bucket_start": when, "route": label,
-             "method": "GET", "status_class": "2xx", "app_version": "1", "count": 1}
+            {"project_key": KEY, "resolution": "1h", "bucket_start": when, "bucket_epoch": at,
+             "route": label, "method": "GET", "status_class": "2xx", "app_version": "1", "count": 1}
         )  # fmt: skip
         store.metric_batches.insert_one(
-            {"project_key": KEY, "batch_id": label, "received_at": when}
+            {"project_key": KEY, "batch_id": label, "received_at": when, "received_epoch": at}
         )
         store.analyses.insert_one({"project_key": KEY, "trace_id": label, "created_at": when})
         store.db[JOB_RUNS].insert_one({"_id": label, "job": "x", "started_at": when})

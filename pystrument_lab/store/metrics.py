@@ -1,0 +1,188 @@
+"""Pre-aggregated endpoint metrics (``endpoint_metrics``) and metric batch ids."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from pymongo import UpdateOne
+from pymongo.errors import DuplicateKeyError
+
+from pystrument_lab.errors import ParameterError
+from pystrument_lab.store.schema import (
+    RESOLUTIONS,
+    Collections,
+    epoch,
+    eq,
+    floor_time,
+    insert_ignoring_duplicates,
+    utcnow,
+)
+
+#: The fields that identify a metric document, in ``_id`` order.
+KEY_FIELDS = ("resolution", "bucket_epoch", "route", "method", "status_class", "app_version")
+
+
+def metric_id(project_key: str, key: Mapping[str, Any]) -> str:
+    """A metric document's ``_id``: its key, so a write finds it through the ``_id`` index."""
+    parts = [project_key, *(str(key[field]) for field in KEY_FIELDS)]
+    return "\x1f".join(parts)
+
+
+class MetricQueries(Collections):
+    """Metric documents: one per (project, resolution, bucket, route, method, status class, version)."""
+
+    def claim_metric_batch(self, project_key: str, batch_id: str) -> bool:
+        """Record a metric batch as received; False when it was already."""
+        now = utcnow()
+        try:
+            self.metric_batches.insert_one(
+                {
+                    "project_key": project_key,
+                    "batch_id": batch_id,
+                    "received_at": now,
+                    "received_epoch": epoch(now),
+                }
+            )
+            return True
+        except DuplicateKeyError:
+            return False
+
+    def add_metrics(self, project_key: str, points: Iterable[Mapping[str, Any]]) -> int:
+        """Fold metric points into the documents of every resolution (1 min, 10 min, 1 h).
+
+        Points are first folded in Python, so each document is written once
+        per call. Missing documents are inserted empty (duplicates ignored),
+        then each gets one ``$inc`` addressed by its ``_id`` (:func:`metric_id`):
+        the embedded server finds a document by ``_id`` through an index but
+        scans the collection for a compound key, and an inserting upsert
+        scans it too and writes ``$inc`` on a dotted path as a literal dotted
+        key. Documents written before ids were keys (an ObjectId ``_id``) are
+        updated by their key with ``$eq`` equalities, which the unique index
+        serves.
+        """
+        folded: dict[str, dict[str, Any]] = {}
+        count = 0
+        for point in points:
+            count += 1
+            for resolution, width in RESOLUTIONS.items():
+                start = floor_time(point["interval_start"], width)
+                key = {
+                    "resolution": resolution,
+                    "bucket_epoch": epoch(start),
+                    "route": point["route"],
+                    "method": point["method"],
+                    "status_class": point["status_class"],
+                    "app_version": point.get("app_version") or "",
+                }
+                doc = folded.setdefault(
+                    metric_id(project_key, key),
+                    {
+                        "key": {"project_key": project_key, "bucket_start": start, **key},
+                        "inc": {"count": 0, "errors": 0, "duration_sum": 0.0},
+                        "min": float(point["duration_min"]),
+                        "max": float(point["duration_max"]),
+                    },
+                )
+                inc = doc["inc"]
+                inc["count"] += int(point["count"])
+                inc["errors"] += int(point["errors"])
+                inc["duration_sum"] += float(point["duration_sum"])
+                for bucket, bucket_count in point["histogram"].items():
+                    name = f"histogram.{int(bucket)}"
+                    inc[name] = inc.get(name, 0) + int(bucket_count)
+                # Keys arrive escaped (collector.schemas.diagnostics.escape_key): no '.'.
+                for kind, kind_count in (point.get("exceptions") or {}).items():
+                    name = f"exceptions.{kind}"
+                    inc[name] = inc.get(name, 0) + int(kind_count)
+                doc["min"] = min(doc["min"], float(point["duration_min"]))
+                doc["max"] = max(doc["max"], float(point["duration_max"]))
+        if not folded:
+            return count
+        empty = {"count": 0, "errors": 0, "duration_sum": 0.0, "histogram": {}}
+        insert_ignoring_duplicates(
+            self.endpoint_metrics,
+            [{"_id": doc_id, **doc["key"], **empty} for doc_id, doc in folded.items()],
+        )
+        result = self.endpoint_metrics.bulk_write(
+            [UpdateOne({"_id": doc_id}, _change(doc)) for doc_id, doc in folded.items()],
+            ordered=False,
+        )
+        if result.matched_count < len(folded):
+            self._update_keyed_documents(folded)
+        return count
+
+    def _update_keyed_documents(self, folded: Mapping[str, Mapping[str, Any]]) -> None:
+        """Apply the changes whose document has an older, non-key ``_id``."""
+        present = {
+            doc["_id"]
+            for doc in self.endpoint_metrics.find({"_id": {"$in": list(folded)}}, {"_id": 1})
+        }
+        updates = [
+            UpdateOne(
+                {
+                    field: eq(value)
+                    for field, value in doc["key"].items()
+                    if field != "bucket_start"  # dates are not indexed; the epoch is
+                },
+                _change(doc),
+            )
+            for doc_id, doc in folded.items()
+            if doc_id not in present
+        ]
+        if updates:
+            self.endpoint_metrics.bulk_write(updates, ordered=False)
+
+    def metric_docs(
+        self,
+        project_key: str,
+        *,
+        since: datetime,
+        until: datetime,
+        resolution: str = "1m",
+        route: str | None = None,
+        method: str | None = None,
+        app_version: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """The metric documents of one resolution whose bucket starts in [since, until)."""
+        if resolution not in RESOLUTIONS:
+            raise ParameterError(f"resolution must be one of {sorted(RESOLUTIONS)}")
+        query: dict[str, Any] = {
+            "project_key": eq(project_key),
+            "resolution": eq(resolution),
+            "bucket_epoch": {"$gte": epoch(since), "$lt": epoch(until)},
+        }
+        for field, value in (("route", route), ("method", method), ("app_version", app_version)):
+            if value is not None:
+                query[field] = eq(value)
+        return list(
+            self.endpoint_metrics.find(query, {"_id": 0, "project_key": 0, "bucket_epoch": 0})
+        )
+
+    def app_versions(self, project_key: str) -> list[str]:
+        """Every app version that sent metrics for the project."""
+        versions = self.endpoint_metrics.distinct(
+            "app_version", {"project_key": eq(project_key), "resolution": eq("1h")}
+        )
+        return sorted(str(version) for version in versions)
+
+    def version_request_count(self, project_key: str, app_version: str) -> int:
+        """Requests of one app version counted by the 1-minute metric documents."""
+        documents = self.endpoint_metrics.find(
+            {
+                "project_key": eq(project_key),
+                "app_version": eq(app_version),
+                "resolution": eq("1m"),
+            },
+            {"count": 1},
+        )
+        return sum(int(document.get("count", 0)) for document in documents)
+
+
+def _change(doc: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "$inc": doc["inc"],
+        "$min": {"duration_min": doc["min"]},
+        "$max": {"duration_max": doc["max"]},
+    }

@@ -1,0 +1,160 @@
+"""Keyset pages, bounded counts, tree lookups by id and metric writes by id: their values."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from collector.ingest import validate_records
+from pystrument_lab.errors import ParameterError
+from pystrument_lab.store import Store
+from pystrument_lab.store.metrics import metric_id
+from pystrument_lab.store.records import COUNT_LIMIT, MAX_SKIP
+from tests.utils.factories import make_metric, make_record
+
+
+def _ingest(store: Store, key: str, records: list[dict]) -> None:
+    valid, rejected = validate_records(records)
+    assert rejected == []
+    store.insert_records(key, valid)
+
+
+def _walk(store: Store, size: int, **kwargs: object) -> list[list[str]]:
+    pages, cursor = [], None
+    while True:
+        page = store.page_records("k", limit=size, cursor=cursor, **kwargs)  # type: ignore[arg-type]
+        pages.append([item["trace_id"] for item in page.items])
+        cursor = page.next_cursor
+        if cursor is None:
+            return pages
+
+
+def test_cursor_pages_cover_every_record_once_even_across_ties(store: Store) -> None:
+    now = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
+    # t0..t6 at distinct times, then four records sharing one timestamp and one duration
+    records = [
+        make_record(trace_id=f"t{i}", duration=0.1 * (i + 1), timestamp=now - timedelta(minutes=i))
+        for i in range(7)
+    ] + [
+        make_record(trace_id=f"tie{i}", duration=0.05, timestamp=now - timedelta(hours=1))
+        for i in range(4)
+    ]
+    _ingest(store, "k", records)
+    _ingest(store, "other", [make_record(trace_id="elsewhere", timestamp=now)])
+
+    pages = _walk(store, 3)
+    flat = [trace for page in pages for trace in page]
+    assert flat[:7] == [f"t{i}" for i in range(7)]
+    assert sorted(flat[7:]) == ["tie0", "tie1", "tie2", "tie3"]
+    assert [len(page) for page in pages] == [3, 3, 3, 2]
+
+    slowest = [t for page in _walk(store, 2, sort="-total_duration") for t in page]
+    assert slowest[:7] == [f"t{i}" for i in range(6, -1, -1)]
+    assert sorted(slowest[7:]) == ["tie0", "tie1", "tie2", "tie3"] and len(slowest) == 11
+
+    fastest = [t for page in _walk(store, 4, sort="total_duration") for t in page]
+    assert sorted(fastest[:4]) == ["tie0", "tie1", "tie2", "tie3"] and fastest[4:] == [
+        f"t{i}" for i in range(7)
+    ]
+    # a filter applies on every page
+    assert _walk(store, 2, since=now - timedelta(minutes=3, seconds=30)) == [
+        ["t0", "t1"],
+        ["t2", "t3"],
+        [],
+    ]
+
+
+def test_cursor_of_another_sort_and_cursor_for_an_unkeyed_sort_are_refused(store: Store) -> None:
+    _ingest(store, "k", [make_record(trace_id=f"r{i}") for i in range(3)])
+    cursor = store.page_records("k", limit=2).next_cursor
+    assert cursor is not None
+    with pytest.raises(ParameterError, match="cursor"):
+        store.page_records("k", limit=2, cursor=cursor, sort="-total_duration")
+    with pytest.raises(ParameterError, match="cursor"):
+        store.page_records("k", limit=2, cursor=cursor, sort="route")
+    with pytest.raises(ParameterError, match="cursor"):
+        store.page_records("k", limit=2, cursor="not-a-cursor")
+    with pytest.raises(ParameterError, match="next_cursor"):
+        store.page_records("k", skip=MAX_SKIP + 1)
+
+
+def test_counts_stop_at_the_limit(store: Store) -> None:
+    now = datetime.now(timezone.utc)
+    batch = [
+        make_record(trace_id=f"c{i}", status=500 if i % 2 else 200, timestamp=now, nodes=[])
+        for i in range(COUNT_LIMIT + 5)
+    ]
+    for offset in range(0, len(batch), 500):
+        _ingest(store, "k", batch[offset : offset + 500])
+    everything = store.page_records("k", limit=5)
+    assert (everything.count, everything.count_exact) == (COUNT_LIMIT, False)
+    errors = store.page_records("k", limit=5, status_code=500)
+    assert (errors.count, errors.count_exact) == ((COUNT_LIMIT + 5) // 2, True)
+    assert len(errors.items) == 5 and {item["status_code"] for item in errors.items} == {500}
+    assert store.find_records("k", limit=1)[1] == COUNT_LIMIT
+
+
+def test_call_tree_nodes_by_trace_id(store: Store) -> None:
+    _ingest(store, "k", [make_record(trace_id="a"), make_record(trace_id="b", nodes=[])])
+    _ingest(store, "j", [make_record(trace_id="a")])
+    store.call_trees.update_one({"_id": "j/a"}, {"$set": {"nodes": []}})
+    # a tree stored before tree ids were keys is found by its fields
+    store.call_trees.insert_one(
+        {"project_key": "k", "trace_id": "legacy", "nodes": [{"function_name": "old"}]}
+    )
+    found = store.call_tree_nodes("k", ["a", "b", "legacy", "missing"])
+    assert sorted(found) == ["a", "b", "legacy"]
+    assert [node["function_name"] for node in found["a"]] == ["wsgi_app", "handler"]
+    assert found["b"] == [] and found["legacy"] == [{"function_name": "old"}]
+
+
+def test_metric_writes_address_one_document_per_key(store: Store) -> None:
+    start = datetime(2026, 4, 2, 9, 30, 5, tzinfo=timezone.utc)
+    points = []
+    for seconds, durations in ((0, [0.1, 0.3]), (20, [0.2]), (40, [0.05, 0.05])):
+        point = make_metric(durations, start=start + timedelta(seconds=seconds))
+        point["interval_start"] = start + timedelta(seconds=seconds)
+        points.append(point)
+    assert store.add_metrics("k", points) == 3
+    assert store.endpoint_metrics.count_documents({"project_key": "k"}) == 3
+    minute = datetime(2026, 4, 2, 9, 30, tzinfo=timezone.utc)
+    key = {
+        "resolution": "1m",
+        "bucket_epoch": minute.timestamp(),
+        "route": "/api/users/{id}",
+        "method": "GET",
+        "status_class": "2xx",
+        "app_version": "1.0",
+    }
+    doc = store.endpoint_metrics.find_one({"_id": metric_id("k", key)})
+    assert doc is not None and doc["bucket_start"] == minute
+    assert (doc["count"], doc["duration_min"], doc["duration_max"]) == (5, 0.05, 0.3)
+    assert abs(doc["duration_sum"] - 0.7) < 1e-9 and sum(doc["histogram"].values()) == 5
+    # a document written before ids were keys still receives its points
+    store.endpoint_metrics.delete_many({"project_key": "k", "resolution": "1h"})
+    store.endpoint_metrics.insert_one(
+        {"project_key": "k", "resolution": "1h", "bucket_start": datetime(2026, 4, 2, 9, 0,
+         tzinfo=timezone.utc), "bucket_epoch": datetime(2026, 4, 2, 9, 0,
+         tzinfo=timezone.utc).timestamp(), "route": "/api/users/{id}", "method": "GET",
+         "status_class": "2xx", "app_version": "1.0", "count": 10, "errors": 0,
+         "duration_sum": 1.0, "histogram": {}}
+    )  # fmt: skip
+    store.add_metrics("k", points[:1])
+    hours = store.metric_docs("k", since=minute, until=minute + timedelta(hours=1), resolution="1h")
+    assert hours == []  # the hour bucket starts at 9:00, before `since`
+    hours = store.metric_docs(
+        "k", since=minute - timedelta(hours=1), until=minute + timedelta(hours=1), resolution="1h"
+    )
+    assert [doc["count"] for doc in hours] == [12]
+
+
+def test_documents_from_before_the_epoch_fields_get_them_once(store: Store) -> None:
+    when = datetime(2026, 1, 5, 8, 0, tzinfo=timezone.utc)
+    store.records.insert_one({"project_key": "k", "trace_id": "old", "timestamp": when})
+    store.db["store_meta"].delete_many({})
+    store.backfill_epochs()
+    assert store.records.find_one({"trace_id": "old"})["ts"] == when.timestamp()  # type: ignore[index]
+    assert [
+        r["trace_id"] for r in store.find_records("k", since=when, until=when + timedelta(1))[0]
+    ] == ["old"]
