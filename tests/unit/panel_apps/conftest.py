@@ -97,9 +97,18 @@ def seeded_shop(mongo_url: str) -> Iterator[tuple[dict[str, Any], dict[str, list
     name = "test_shop_" + uuid.uuid4().hex[:12]
     template = Store(mongo_url, database=name)
     template.ensure_indexes()
+    # What every new store writes for itself (e.g. its migration markers) is not copied.
+    own = {
+        collection: {doc["_id"] for doc in template.db[collection].find({}, {"_id": 1})}
+        for collection in template.db.list_collection_names()
+    }
     project = seed_shop(template)
     documents = {
-        collection: list(template.db[collection].find({}))
+        collection: [
+            doc
+            for doc in template.db[collection].find({})
+            if doc["_id"] not in own.get(collection, set())
+        ]
         for collection in template.db.list_collection_names()
         if not collection.startswith("system.")
     }
