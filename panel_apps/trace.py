@@ -60,7 +60,7 @@ def metrics_table(record: Record) -> dict[str, Any]:
         "CPU time (s)": metrics.get("cpu_time"),
         "SQL queries": database.get("query_count"),
         "SQL time (s)": database.get("query_time"),
-        "slow queries": len(database.get("slow_queries") or ()),
+        "slow queries": database.get("slow_query_count") or len(database.get("slow_queries") or ()),
         "cache hits": cache.get("cache_hits"),
         "cache misses": cache.get("cache_misses"),
         "cache time (s)": cache.get("cache_time"),

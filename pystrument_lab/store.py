@@ -401,9 +401,30 @@ class Store:
         if not records:
             return 0, 0
         pairs = [split_record(project_key, record) for record in records]
-        _insert_ignoring_duplicates(self.call_trees, [tree for _, tree in pairs])
-        inserted = _insert_ignoring_duplicates(self.records, [lean for lean, _ in pairs])
+        trees = [tree for _, tree in pairs]
+        _insert_ignoring_duplicates(self.call_trees, trees)
+        try:
+            inserted = _insert_ignoring_duplicates(self.records, [lean for lean, _ in pairs])
+        except Exception:
+            # Leave no tree without its record: remove the trees this call
+            # wrote (their ``_id`` was set by the insert) for records not stored.
+            self._drop_orphan_trees(project_key, trees)
+            raise
         return inserted, len(pairs) - inserted
+
+    def _drop_orphan_trees(self, project_key: str, trees: Sequence[Mapping[str, Any]]) -> None:
+        stored = {
+            doc["trace_id"]
+            for doc in self.records.find(
+                {"project_key": project_key, "trace_id": {"$in": [t["trace_id"] for t in trees]}},
+                {"trace_id": 1},
+            )
+        }
+        orphans = [
+            tree["_id"] for tree in trees if "_id" in tree and tree["trace_id"] not in stored
+        ]
+        if orphans:
+            self.call_trees.delete_many({"_id": {"$in": orphans}})
 
     def find_records(
         self,

@@ -6,10 +6,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from collector.deps import AdminDep, SettingsDep, StoreDep, sdk_project
+from collector.deps import AdminDep, SettingsDep, StoreDep, authenticated_payload
 from collector.envelope import ok
-from collector.ingest import body_key, split_batch, validate_metrics, validate_records
-from collector.limits import read_json_body
+from collector.ingest import split_batch, validate_metrics, validate_records
 from pystrument_lab import trends
 from pystrument_lab.analysis.jobs import enqueue_auto_analyses
 from pystrument_lab.errors import InvalidPerformanceData
@@ -20,8 +19,7 @@ router = APIRouter(prefix="/api/v1/performance", tags=["performance"])
 
 @router.post("/collect", summary="SDK: submit sampled request records (one or a batch)")
 async def collect(request: Request, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
-    payload = await read_json_body(request, settings.max_request_size)
-    project = await run_in_threadpool(sdk_project, request, store, body_key(payload))
+    project, payload = await authenticated_payload(request, store, settings.max_request_size)
     _, raw = split_batch(payload, settings.max_batch_size)
     valid, rejected = validate_records(raw)
     if not valid:
@@ -46,8 +44,7 @@ def _store_records(
 
 @router.post("/metrics", summary="SDK: submit per-endpoint aggregates of every request")
 async def metrics(request: Request, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
-    payload = await read_json_body(request, settings.max_request_size)
-    project = await run_in_threadpool(sdk_project, request, store, body_key(payload))
+    project, payload = await authenticated_payload(request, store, settings.max_request_size)
     batch = validate_metrics(payload)
     stored = await run_in_threadpool(
         _store_metrics, store, project["project_key"], batch.batch_id, batch
@@ -84,10 +81,13 @@ def records(
     time_range: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    min_duration: Annotated[float | None, Query(ge=0)] = None,
+    min_duration: Annotated[float | None, Query(ge=0, le=86_400)] = None,
     sort: Annotated[str, Query(pattern=r"^[+-]?[a-z_]+$")] = "-timestamp",
 ) -> dict[str, Any]:
     store.get_project(project_key)
+    since = None if since is None else trends.bounded_instant(since, "since")
+    if until is not None:
+        until = trends.bounded_instant(until, "until")
     if time_range is not None:
         span = trends.window(time_range, until=until)
         since, until = span.since, span.until
