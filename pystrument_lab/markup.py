@@ -8,12 +8,13 @@ markup goes through these functions, not through a sanitizer downstream.
 from __future__ import annotations
 
 import html
-import string
 from typing import Any
 
 _HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"}
-#: Every ASCII punctuation character may be backslash-escaped in CommonMark.
-_MARKDOWN = {char: "\\" + char for char in string.punctuation if char not in _HTML}
+#: The punctuation that means something to CommonMark, GFM tables and
+#: strikethrough, or the attribute and math extensions; each may be
+#: backslash-escaped. Slashes, dots and colons stay, so paths read as written.
+_MARKDOWN = {char: "\\" + char for char in "\\`*_[]()!|~#+-=${}^"}
 _TABLE = str.maketrans({**_MARKDOWN, **_HTML, "\n": " ", "\r": " ", "\t": " "})
 
 
@@ -25,7 +26,7 @@ def html_text(value: Any) -> str:
 def markdown_text(value: Any) -> str:
     """``value`` as literal text inside Markdown: no markup, no HTML, no line structure.
 
-    HTML metacharacters become entities and every other punctuation mark is
+    HTML metacharacters become entities and Markdown's punctuation is
     backslash-escaped, so neither a Markdown renderer nor the HTML it emits
     gives the text any meaning; line breaks become spaces so a value cannot
     start a heading, list or table row.
