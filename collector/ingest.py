@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from performance_monitor.core.redaction import DEFAULT_POLICY, RedactionPolicy
 from pydantic import ValidationError
 
 from collector.envelope import describe_validation_error
@@ -42,14 +43,19 @@ def split_batch(payload: Any, max_batch: int) -> tuple[str | None, list[Any]]:
     return key, records
 
 
-def validate_records(raw: list[Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(valid records as dicts ready to store, rejections with index, field and reason)."""
+def validate_records(
+    raw: list[Any], redaction: RedactionPolicy = DEFAULT_POLICY
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(valid records as dicts ready to store, rejections with index, field and reason).
+
+    ``redaction`` is applied to headers, query parameters, tags and bodies.
+    """
     valid: list[dict[str, Any]] = []
     rejected: list[dict[str, Any]] = []
     seen: set[str] = set()
     for index, item in enumerate(raw):
         try:
-            record = RecordIn.model_validate(item)
+            record = RecordIn.model_validate(item, context={"redaction": redaction})
         except ValidationError as exc:
             errors = list(exc.errors())
             message = describe_validation_error(errors)

@@ -15,7 +15,7 @@ import panel as pn
 from panel_apps.page import Page
 from panel_apps.snippets import no_data
 from pystrument_lab import trends
-from pystrument_lab.markup import markdown_text
+from pystrument_lab.markup import html_text, markdown_text
 from pystrument_lab.widgets.charts import sparkline
 from pystrument_lab.widgets.timefmt import format_seconds
 
@@ -99,7 +99,8 @@ class OverviewPage(Page):
             pn.pane.Markdown("\n\n".join(lines), css_classes=["alerting"] if alerting else []),
             pn.pane.Bokeh(sparkline(entry["buckets"], "count", width=280)),
             pn.Row(open_button, records_button),
-            title=("⚠ " if alerting else "") + name,
+            # Panel puts a Card's title into HTML as it is.
+            title=("⚠ " if alerting else "") + html_text(name),
             header_background="#f8d7da" if alerting else "#e9f5ec",
             collapsible=False,
             width=320,

@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from performance_monitor.core.redaction import DEFAULT_POLICY, RedactionPolicy
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from collector.payload import clean_key, clean_text
@@ -32,35 +40,18 @@ Bytes = Annotated[float, Field(ge=-(10**15), le=10**15)]
 MAX_NODES = 20_000
 MAX_FUTURE = timedelta(days=1)
 
-_SENSITIVE = (
-    "authorization",
-    "cookie",
-    "set-cookie",
-    "x-api-key",
-    "x-project-key",
-    "x-admin-token",
-    "token",
-    "password",
-    "passwd",
-    "secret",
-    "api_key",
-    "apikey",
-    "api-key",
-    "auth",
-    "pwd",
-    "signature",
-    "credential",
-    "session",
-    "csrf",
-)
-
 
 def is_sensitive(name: str) -> bool:
-    lowered = name.lower()
-    return any(word in lowered for word in _SENSITIVE)
+    return DEFAULT_POLICY.is_sensitive(name)
 
 
-def clean_mapping(value: Any) -> dict[str, Any]:
+def _policy(info: ValidationInfo) -> RedactionPolicy:
+    context = info.context
+    policy = context.get("redaction") if isinstance(context, dict) else None
+    return policy if isinstance(policy, RedactionPolicy) else DEFAULT_POLICY
+
+
+def clean_mapping(value: Any, policy: RedactionPolicy = DEFAULT_POLICY) -> dict[str, Any]:
     """A flat str→str mapping safe to store: keys without '$', '.', NUL; secrets redacted."""
     if value is None:
         return {}
@@ -74,8 +65,20 @@ def clean_mapping(value: Any) -> dict[str, Any]:
         if isinstance(item, list):
             item = ", ".join(str(part) for part in item)
         text = "" if item is None else clean_text(str(item))
-        out[name[:256]] = "[Filtered]" if is_sensitive(name) else text[:2048]
-    return out
+        out[name[:256]] = text[:2048]
+    return policy.headers(out)
+
+
+def cleaned_field(value: Any, info: ValidationInfo) -> dict[str, Any]:
+    """:func:`clean_mapping` as a field validator, with the policy of the validation context."""
+    return clean_mapping(value, _policy(info))
+
+
+def redacted_body(value: Any, info: ValidationInfo) -> Any:
+    """A captured body with the policy's sensitive fields replaced (JSON or form-encoded)."""
+    if not isinstance(value, str):
+        return value
+    return _policy(info).body(value.encode("utf-8", "replace"), len(value) + 1024)
 
 
 class _Section(BaseModel):
@@ -92,7 +95,8 @@ class RequestInfo(_Section):
     remote_ip: ShortStr | None = None
     body: Annotated[str, Field(max_length=65_536)] | None = None
 
-    _clean = field_validator("query_params", "headers", mode="before")(clean_mapping)
+    _clean = field_validator("query_params", "headers", mode="before")(cleaned_field)
+    _body = field_validator("body")(redacted_body)
 
     @field_validator("method")
     @classmethod
@@ -110,6 +114,8 @@ class ResponseInfo(_Section):
     response_size: Count | None = None
     content_type: ShortStr | None = None
     body: Annotated[str, Field(max_length=65_536)] | None = None
+
+    _body = field_validator("body")(redacted_body)
 
 
 class MemoryUsage(_Section):
@@ -187,7 +193,7 @@ class Environment(_Section):
     framework_version: ShortStr | None = None
     server_info: dict[str, Any] = Field(default_factory=dict)
 
-    _clean = field_validator("server_info", mode="before")(clean_mapping)
+    _clean = field_validator("server_info", mode="before")(cleaned_field)
 
 
 class RecordIn(BaseModel):
@@ -211,7 +217,7 @@ class RecordIn(BaseModel):
     tags: dict[str, Any] = Field(default_factory=dict)
     error: ErrorInfo | None = None
 
-    _clean = field_validator("tags", mode="before")(clean_mapping)
+    _clean = field_validator("tags", mode="before")(cleaned_field)
 
     @field_validator("timestamp")
     @classmethod

@@ -21,7 +21,7 @@ router = APIRouter(prefix="/api/v1/performance", tags=["performance"])
 async def collect(request: Request, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
     project, payload = await authenticated_payload(request, store, settings.max_request_size)
     _, raw = split_batch(payload, settings.max_batch_size)
-    valid, rejected = validate_records(raw)
+    valid, rejected = validate_records(raw, settings.redaction_policy)
     if not valid:
         first = rejected[0]
         raise InvalidPerformanceData(
