@@ -58,20 +58,23 @@ def test_schema_lists_every_route(live_schema: Any) -> None:
     assert served == documented
 
 
+@pytest.mark.parametrize("mode", list(schemathesis.GenerationMode), ids=lambda m: m.value)
 @pytest.mark.parametrize(("path", "method"), api_operations())
 def test_operation_answers_envelopes(
     path: str,
     method: str,
+    mode: schemathesis.GenerationMode,
     live_schema: Any,
     shared_collector: CollectorProcess,
     credentials: dict[str, str],
 ) -> None:
+    """Valid inputs (positive) and inputs that break the schema (negative): never a 5xx."""
     operation = live_schema[path][method]
     seen: dict[int, int] = {}
     with httpx.Client(base_url=shared_collector.url, timeout=30.0) as client:
 
         @FUZZ_SETTINGS
-        @given(case=operation.as_strategy())
+        @given(case=operation.as_strategy(generation_mode=mode))
         def run(case: Any) -> None:
             request = case.as_transport_kwargs(base_url=shared_collector.url)
             headers = {**(request.get("headers") or {}), **credentials}
