@@ -190,7 +190,7 @@ class TracePage(Page):
             parts.append(pn.pane.Markdown("#### Slow queries"))
             parts.append(
                 pn.widgets.Tabulator(
-                    slow, show_index=False, disabled=True, sizing_mode="stretch_width"
+                    pd.DataFrame(slow), show_index=False, disabled=True, sizing_mode="stretch_width"
                 )
             )
         self.body.objects = parts

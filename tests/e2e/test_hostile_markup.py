@@ -189,7 +189,11 @@ def test_the_report_and_its_listing_show_the_payload_as_text(
         finally:
             opened.shot("hostile-report")
         assert heading.inner_text().startswith("shop " + MARK)
-        assert frame.locator("img[src=x]").count() == 0
+        injected = frame.locator("img[src=x]")
+        where = (
+            injected.first.evaluate("e => e.parentElement.outerHTML") if injected.count() else ""
+        )
+        assert injected.count() == 0, where[:2000]
         assert pwned(opened.page) == [None] * len(opened.page.frames)
     finally:
         opened.page.close()
