@@ -17,7 +17,6 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from collector.payload import clean_key, clean_text
-
 from collector.schemas.diagnostics import (
     AllocationSite,
     ErrorInfo,
