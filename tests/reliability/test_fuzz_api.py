@@ -17,6 +17,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from hypothesis.errors import Unsatisfiable
 
 from tests.utils.audit import api_operations, assert_envelope, scaled
 from tests.utils.factories import make_record
@@ -90,7 +91,12 @@ def test_operation_answers_envelopes(
             body = assert_envelope(response)
             seen[body["code"]] = seen.get(body["code"], 0) + 1
 
-        run()
+        try:
+            run()
+        except Unsatisfiable:
+            # An operation without inputs has nothing a negative case could break.
+            assert mode is schemathesis.GenerationMode.NEGATIVE and not seen
+            return
     assert sum(seen.values()) >= 1, seen  # an operation without inputs has one case
     assert not {10002, 10003} & set(seen), seen  # the credentials were accepted throughout
     assert shared_collector.process is not None and shared_collector.process.poll() is None
