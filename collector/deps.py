@@ -13,11 +13,15 @@ from typing import Annotated, Any, TypeVar
 import anyio
 from fastapi import Depends, Request
 
+from collector.limits import read_json_body
 from pystrument_lab.errors import AuthenticationError, InvalidProjectKey, PermissionDenied
 from pystrument_lab.settings import Settings
 from pystrument_lab.store import Store
 
 PROJECT_CACHE_SECONDS = 5.0
+#: A body that names its project key inside (no ``X-Project-Key`` header) is
+#: read before its sender is known, so it may be at most this large.
+ANONYMOUS_BODY_LIMIT = 256 * 1024
 
 logger = logging.getLogger("collector")
 
@@ -164,3 +168,22 @@ def sdk_project(
         )
     request.app.state.rate_limiter.check(store, key)
     return project
+
+
+async def authenticated_payload(
+    request: Request, store: Store, limit: int
+) -> tuple[dict[str, Any], Any]:
+    """(project, parsed body) of an SDK request, the sender authenticated before the body is read.
+
+    With ``X-Project-Key`` the key is checked first and the body may use the
+    whole ``limit``; a body that carries its own key is read under
+    :data:`ANONYMOUS_BODY_LIMIT`, so an unknown sender costs little.
+    """
+    if request.headers.get("x-project-key"):
+        project = await run_ingest_thread(request, sdk_project, request, store)
+        return project, await read_json_body(request, limit)
+    from collector.ingest import body_key
+
+    payload = await read_json_body(request, min(limit, ANONYMOUS_BODY_LIMIT))
+    project = await run_ingest_thread(request, sdk_project, request, store, body_key(payload))
+    return project, payload

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from performance_monitor.core.redaction import DEFAULT_POLICY, RedactionPolicy
 from pydantic import ValidationError
 
 from collector.envelope import describe_validation_error
 from collector.schemas.performance import MetricBatch, RecordIn
 from pystrument_lab.errors import InvalidPerformanceData
+from pystrument_lab.store import split_record
+
+#: BSON's document limit, less room for the fields the store adds.
+MAX_DOCUMENT_BYTES = 16 * 1024 * 1024 - 64 * 1024
 
 
 def body_key(payload: Any) -> str | None:
@@ -38,14 +43,19 @@ def split_batch(payload: Any, max_batch: int) -> tuple[str | None, list[Any]]:
     return key, records
 
 
-def validate_records(raw: list[Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(valid records as dicts ready to store, rejections with index, field and reason)."""
+def validate_records(
+    raw: list[Any], redaction: RedactionPolicy = DEFAULT_POLICY
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(valid records as dicts ready to store, rejections with index, field and reason).
+
+    ``redaction`` is applied to headers, query parameters, tags and bodies.
+    """
     valid: list[dict[str, Any]] = []
     rejected: list[dict[str, Any]] = []
     seen: set[str] = set()
     for index, item in enumerate(raw):
         try:
-            record = RecordIn.model_validate(item)
+            record = RecordIn.model_validate(item, context={"redaction": redaction})
         except ValidationError as exc:
             errors = list(exc.errors())
             message = describe_validation_error(errors)
@@ -67,8 +77,30 @@ def validate_records(raw: list[Any]) -> tuple[list[dict[str, Any]], list[dict[st
         document = record.model_dump(mode="python")
         if record.profile_session:
             document["profile_session"] = _decode_session(record.profile_session)
+        problem = _unstorable(document)
+        if problem is not None:
+            rejected.append({"index": index, "field": "", "error": problem})
+            continue
         valid.append(document)
     return valid, rejected
+
+
+def _unstorable(document: dict[str, Any]) -> str | None:
+    """Why the store could not write this record or its tree, or None when it can.
+
+    Checked per record before anything is written, so a record the store
+    would refuse is rejected alone instead of failing its whole batch.
+    """
+    import bson
+
+    lean, tree = split_record("", document)
+    try:
+        for part in (lean, tree):
+            if len(bson.encode(part)) > MAX_DOCUMENT_BYTES:
+                return "the record is too large to store; send a smaller tree or body"
+    except (bson.errors.InvalidDocument, OverflowError, UnicodeEncodeError, ValueError) as exc:
+        return f"the record cannot be stored: {type(exc).__name__}"
+    return None
 
 
 def _decode_session(text: str) -> bytes | None:

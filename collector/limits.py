@@ -4,25 +4,17 @@ from __future__ import annotations
 
 import json
 import time
-import zlib
 from typing import Any
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from collector.payload import MAX_JSON_DEPTH, BodyTooLarge, parse_body
 from pystrument_lab.errors import ErrorCode, ParameterError, RateLimited
 from pystrument_lab.store import Store
 
-MAX_JSON_DEPTH = 64
-
-
-class BodyTooLarge(ParameterError):
-    def __init__(self, limit: int) -> None:
-        super().__init__(
-            f"request body exceeds the {limit} byte limit (MAX_REQUEST_SIZE); send smaller batches",
-            code=ErrorCode.PARAMETER_ERROR,
-            status=413,
-        )
+__all__ = ["MAX_JSON_DEPTH", "BodyTooLarge", "BodySizeLimit", "RateLimiter", "read_json_body"]
 
 
 class BodySizeLimit:
@@ -83,25 +75,12 @@ async def _send_too_large(send: Send, limit: int) -> None:
 
 
 async def read_json_body(request: Request, limit: int) -> Any:
-    """The request's JSON body, gunzipped when ``Content-Encoding: gzip``.
+    """The request's JSON body, gunzipped when ``Content-Encoding: gzip``, parsed and cleaned.
 
-    The decompressed size is bounded by ``limit`` too, so a small gzip bomb
-    is refused like a large body.
+    The raw and the decompressed size are both bounded by ``limit`` (a small
+    gzip bomb is refused like a large body); decompression and parsing run in
+    a worker thread so a costly body never stalls the event loop.
     """
-    raw = await request.body()
-    encoding = request.headers.get("content-encoding", "identity").lower().strip()
-    if encoding == "gzip":
-        decompressor = zlib.decompressobj(wbits=31)
-        try:
-            raw = decompressor.decompress(raw, limit + 1)
-        except zlib.error as exc:
-            raise ParameterError(f"the gzip body is corrupt: {exc}") from exc
-        if len(raw) > limit:
-            raise BodyTooLarge(limit)
-        if not decompressor.eof:
-            raise ParameterError("the gzip body is truncated")
-    elif encoding not in ("identity", ""):
-        raise ParameterError(f"unsupported Content-Encoding {encoding!r}; send gzip or identity")
     content_type = (
         request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     )
@@ -111,32 +90,18 @@ async def read_json_body(request: Request, limit: int) -> Any:
         raise ParameterError(
             f"unsupported Content-Type {content_type!r}; send application/json", status=415
         )
-    if not raw:
-        raise ParameterError("the request body is empty; send a JSON object")
-    try:
-        payload = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ParameterError(f"the body is not valid JSON: {exc}") from exc
-    if _depth(payload) > MAX_JSON_DEPTH:
-        raise ParameterError(f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels")
-    return payload
-
-
-def _depth(value: Any) -> int:
-    """Nesting depth, iteratively so a hostile document cannot exhaust the stack."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        if level > deepest:
-            deepest = level
-            if deepest > MAX_JSON_DEPTH:
-                return deepest
-        if isinstance(item, dict):
-            stack.extend((child, level + 1) for child in item.values())
-        elif isinstance(item, list):
-            stack.extend((child, level + 1) for child in item)
-    return deepest
+    encoding = request.headers.get("content-encoding", "identity").lower().strip()
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(limit)
+    chunks: list[bytes] = []
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > limit:
+            raise BodyTooLarge(limit)
+        chunks.append(chunk)
+    return await run_in_threadpool(parse_body, b"".join(chunks), encoding=encoding, limit=limit)
 
 
 class RateLimiter:

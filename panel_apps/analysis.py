@@ -17,6 +17,7 @@ import panel as pn
 from panel_apps.page import Page
 from panel_apps.state import AppState
 from pystrument_lab.errors import PystrumentError
+from pystrument_lab.markup import markdown_text
 
 KINDS = {
     "record": "One request (trace id)",
@@ -160,8 +161,8 @@ class AnalysisPage(Page):
             self._poll = None
         self.progress.param.update(visible=False, active=False)
         self.run_button.disabled = False
-        self.status.object = f"**{run.status}**" + (
-            f": {run.error}" if run.error else f" ({len(run.results)} analysed)"
+        self.status.object = f"**{markdown_text(run.status)}**" + (
+            f": {markdown_text(run.error)}" if run.error else f" ({len(run.results)} analysed)"
         )
         if run.results:
             from pystrument_lab.analysis import render_analysis_html
@@ -195,7 +196,7 @@ class AnalysisPage(Page):
 
         document = get_analysis(self.lab.store, str(self.history.value.iloc[event.row]["id"]))
         if document is not None:
-            self.status.object = f"**{document.get('status')}** (from the history)"
+            self.status.object = f"**{markdown_text(document.get('status'))}** (from the history)"
             self.result.object = render_analysis_html(document)
 
     def update(self) -> None:
@@ -224,7 +225,7 @@ class AnalysisPage(Page):
         )
         self.body.objects = [
             pn.pane.Markdown(
-                f"## Analysis of {project}\nFinds bottlenecks in call trees and suggests fixes "
+                f"## Analysis of {markdown_text(project)}\nFinds bottlenecks in call trees and suggests fixes "
                 "(the rule engine offline; an LLM when one is configured)."
             ),
             inputs,

@@ -24,15 +24,19 @@ def is_loopback(address: str) -> bool:
 def server_options(
     address: str, port: int, extra_origins: list[str] | None = None
 ) -> dict[str, Any]:
-    """pn.serve() keyword arguments for a bind address: basic auth with the admin token off loopback."""
+    """pn.serve() keyword arguments for a bind address: security headers always, and off
+    loopback a login with the admin token (constant-time, rate-limited per client)."""
+    from panel_apps.security import SecurityHeaders, TokenAuthProvider
+
     hosts = {"localhost", "127.0.0.1", address}
-    options: dict[str, Any] = {"address": address, "port": port}
+    # ``transforms`` reaches tornado's Application: every response gets the CSP.
+    options: dict[str, Any] = {"address": address, "port": port, "transforms": [SecurityHeaders]}
     if not is_loopback(address):
         from pystrument_lab.settings import admin_token
 
         token = admin_token()
         hosts |= {socket.gethostname(), socket.getfqdn()}
-        options["basic_auth"] = token
+        options["auth_provider"] = TokenAuthProvider(token)
         options["cookie_secret"] = hashlib.sha256(
             ("pystrument-dashboard:" + token).encode()
         ).hexdigest()
@@ -54,7 +58,9 @@ def serve_dashboard(
     options = server_options(address, port, extra_origins)
     where = f"http://{'127.0.0.1' if address in ('0.0.0.0', '::') else address}:{port}/"
     login = (
-        " (log in with the admin token: pystrument admin-token)" if "basic_auth" in options else ""
+        " (log in with the admin token: pystrument admin-token)"
+        if "auth_provider" in options
+        else ""
     )
     print(f"Pystrument dashboard on {where}{login}", flush=True)
     pn.serve(

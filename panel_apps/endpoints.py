@@ -11,6 +11,7 @@ from panel_apps.snippets import no_data
 from panel_apps.state import AppState
 from panel_apps.tables import table, update_table
 from pystrument_lab.errors import ParameterError
+from pystrument_lab.markup import markdown_text
 from pystrument_lab.widgets.charts import error_rate_chart, latency_chart, throughput_chart
 from pystrument_lab.widgets.flamegraph import flame_graph
 
@@ -59,7 +60,7 @@ class EndpointsPage(Page):
             stored = self.lab.store.project_by_name(project) or self.lab.store.find_project(project)
             self.body.objects = [
                 pn.pane.Markdown(
-                    f"No requests in the {self.state.time_range} range. Try a longer range, or:"
+                    f"No requests in the {markdown_text(self.state.time_range)} range. Try a longer range, or:"
                 ),
                 no_data(stored),
             ]
@@ -80,7 +81,7 @@ class EndpointsPage(Page):
         )
         self.body.objects = [
             pn.pane.Markdown(
-                f"## Endpoints of {project}, {self.state.time_range}\nClick a route to see its trend and call tree."
+                f"## Endpoints of {markdown_text(project)}, {markdown_text(self.state.time_range)}\nClick a route to see its trend and call tree."
             ),
             self.listing,
             charts,
@@ -103,7 +104,9 @@ class EndpointsPage(Page):
         try:
             tree = self.lab.merged_tree(self.state.project, route, time_range=self.state.time_range)
         except ParameterError as exc:
-            graph: pn.viewable.Viewable = pn.pane.Alert(exc.message, alert_type="info")
+            graph: pn.viewable.Viewable = pn.pane.Alert(
+                markdown_text(exc.message), alert_type="info"
+            )
         else:
             graph = pn.pane.Bokeh(
                 flame_graph(
@@ -112,7 +115,7 @@ class EndpointsPage(Page):
                 sizing_mode="stretch_width",
             )
         self.detail.objects = [
-            pn.pane.Markdown(f"### {route}"),
+            pn.pane.Markdown(f"### {markdown_text(route)}"),
             pn.Row(records_button, analyse_button),
             graph,
         ]

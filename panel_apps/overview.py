@@ -15,6 +15,7 @@ import panel as pn
 from panel_apps.page import Page
 from panel_apps.snippets import no_data
 from pystrument_lab import trends
+from pystrument_lab.markup import html_text, markdown_text
 from pystrument_lab.widgets.charts import sparkline
 from pystrument_lab.widgets.timefmt import format_seconds
 
@@ -68,9 +69,9 @@ class OverviewPage(Page):
             return
         breaching = [e["project"]["name"] for e in entries if e["alerts"]]
         header = pn.pane.Markdown(
-            f"## Projects, {self.state.time_range}\n"
+            f"## Projects, {markdown_text(self.state.time_range)}\n"
             + (
-                f"**{len(breaching)} breaching alert thresholds:** {', '.join(breaching)}"
+                f"**{len(breaching)} breaching alert thresholds:** {', '.join(markdown_text(name) for name in breaching)}"
                 if breaching
                 else "No project breaches its alert thresholds."
             ),
@@ -87,7 +88,7 @@ class OverviewPage(Page):
             f" · errors **{summary['error_rate']:.1%}**",
             f"last activity: {_when(last)}" if last else "no data received yet",
         ]
-        lines += [f"⚠ {text}" for text in entry["alerts"]]
+        lines += [f"⚠ {markdown_text(text)}" for text in entry["alerts"]]
         open_button = pn.widgets.Button(label="Endpoints", color="primary", width=110)
         records_button = pn.widgets.Button(label="Records", width=100)
         name = project["name"]
@@ -98,7 +99,8 @@ class OverviewPage(Page):
             pn.pane.Markdown("\n\n".join(lines), css_classes=["alerting"] if alerting else []),
             pn.pane.Bokeh(sparkline(entry["buckets"], "count", width=280)),
             pn.Row(open_button, records_button),
-            title=("⚠ " if alerting else "") + name,
+            # Panel puts a Card's title into HTML as it is.
+            title=("⚠ " if alerting else "") + html_text(name),
             header_background="#f8d7da" if alerting else "#e9f5ec",
             collapsible=False,
             width=320,

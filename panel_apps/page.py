@@ -8,6 +8,7 @@ import panel as pn
 
 from panel_apps.state import AppState
 from pystrument_lab.errors import PystrumentError
+from pystrument_lab.markup import markdown_text
 
 
 class Page(pn.viewable.Viewer):
@@ -70,7 +71,8 @@ class Page(pn.viewable.Viewer):
         """Load the data and fill the page's components."""
 
     def warn(self, text: str, alert_type: str = "warning") -> None:
-        self.message.param.update(object=text, alert_type=alert_type, visible=True)
+        """Show ``text`` literally (it often quotes a route, a name or an error)."""
+        self.message.param.update(object=markdown_text(text), alert_type=alert_type, visible=True)
 
     def need_project(self) -> str | None:
         """The chosen project, or None after saying how to choose one."""

@@ -11,6 +11,7 @@ from panel_apps.snippets import snippet_tabs
 from panel_apps.state import AppState
 from panel_apps.tables import table, update_table
 from pystrument_lab.errors import PystrumentError
+from pystrument_lab.markup import markdown_text
 from pystrument_lab.store import FRAMEWORKS
 
 PROJECT_TABLE_COLUMNS = [
@@ -88,7 +89,7 @@ class ProjectsPage(Page):
         self.message.visible = False
         self.created.objects = [
             pn.pane.Alert(
-                f"Created **{project['name']}**. Its project key (the SDK sends it with every batch):",
+                f"Created **{markdown_text(project['name'])}**. Its project key (the SDK sends it with every batch):",
                 alert_type="success",
             ),
             pn.widgets.TextInput(
@@ -187,7 +188,10 @@ class ProjectsPage(Page):
         self.memory.value = float(limits.get("memory_usage", 512.0))
         status = project.get("status", "active")
         self.editor.objects = [
-            pn.pane.Markdown(f"### {project['name']} ({project.get('framework')}, {status})"),
+            pn.pane.Markdown(
+                f"### {markdown_text(project['name'])} "
+                f"({markdown_text(project.get('framework'))}, {markdown_text(status)})"
+            ),
             pn.widgets.TextInput(
                 value=project["project_key"],
                 label="Project key",

@@ -9,6 +9,7 @@ import panel as pn
 from panel_apps.page import Page
 from panel_apps.state import AppState
 from panel_apps.tables import table, update_table
+from pystrument_lab.markup import markdown_text
 
 RECORD_TABLE_COLUMNS = [
     "timestamp", "method", "route", "path", "status_code", "total_duration", "cpu_time",
@@ -110,7 +111,9 @@ class RecordsPage(Page):
             else "No sampled requests match these filters in this range."
         )
         self.body.objects = [
-            pn.pane.Markdown(f"## Records of {project}, {self.state.time_range}"),
+            pn.pane.Markdown(
+                f"## Records of {markdown_text(project)}, {markdown_text(self.state.time_range)}"
+            ),
             pn.Row(self.route, self.version, self.status, self.min_ms, self.sort),
             self.summary,
             self.listing,

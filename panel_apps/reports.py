@@ -20,6 +20,7 @@ import panel as pn
 
 from panel_apps.page import Page
 from panel_apps.state import AppState
+from pystrument_lab.markup import markdown_code, markdown_text
 
 REPORT_COLUMNS = ["created_at", "template", "status", "trigger", "duration", "html", "error", "id"]
 ABOUT = (
@@ -43,7 +44,11 @@ def background_work(overview: dict[str, Any]) -> str:
     lines = [
         "### Background work",
         f"Schedulers alive: {len(alive)}"
-        + (f" ({', '.join(alive)})" if alive else " — start one with `pystrument scheduler`"),
+        + (
+            f" ({', '.join(markdown_text(name) for name in alive)})"
+            if alive
+            else " — start one with `pystrument scheduler`"
+        ),
         "",
     ]
     if overview["jobs"]:
@@ -51,13 +56,15 @@ def background_work(overview: dict[str, Any]) -> str:
         for job in overview["jobs"]:
             state = "running" if job["running"] else (job["last_status"] or "never run")
             lines.append(
-                f"| {job['name']} | `{job['cron']}` | {job['template'] or job['task']} "
+                f"| {markdown_text(job['name'])} | {markdown_code(job['cron'])} "
+                f"| {markdown_text(job['template'] or job['task'])} "
                 f"| {_when(job['next_run'])} | {_when(job['last_fire'])} | {state} |"
             )
         lines.append("")
     running = overview["running"]
-    busy = [f"job {run['job']}" for run in running["jobs"]] + [
-        f"report {report['template']} for {report.get('project_name') or report['project_key']}"
+    busy = [f"job {markdown_text(run['job'])}" for run in running["jobs"]] + [
+        f"report {markdown_text(report['template'])} for "
+        f"{markdown_text(report.get('project_name') or report['project_key'])}"
         for report in running["reports"]
     ]
     lines += [f"Running now: {', '.join(busy) if busy else 'nothing'}", ""]
@@ -67,11 +74,14 @@ def background_work(overview: dict[str, Any]) -> str:
     ]
     for name, counts in overview["analysis"]["queues"].items():
         lines.append(
-            f"| {name} | {counts['pending']} | {counts['running']} "
+            f"| {markdown_text(name)} | {counts['pending']} | {counts['running']} "
             f"| {counts['completed']} | {counts['failed']} |"
         )
     workers = overview["analysis"]["workers"]
-    lines += ["", f"Workers busy: {', '.join(sorted(workers)) if workers else 'none'}"]
+    lines += [
+        "",
+        f"Workers busy: {', '.join(markdown_text(w) for w in sorted(workers)) if workers else 'none'}",
+    ]
     return "\n".join(lines)
 
 
@@ -180,7 +190,7 @@ class ReportsPage(Page):
         self._outcome = {}
         self.progress.visible = True
         self.run_button.disabled = True
-        self.status.object = f"**running** {template} for {project}…"
+        self.status.object = f"**running** {markdown_text(template)} for {markdown_text(project)}…"
         if not background:
             work()
             self._check()
@@ -201,7 +211,9 @@ class ReportsPage(Page):
         error = self._outcome.get("error")
         result = self._outcome.get("result") or {}
         self.status.object = (
-            f"**failed**: {error}" if error else f"**{result.get('status', 'done')}**"
+            f"**failed**: {markdown_text(error)}"
+            if error
+            else f"**{markdown_text(result.get('status', 'done'))}**"
         )
         self.refresh()
 
@@ -215,7 +227,9 @@ def report_view() -> pn.viewable.Viewable:
     document = pystrument_lab.connect().store.get_report(report_id)
     path = ((document or {}).get("paths") or {}).get("html")
     if not path or not Path(path).exists():
-        return pn.pane.Alert(f"No finished report with id {report_id!r}.", alert_type="warning")
+        return pn.pane.Alert(
+            f"No finished report with id {markdown_code(report_id)}.", alert_type="warning"
+        )
     html = Path(path).read_text(encoding="utf-8")
     return pn.pane.HTML(
         f"<iframe srcdoc=\"{escape(html, quote=True)}\" style='width:100%;height:95vh;border:0'></iframe>",

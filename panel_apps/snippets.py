@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import panel as pn
 
+from pystrument_lab.markup import markdown_text
+
 FRAMEWORKS = ("flask", "django", "fastapi")
 
 _FLASK = """\
@@ -150,7 +152,7 @@ def no_data(project: dict | None = None) -> pn.Column:
             pn.pane.Markdown(text, sizing_mode="stretch_width"), sizing_mode="stretch_width"
         )
     text = (
-        f"### No data yet for {project['name']}\n"
+        f"### No data yet for {markdown_text(project['name'])}\n"
         f"Install the SDK (`{_INSTALL}`) and add it to your app like this; requests show up here "
         "within seconds of the first request."
     )

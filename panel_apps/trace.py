@@ -18,6 +18,7 @@ from panel_apps.page import Page
 from panel_apps.state import AppState
 from pystrument_lab.errors import PystrumentError
 from pystrument_lab.loaders import Record
+from pystrument_lab.markup import markdown_code, markdown_text
 from pystrument_lab.widgets.flamegraph import flame_graph, flame_graph_data
 from pystrument_lab.widgets.timefmt import format_seconds
 
@@ -60,7 +61,7 @@ def metrics_table(record: Record) -> dict[str, Any]:
         "CPU time (s)": metrics.get("cpu_time"),
         "SQL queries": database.get("query_count"),
         "SQL time (s)": database.get("query_time"),
-        "slow queries": len(database.get("slow_queries") or ()),
+        "slow queries": database.get("slow_query_count") or len(database.get("slow_queries") or ()),
         "cache hits": cache.get("cache_hits"),
         "cache misses": cache.get("cache_misses"),
         "cache time (s)": cache.get("cache_time"),
@@ -152,8 +153,9 @@ class TracePage(Page):
             if project is not None:
                 self.state.project = project["name"]
         header = pn.pane.Markdown(
-            f"## {data.get('method')} {data.get('path')} → {data.get('status_code')}\n"
-            f"trace `{record.trace_id}` · {data.get('total_duration', 0) * 1000:.1f} ms"
+            f"## {markdown_text(data.get('method'))} {markdown_text(data.get('path'))} → "
+            f"{markdown_text(data.get('status_code'))}\n"
+            f"trace {markdown_code(record.trace_id)} · {data.get('total_duration', 0) * 1000:.1f} ms"
         )
         info = pn.Row(
             pn.Column(pn.pane.Markdown("#### Request and response"), _pairs(request_table(record))),
@@ -188,7 +190,7 @@ class TracePage(Page):
             parts.append(pn.pane.Markdown("#### Slow queries"))
             parts.append(
                 pn.widgets.Tabulator(
-                    slow, show_index=False, disabled=True, sizing_mode="stretch_width"
+                    pd.DataFrame(slow), show_index=False, disabled=True, sizing_mode="stretch_width"
                 )
             )
         self.body.objects = parts
@@ -203,7 +205,7 @@ def pyinstrument_view() -> pn.viewable.Viewable:
     try:
         html = pystrument_lab.connect().record(trace).pyinstrument_html()
     except PystrumentError as exc:
-        return pn.pane.Alert(exc.message, alert_type="warning")
+        return pn.pane.Alert(markdown_text(exc.message), alert_type="warning")
     return pn.pane.HTML(
         f"<iframe srcdoc=\"{escape(html, quote=True)}\" style='width:100%;height:95vh;border:0'></iframe>",
         sizing_mode="stretch_both",

@@ -10,6 +10,7 @@ from panel_apps.page import Page
 from panel_apps.state import AppState
 from panel_apps.tables import table
 from pystrument_lab.errors import ParameterError
+from pystrument_lab.markup import markdown_code, markdown_text
 from pystrument_lab.treediff import function_changes
 from pystrument_lab.widgets.flamegraph import flame_graph
 
@@ -57,7 +58,7 @@ class VersionsPage(Page):
         if len(versions) < 2:
             self.body.objects = [
                 pn.pane.Markdown(
-                    f"## Versions of {project}\nOnly {len(versions)} app version seen in the last 30 days. "
+                    f"## Versions of {markdown_text(project)}\nOnly {len(versions)} app version seen in the last 30 days. "
                     "Set `app_version` in the SDK config and deploy a second version to compare them."
                 )
             ]
@@ -75,15 +76,17 @@ class VersionsPage(Page):
             self.route.param.update(options=routes, value=route or None)
         finally:
             self._filling = False
+        shown_a, shown_b = markdown_text(a), markdown_text(b)
         verdict = (
-            f"**{len(regressed)} endpoint(s) regressed from {a} to {b}:** "
-            + ", ".join(f"`{r}`" for r in regressed)
+            f"**{len(regressed)} endpoint(s) regressed from {shown_a} to {shown_b}:** "
+            + ", ".join(markdown_code(r) for r in regressed)
             if regressed
-            else f"No endpoint regressed from {a} to {b} (Mann-Whitney test on the duration histograms)."
+            else f"No endpoint regressed from {shown_a} to {shown_b} "
+            "(Mann-Whitney test on the duration histograms)."
         )
         listing = table(self.comparison, COMPARISON_TABLE_COLUMNS)
         self.body.objects = [
-            pn.pane.Markdown(f"## Versions of {project}"),
+            pn.pane.Markdown(f"## Versions of {markdown_text(project)}"),
             pn.Row(self.version_a, self.version_b),
             pn.pane.Alert(verdict, alert_type="danger" if regressed else "success"),
             listing,
@@ -98,11 +101,12 @@ class VersionsPage(Page):
             tree_a = self.lab.merged_tree(project, route, app_version=a)
             tree_b = self.lab.merged_tree(project, route, app_version=b)
         except ParameterError as exc:
-            return pn.pane.Alert(exc.message, alert_type="info")
+            return pn.pane.Alert(markdown_text(exc.message), alert_type="info")
         changes = function_changes(tree_a, tree_b).head(15)
         return pn.Column(
             pn.pane.Markdown(
-                f"### {route}: {b} against {a}\nRed: more self time per request in {b}; blue: less."
+                f"### {markdown_text(route)}: {markdown_text(b)} against {markdown_text(a)}\n"
+                f"Red: more self time per request in {markdown_text(b)}; blue: less."
             ),
             pn.pane.Bokeh(
                 flame_graph(

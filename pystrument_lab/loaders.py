@@ -124,7 +124,8 @@ def record_row(doc: Mapping[str, Any]) -> dict[str, Any]:
         "cpu_time": metrics.get("cpu_time"),
         "query_count": database.get("query_count"),
         "query_time": database.get("query_time"),
-        "slow_query_count": len(database.get("slow_queries") or ()),
+        "slow_query_count": database.get("slow_query_count")
+        or len(database.get("slow_queries") or ()),
         "cache_hits": cache.get("cache_hits"),
         "cache_misses": cache.get("cache_misses"),
         "cache_time": cache.get("cache_time"),

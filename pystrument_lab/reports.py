@@ -276,8 +276,28 @@ def export_html(notebook: Path, *, show_code: bool = False) -> str:
         exclude_input_prompt=True,
         exclude_output_prompt=True,
     )
-    body, _ = exporter.from_notebook_node(nbformat.read(str(notebook), as_version=4))
+    node = nbformat.read(str(notebook), as_version=4)
+    for cell in node.cells:
+        for output in cell.get("outputs", ()):
+            data = output.get("data") or {}
+            if isinstance(data.get("application/javascript"), str):
+                data["application/javascript"] = script_safe(data["application/javascript"])
+    body, _ = exporter.from_notebook_node(node)
     return str(body)
+
+
+_SCRIPT_BREAKERS = re.compile(r"<(/script|!--)", re.IGNORECASE)
+
+
+def script_safe(javascript: str) -> str:
+    r"""JavaScript that cannot end the ``<script>`` element the HTML export puts it in.
+
+    Bokeh writes a figure's data (function names, routes: app-sent text) into
+    the script as literals; a ``</script>`` inside one would end the element
+    and turn the rest into markup. ``<\/script`` and ``<\!--`` mean the same
+    inside a JavaScript string and nothing to the HTML parser.
+    """
+    return _SCRIPT_BREAKERS.sub(lambda m: "<\\" + m.group(1), javascript)
 
 
 def list_reports(

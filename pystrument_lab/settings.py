@@ -13,6 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from performance_monitor.core.redaction import RedactionPolicy
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -66,10 +67,18 @@ class Settings(BaseSettings):
     )
     log_level: str = Field("INFO", validation_alias=_env("LOG_LEVEL"))
     log_file: Path | None = Field(None, validation_alias=_env("LOG_FILE"))
+    # Extra names the collector redacts, and names it keeps although they look
+    # sensitive (comma-separated; performance_monitor.core.redaction).
+    redact_deny: str = Field("", validation_alias=_env("PYSTRUMENT_REDACT_DENY"))
+    redact_allow: str = Field("", validation_alias=_env("PYSTRUMENT_REDACT_ALLOW"))
 
     @property
     def cors_origin_list(self) -> list[str]:
         return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
+
+    @property
+    def redaction_policy(self) -> RedactionPolicy:
+        return RedactionPolicy.of(self.redact_deny.split(","), self.redact_allow.split(","))
 
     @property
     def collector_url(self) -> str:

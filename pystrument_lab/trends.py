@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from performance_monitor.core import histogram
@@ -39,8 +39,10 @@ def parse_duration(text: str) -> timedelta:
         raise ParameterError(
             f"time range {text!r} is not understood; use a number and a unit m/h/d/w, e.g. 1h, 24h, 7d, 30d"
         )
-    span = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-    if not timedelta(0) < span <= _MAX_SPAN:
+    digits = match.group(1).lstrip("0") or "0"
+    # More digits than any span up to 400d needs would overflow timedelta.
+    span = timedelta(**{_UNITS[match.group(2)]: int(digits)}) if len(digits) <= 7 else None
+    if span is None or not timedelta(0) < span <= _MAX_SPAN:
         raise ParameterError(f"time range {text!r} must be between 1m and 400d")
     return span
 
@@ -79,6 +81,26 @@ def default_bucket(span: timedelta, resolution: str = "1m") -> timedelta:
     return widths[-1]
 
 
+#: The instants a window may start or end at: the store holds nothing older,
+#: and date arithmetic on them cannot overflow.
+EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(2200, 1, 1, tzinfo=timezone.utc)
+
+
+def bounded_instant(moment: datetime, name: str) -> datetime:
+    """``moment`` in UTC, refused with a :class:`ParameterError` outside EARLIEST..LATEST."""
+    try:
+        moment = as_utc(moment)
+    except OverflowError:
+        moment = datetime.min.replace(tzinfo=timezone.utc)
+    if not EARLIEST <= moment <= LATEST:
+        raise ParameterError(
+            f"{name} {moment.isoformat()} is out of range; use a time between "
+            f"{EARLIEST.year} and {LATEST.year}"
+        )
+    return moment
+
+
 @dataclass(frozen=True)
 class Window:
     """A time window and how to bucket it."""
@@ -101,10 +123,10 @@ def window(
     bucket: str | timedelta | None = None,
 ) -> Window:
     """Resolve a time range (or explicit since/until) into a :class:`Window`."""
-    until = as_utc(until) if until is not None else utcnow()
+    until = bounded_instant(until, "until") if until is not None else utcnow()
     if since is None:
         since = until - parse_duration(time_range or "24h")
-    since = as_utc(since)
+    since = bounded_instant(since, "since")
     if since >= until:
         raise ParameterError("the start of the time range must come before its end")
     span = until - since

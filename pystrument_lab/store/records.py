@@ -221,9 +221,31 @@ class RecordQueries(Collections):
         if not records:
             return 0, 0
         pairs = [split_record(project_key, record) for record in records]
-        insert_ignoring_duplicates(self.call_trees, [tree for _, tree in pairs])
-        inserted = insert_ignoring_duplicates(self.records, [lean for lean, _ in pairs])
+        trees = [tree for _, tree in pairs]
+        insert_ignoring_duplicates(self.call_trees, trees)
+        try:
+            inserted = insert_ignoring_duplicates(self.records, [lean for lean, _ in pairs])
+        except Exception:
+            # Leave no tree without its record: remove the trees this call
+            # wrote for records that were not stored.
+            self._drop_orphan_trees(project_key, trees)
+            raise
         return inserted, len(pairs) - inserted
+
+    def _drop_orphan_trees(self, project_key: str, trees: Sequence[Mapping[str, Any]]) -> None:
+        stored = {
+            doc["trace_id"]
+            for doc in self.records.find(
+                {
+                    "project_key": {"$eq": project_key},
+                    "trace_id": {"$in": [tree["trace_id"] for tree in trees]},
+                },
+                {"trace_id": 1},
+            )
+        }
+        orphans = [tree["_id"] for tree in trees if tree["trace_id"] not in stored]
+        if orphans:
+            self.call_trees.delete_many({"_id": {"$in": orphans}})
 
     def find_records(
         self,

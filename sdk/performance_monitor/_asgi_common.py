@@ -22,7 +22,8 @@ from typing import Any
 from .core.lifecycle import MonitoredRequest
 from .core.monitor import Monitor
 from .core.profiler import RequestProfiler
-from .core.record import BODY_CAPTURE_LIMIT, redact_body
+from .core.record import BODY_CAPTURE_LIMIT
+from .core.redaction import RedactionPolicy
 from .core.request import RequestState, current_request
 from .utils.logger import capture_internal_exceptions
 
@@ -202,14 +203,14 @@ class _ASGIRequest(MonitoredRequest):
             "response_size": self.size,
             "content_type": self.content_type,
         }
-        extra = config.sensitive_params
+        policy = RedactionPolicy.of(config.sensitive_params, config.redaction_allow)
         if owner.track_request_body:
-            details["request_body"] = redact_body(
-                bytes(self.request_body), config.max_body_size, extra
+            details["request_body"] = policy.body(
+                bytes(self.request_body), config.max_body_size, headers.get("content-type")
             )
         if owner.track_response_body:
-            details["response_body"] = redact_body(
-                bytes(self.response_body), config.max_body_size, extra
+            details["response_body"] = policy.body(
+                bytes(self.response_body), config.max_body_size, self.content_type
             )
         return details
 

@@ -15,6 +15,8 @@ from typing import Any
 
 from .core.lifecycle import MonitoredRequest
 from .core.monitor import Monitor
+from .core.record import BODY_CAPTURE_LIMIT
+from .core.redaction import RedactionPolicy
 from .utils.logger import capture_internal_exceptions
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -67,6 +69,10 @@ class MonitoredWSGIApp:
         if sampled is None:
             return self.app(environ, start_response)
         call = _WSGIRequest(self, environ, start_response, sampled, sys._getframe())
+        if call.state is not None and self.monitor.config.track_request_body:
+            with capture_internal_exceptions():
+                call.body = BodyTee(environ.get("wsgi.input"), BODY_CAPTURE_LIMIT)
+                environ["wsgi.input"] = call.body
         try:
             result = self.app(environ, call.monitored_start_response)
         except BaseException as error:
@@ -96,7 +102,7 @@ class _WSGIRequest(MonitoredRequest):
     chunk) and finished when exhausted or closed. ``close`` is always forwarded.
     """
 
-    __slots__ = ("owner", "environ", "start_response", "headers", "size", "result")
+    __slots__ = ("owner", "environ", "start_response", "headers", "size", "result", "body")
 
     def __init__(
         self,
@@ -112,6 +118,7 @@ class _WSGIRequest(MonitoredRequest):
         self.headers: list[Any] = []
         self.size = 0
         self.result: Iterable[bytes] = ()
+        self.body: BodyTee | None = None
         super().__init__(
             owner.monitor,
             environ.get("REQUEST_METHOD", "GET"),
@@ -173,4 +180,48 @@ class _WSGIRequest(MonitoredRequest):
         for name, value in self.headers:
             if name.lower() == "content-type":
                 details["content_type"] = value
+        if self.body is not None:
+            config = self.owner.monitor.config
+            details["request_body"] = RedactionPolicy.of(
+                config.sensitive_params, config.redaction_allow
+            ).body(
+                bytes(self.body.captured), config.max_body_size, self.environ.get("CONTENT_TYPE")
+            )
         return details
+
+
+class BodyTee:
+    """``wsgi.input`` as the app reads it, keeping a copy of the first ``limit`` bytes."""
+
+    def __init__(self, stream: Any, limit: int) -> None:
+        self.stream = stream
+        self.limit = limit
+        self.captured = bytearray()
+
+    def _keep(self, data: bytes) -> bytes:
+        room = self.limit - len(self.captured)
+        if room > 0 and data:
+            self.captured += data[:room]
+        return data
+
+    def read(self, *args: Any) -> bytes:
+        return self._keep(self.stream.read(*args))
+
+    def readline(self, *args: Any) -> bytes:
+        return self._keep(self.stream.readline(*args))
+
+    def readinto(self, buffer: Any) -> int:
+        count = self.stream.readinto(buffer)
+        if count:
+            self._keep(bytes(memoryview(buffer)[:count]))
+        return int(count or 0)
+
+    def readlines(self, *args: Any) -> list[bytes]:
+        return [self._keep(line) for line in self.stream.readlines(*args)]
+
+    def __iter__(self) -> Iterator[bytes]:
+        for line in self.stream:
+            yield self._keep(line)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)

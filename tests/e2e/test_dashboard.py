@@ -64,7 +64,8 @@ class DashboardProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"dashboard exited: {log.read_text()[-2000:]}")
             try:
-                httpx.get(self.url, timeout=2.0)
+                # A first session is built on this request: it can take a while on a busy machine.
+                httpx.get(self.url, timeout=30.0)
                 return
             except httpx.HTTPError:
                 time.sleep(0.2)

@@ -358,6 +358,9 @@ def test_partly_invalid_batch_keeps_every_valid_record(
 
 
 def _chain(count: int) -> list[dict[str, Any]]:
+    depths = [0]
+    for i in range(1, count):
+        depths.append(depths[(i - 1) // 4] + 1)
     return [
         {
             "call_id": i,
@@ -367,7 +370,7 @@ def _chain(count: int) -> list[dict[str, Any]]:
             "line_number": i,
             "duration": 1.0,
             "self_time": 0.0,
-            "depth": 0,
+            "depth": depths[i],
             "call_order": 0,
         }
         for i in range(count)

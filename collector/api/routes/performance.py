@@ -10,12 +10,11 @@ from collector.deps import (
     ReadStoreDep,
     SettingsDep,
     StoreDep,
+    authenticated_payload,
     run_ingest_thread,
-    sdk_project,
 )
 from collector.envelope import ok
-from collector.ingest import body_key, split_batch, validate_metrics, validate_records
-from collector.limits import read_json_body
+from collector.ingest import split_batch, validate_metrics, validate_records
 from pystrument_lab import trends
 from pystrument_lab.analysis.jobs import enqueue_auto_analyses
 from pystrument_lab.errors import InvalidPerformanceData
@@ -26,10 +25,9 @@ router = APIRouter(prefix="/api/v1/performance", tags=["performance"])
 
 @router.post("/collect", summary="SDK: submit sampled request records (one or a batch)")
 async def collect(request: Request, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
-    payload = await read_json_body(request, settings.max_request_size)
-    project = await run_ingest_thread(request, sdk_project, request, store, body_key(payload))
+    project, payload = await authenticated_payload(request, store, settings.max_request_size)
     _, raw = split_batch(payload, settings.max_batch_size)
-    valid, rejected = validate_records(raw)
+    valid, rejected = validate_records(raw, settings.redaction_policy)
     if not valid:
         first = rejected[0]
         raise InvalidPerformanceData(
@@ -52,8 +50,7 @@ def _store_records(
 
 @router.post("/metrics", summary="SDK: submit per-endpoint aggregates of every request")
 async def metrics(request: Request, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
-    payload = await read_json_body(request, settings.max_request_size)
-    project = await run_ingest_thread(request, sdk_project, request, store, body_key(payload))
+    project, payload = await authenticated_payload(request, store, settings.max_request_size)
     batch = validate_metrics(payload, settings.max_metric_points, settings.max_metric_keys)
     stored = await run_ingest_thread(
         request, _store_metrics, store, project["project_key"], batch.batch_id, batch
@@ -90,7 +87,7 @@ def records(
     time_range: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    min_duration: Annotated[float | None, Query(ge=0)] = None,
+    min_duration: Annotated[float | None, Query(ge=0, le=86_400)] = None,
     sort: Annotated[str, Query(pattern=r"^[+-]?[a-z_]+$")] = "-timestamp",
     cursor: Annotated[str | None, Query(max_length=200_000)] = None,
 ) -> dict[str, Any]:
@@ -101,6 +98,9 @@ def records(
     duration) opens the next page at the same cost at any depth.
     """
     store.get_project(project_key)
+    since = None if since is None else trends.bounded_instant(since, "since")
+    if until is not None:
+        until = trends.bounded_instant(until, "until")
     if time_range is not None:
         span = trends.window(time_range, until=until)
         since, until = span.since, span.until

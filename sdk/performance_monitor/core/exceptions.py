@@ -16,7 +16,8 @@ from types import TracebackType
 from typing import Any
 
 from .callsite import is_application_file
-from .record import REDACTED, is_sensitive
+from .record import is_sensitive
+from .redaction import REDACTED
 
 MAX_MESSAGE_LENGTH = 1000
 MAX_FRAMES = 30

@@ -289,6 +289,7 @@ class Monitor:
             session_min_duration=config.session_min_duration,
             sensitive_headers=config.sensitive_headers,
             sensitive_params=config.sensitive_params,
+            redaction_allow=config.redaction_allow,
             request_body=details.get("request_body"),
             response_body=details.get("response_body"),
             profile_truncated=profiler.truncated if profiler is not None else False,

@@ -12,7 +12,6 @@ import datetime
 import json
 import os
 import platform
-import re
 import socket
 import subprocess
 import sys
@@ -20,11 +19,12 @@ import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
 
 from pyinstrument.session import Session
 
 from .application import application_root
+from .redaction import REDACTED as REDACTED  # re-exported: the marker tests and users import
+from .redaction import RedactionPolicy
 from .tree import (
     SDK_DIR,
     find_await_parent,
@@ -36,99 +36,33 @@ from .tree import (
     with_thread_sessions,
 )
 
-REDACTED = "[Filtered]"  # the marker the collector uses too
-SENSITIVE_HEADERS = frozenset(
-    {
-        "authorization",
-        "proxy-authorization",
-        "cookie",
-        "set-cookie",
-        "x-api-key",
-        "x-project-key",
-        "x-auth-token",
-        "x-csrftoken",
-        "x-csrf-token",
-        "x-xsrf-token",
-    }
-)
-# A header, parameter or body field whose name contains one of these is redacted.
-SENSITIVE_WORDS = (
-    "token",
-    "secret",
-    "password",
-    "passwd",
-    "pwd",
-    "api_key",
-    "apikey",
-    "api-key",
-    "auth",
-    "session",
-    "cookie",
-    "signature",
-    "credential",
-)
 THREADPOOL_FUNCTIONS = frozenset({"run_in_threadpool", "run_sync", "_run_sync"})
-_SENSITIVE_WORD = re.compile("|".join(re.escape(word) for word in SENSITIVE_WORDS))
+
+# Redaction lives in .redaction (shared with the collector); these keep the
+# module's older entry points.
 
 
 def is_sensitive(name: str, extra: Iterable[str] = ()) -> bool:
-    lowered = name.lower()
-    if lowered in SENSITIVE_HEADERS or lowered in extra:
-        return True
-    return _SENSITIVE_WORD.search(lowered) is not None
+    return RedactionPolicy.of(extra).is_sensitive(name)
 
 
 def redact_mapping(values: Mapping[str, Any], extra: Iterable[str] = ()) -> dict[str, Any]:
-    extra = frozenset(e.lower() for e in extra) if extra else frozenset()
-    return {k: (REDACTED if is_sensitive(k, extra) else v) for k, v in values.items()}
+    return RedactionPolicy.of(extra).headers(values)
 
 
 def redact_query(query_string: str, extra: Iterable[str] = ()) -> dict[str, Any]:
-    if not query_string:
-        return {}
-    params: dict[str, Any] = {}
-    for key, value in parse_qsl(query_string, keep_blank_values=True):
-        if key in params:
-            current = params[key]
-            params[key] = [*current, value] if isinstance(current, list) else [current, value]
-        else:
-            params[key] = value
-    return redact_mapping(params, extra)
+    return RedactionPolicy.of(extra).query(query_string)
 
 
 #: How much of a body is kept for redaction before it is cut to ``max_body_size``.
 BODY_CAPTURE_LIMIT = 64 * 1024
-_JSON_PAIR = re.compile(r'"([^"\\]{1,100})"\s*:\s*("(?:[^"\\]|\\.)*"?|[^,}\]\s]+)')
 
 
-def redact_body(raw: bytes, limit: int, extra: Iterable[str] = ()) -> str:
-    """A body for the record: sensitive JSON fields redacted, then cut at ``limit`` characters."""
-    extra_names = frozenset(e.lower() for e in extra)
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        # Not JSON, or cut short: redact what looks like a sensitive "key": value pair.
-        text = raw[: limit * 4 + 16].decode("utf-8", errors="replace")
-        return _JSON_PAIR.sub(
-            lambda m: (
-                f'"{m.group(1)}": "{REDACTED}"'
-                if is_sensitive(m.group(1), extra_names)
-                else m.group(0)
-            ),
-            text,
-        )[:limit]
-    return json.dumps(_redact_json(data, extra_names))[:limit]
-
-
-def _redact_json(data: Any, extra: frozenset[str]) -> Any:
-    if isinstance(data, dict):
-        return {
-            k: REDACTED if is_sensitive(str(k), extra) else _redact_json(v, extra)
-            for k, v in data.items()
-        }
-    if isinstance(data, list):
-        return [_redact_json(v, extra) for v in data]
-    return data
+def redact_body(
+    raw: bytes, limit: int, extra: Iterable[str] = (), content_type: str | None = None
+) -> str:
+    """A body for the record: sensitive JSON or form fields redacted, then cut at ``limit``."""
+    return RedactionPolicy.of(extra).body(raw, limit, content_type)
 
 
 def detect_git_commit() -> str | None:
@@ -201,6 +135,7 @@ class CapturedRequest:
     session_min_duration: float = 0.01
     sensitive_headers: list[str] = field(default_factory=list)
     sensitive_params: list[str] = field(default_factory=list)
+    redaction_allow: list[str] = field(default_factory=list)
     request_body: str | None = None
     response_body: str | None = None
     profile_truncated: bool = False
@@ -209,12 +144,15 @@ class CapturedRequest:
     parent_span_id: str | None = None
 
     def build(self) -> dict[str, Any]:
-        headers = redact_mapping(self.headers, self.sensitive_headers)
+        policy = RedactionPolicy.of(
+            [*self.sensitive_headers, *self.sensitive_params], self.redaction_allow
+        )
+        headers = policy.headers(self.headers)
         request_info: dict[str, Any] = {
             "method": self.method,
             "path": self.path,
             "route": self.route,
-            "query_params": redact_query(self.query_string, self.sensitive_params),
+            "query_params": policy.query(self.query_string),
             "headers": headers,
             "user_agent": self.headers.get("user-agent", ""),
             "remote_ip": self.remote_ip or "",

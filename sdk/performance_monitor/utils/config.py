@@ -141,6 +141,7 @@ FIELDS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "deploy_time": (None, _text),
     "sensitive_headers": ([], _str_list),
     "sensitive_params": ([], _str_list),
+    "redaction_allow": ([], _str_list),
     "tags": ({}, _tags),
     "server_timing": (False, _bool),
 }
@@ -243,6 +244,7 @@ class Config:
     deploy_time: str | None
     sensitive_headers: list[str]
     sensitive_params: list[str]
+    redaction_allow: list[str]
     tags: dict[str, str]
     server_timing: bool
 

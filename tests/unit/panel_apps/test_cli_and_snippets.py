@@ -20,7 +20,7 @@ from pystrument_lab.widgets.charts import (
 @pytest.mark.parametrize("address", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])
 def test_loopback_runs_open(address: str) -> None:
     assert is_loopback(address)
-    assert "basic_auth" not in server_options(address, 3000)
+    assert "auth_provider" not in server_options(address, 3000)
 
 
 @pytest.mark.parametrize("address", ["0.0.0.0", "192.168.1.20", "::", "dashboard.example"])
@@ -36,7 +36,8 @@ def test_any_other_address_requires_the_admin_token(
     finally:
         get_settings.cache_clear()
     assert not is_loopback(address)
-    assert options["basic_auth"] == "secret-token" and len(options["cookie_secret"]) == 64
+    login = options["auth_provider"].login_handler
+    assert login.token == "secret-token" and len(options["cookie_secret"]) == 64
     assert "127.0.0.1:3000" in options["websocket_origin"]
 
 

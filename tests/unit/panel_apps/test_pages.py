@@ -264,9 +264,13 @@ def test_background_work_lists_the_schedule_and_running_work() -> None:
     }  # fmt: skip
     text = background_work(overview)
     assert "Schedulers alive: 1 (host:12)" in text
-    assert "| cleanup | `0 2 * * *` | cleanup | 2026-11-28 02:00 | - | never run |" in text
     assert (
-        "| daily | `0 6 * * *` | summary | 2026-11-28 02:00 | 2026-11-28 02:00 | running |" in text
+        "| cleanup | <code>0 2 \\* \\* \\*</code> | cleanup | 2026-11-28 02:00 | - | never run |"
+        in text
+    )
+    assert (
+        "| daily | <code>0 6 \\* \\* \\*</code> | summary | 2026-11-28 02:00 | 2026-11-28 02:00 | running |"
+        in text
     )
     assert "Running now: job daily, report summary for shop" in text
     assert "| analysis | 2 | 1 | 7 | 1 |" in text and "Workers busy: w1" in text

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import json
 
-from performance_monitor.core.record import REDACTED, redact_body, redact_mapping, redact_query
+from performance_monitor.core.record import redact_body, redact_mapping, redact_query
+from performance_monitor.core.redaction import REDACTED
 
 
 def test_sensitive_headers_are_redacted() -> None:
