@@ -10,10 +10,9 @@ from pydantic import ValidationError
 from collector.envelope import describe_validation_error
 from collector.schemas.performance import MetricBatch, RecordIn
 from pystrument_lab.errors import InvalidPerformanceData
-from pystrument_lab.store import split_record
+from pystrument_lab.store import unstorable_reason
 
 #: BSON's document limit, less room for the fields the store adds.
-MAX_DOCUMENT_BYTES = 16 * 1024 * 1024 - 64 * 1024
 
 
 def body_key(payload: Any) -> str | None:
@@ -77,30 +76,12 @@ def validate_records(
         document = record.model_dump(mode="python")
         if record.profile_session:
             document["profile_session"] = _decode_session(record.profile_session)
-        problem = _unstorable(document)
+        problem = unstorable_reason(document)
         if problem is not None:
             rejected.append({"index": index, "field": "", "error": problem})
             continue
         valid.append(document)
     return valid, rejected
-
-
-def _unstorable(document: dict[str, Any]) -> str | None:
-    """Why the store could not write this record or its tree, or None when it can.
-
-    Checked per record before anything is written, so a record the store
-    would refuse is rejected alone instead of failing its whole batch.
-    """
-    import bson
-
-    lean, tree = split_record("", document)
-    try:
-        for part in (lean, tree):
-            if len(bson.encode(part)) > MAX_DOCUMENT_BYTES:
-                return "the record is too large to store; send a smaller tree or body"
-    except (bson.errors.InvalidDocument, OverflowError, UnicodeEncodeError, ValueError) as exc:
-        return f"the record cannot be stored: {type(exc).__name__}"
-    return None
 
 
 def _decode_session(text: str) -> bytes | None:

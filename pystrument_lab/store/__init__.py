@@ -22,6 +22,7 @@ from pystrument_lab.store.records import (
     compress_session,
     record_query,
     split_record,
+    unstorable_reason,
 )
 from pystrument_lab.store.schema import (
     ANALYSES,
@@ -83,5 +84,6 @@ __all__ = [
     "record_query",
     "resolve_url",
     "split_record",
+    "unstorable_reason",
     "utcnow",
 ]

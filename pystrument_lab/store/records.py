@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypedDict
 
+import bson
 from bson import Binary, ObjectId
 from pymongo import ASCENDING, DESCENDING
 
@@ -399,6 +400,26 @@ class RecordQueries(Collections):
         )
 
 
+#: What one stored document may weigh: MongoDB's 16 MiB BSON limit less headroom.
+MAX_DOCUMENT_BYTES = 16 * 1024 * 1024 - 64 * 1024
+
+
+def unstorable_reason(document: Mapping[str, Any]) -> str | None:
+    """Why the store could not write this record or its tree, or None when it can.
+
+    The collector checks each record before anything is written, so a record
+    the store would refuse is rejected alone instead of failing its batch.
+    """
+    lean, tree = split_record("", document)
+    try:
+        for part in (lean, tree):
+            if len(bson.encode(part)) > MAX_DOCUMENT_BYTES:
+                return "the record is too large to store; send a smaller tree or body"
+    except (bson.errors.InvalidDocument, OverflowError, UnicodeEncodeError, ValueError) as exc:
+        return f"the record cannot be stored: {type(exc).__name__}"
+    return None
+
+
 __all__ = [
     "COUNT_LIMIT",
     "MAX_SKIP",
@@ -409,5 +430,6 @@ __all__ = [
     "record_query",
     "sort_spec",
     "split_record",
+    "unstorable_reason",
     "tree_id",
 ]

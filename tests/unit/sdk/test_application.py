@@ -113,8 +113,14 @@ def test_collector_requires_the_application_root_to_name_a_node() -> None:
         "response_info": {"status_code": 200},
         "performance_metrics": {"total_duration": 0.1},
         "function_calls": [
-            {"call_id": 0, "function_name": "__call__", "duration": 0.1},
-            {"call_id": 1, "parent_call_id": 0, "function_name": "view", "duration": 0.1},
+            {"call_id": 0, "function_name": "__call__", "duration": 0.1, "depth": 0},
+            {
+                "call_id": 1,
+                "parent_call_id": 0,
+                "function_name": "view",
+                "duration": 0.1,
+                "depth": 1,
+            },
         ],
     }
     assert RecordIn.model_validate(base).application_root is None  # older SDKs
