@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 
 from pystrument_lab.loaders import Lab
+from pystrument_lab.markup import markdown_code as code
 from pystrument_lab.reports import list_reports, run_report
 from pystrument_lab.store import Store, utcnow
 from pystrument_lab.widgets.timefmt import format_seconds
@@ -66,6 +67,7 @@ def test_summary_report(store: Store, shop: dict[str, Any], tmp_path: Path) -> N
     assert Path(report["paths"]["html"]).parent == folder
     text, page = _completed(report)
 
+    # App-sent names reach the Markdown as escaped inline code (pystrument_lab.markup).
     # The expected p95 is the library's own answer for the report's range.
     endpoints = Lab(store).endpoints(
         shop["project_key"], since=report["start_date"], until=report["end_date"]
@@ -74,17 +76,17 @@ def test_summary_report(store: Store, shop: dict[str, Any], tmp_path: Path) -> N
     assert search["count"] == 80
     assert abs(search["p95"] - 0.8) <= 0.8 * 0.044  # 40 requests at 100 ms, 40 at 800 ms
     p95 = format_seconds(search["p95"])
-    assert f"Slowest endpoint: `GET {SEARCH}` — p95 {p95}** over 80 requests" in text
+    assert f"Slowest endpoint: {code('GET ' + SEARCH)} — p95 {p95}** over 80 requests" in text
     assert f"<code>GET {SEARCH}</code> — p95 {p95}" in page
 
     # Key figures: 200 requests, 5 errors (2.5 %), 15 sampled requests.
     for figure in (">200<", ">5<", ">2.5%<", ">15<"):
         assert figure in text and figure in page
     # Error hot spot and the failing sampled requests.
-    assert "Most errors: `POST /api/orders` — 5 failed requests (25.0%)" in text
+    assert f"Most errors: {code('POST /api/orders')} — 5 failed requests (25.0%)" in text
     assert "<code>POST /api/orders</code> — 5 failed requests (25.0%)" in page
     # Top functions of the slowest endpoint's merged tree: run_query, 380 ms per request.
-    assert "`GET /api/search` (10 sampled requests)" in text
+    assert f"{code('GET /api/search')} (10 sampled requests)" in text
     assert ">run_query<" in page and ">380 ms<" in page
     # Analysis highlights: the completed analysis of the project.
     assert ">run_query takes 84% of the request<" in page and ">Index the search column<" in page
@@ -106,16 +108,17 @@ def test_regression_report(store: Store, shop: dict[str, Any], tmp_path: Path) -
     assert "**1.0 → 1.1**" in text
     assert "1 of 3 endpoints regressed from 1.0 to 1.1." in text
     assert "1 of 3 endpoints regressed from 1.0 to 1.1." in page
-    line = f"`GET {SEARCH}`: p95 100 ms → 800 ms (+700%), p50 100 ms → 800 ms (+700%)"
+    line = f"{code('GET ' + SEARCH)}: p95 100 ms → 800 ms (+700%), p50 100 ms → 800 ms (+700%)"
     assert line in text
     assert "p95 100 ms → 800 ms (+700%)" in page
     assert (
-        "Most added time: **`run_query`** (shop/search.py:30), "
+        f"Most added time: **{code('run_query')}** (shop/search.py:30), "
         "self time per request 60 ms → 700 ms (+640 ms)."
     ) in text
     assert "<code>run_query</code>" in page
     # /api/users did not move, /api/orders is new in 1.1: neither is broken down.
-    assert "### `GET /api/users/{id}`" not in text and "### `POST /api/orders`" not in text
+    assert f"### {code('GET /api/users/{id}')}" not in text
+    assert f"### {code('POST /api/orders')}" not in text
     assert "lab.compare_versions(" not in page
 
 
