@@ -64,7 +64,7 @@ def test_missing_indexes_and_a_project_that_samples_nothing(store: Store) -> Non
     store.metric_batches.drop_indexes()
     assert store.missing_indexes() == [
         "metric_batches(project_key, batch_id)",
-        "metric_batches(received_at)",
+        "metric_batches(received_epoch)",
     ]
     assert doctor.check_indexes(store).status == "problem"
 
