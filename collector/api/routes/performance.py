@@ -89,7 +89,10 @@ def records(
     until: datetime | None = None,
     min_duration: Annotated[float | None, Query(ge=0, le=86_400)] = None,
     sort: Annotated[str, Query(pattern=r"^[+-]?[a-z_]+$")] = "-timestamp",
-    cursor: Annotated[str | None, Query(max_length=200_000)] = None,
+    # A cursor carries the ids shown at its last value (ties): ~36 characters each, so
+    # 12,000 holds ~300 records of one exact timestamp or duration. uvicorn refuses
+    # request lines past 16 KB (h11's default), so a longer one could not arrive anyway.
+    cursor: Annotated[str | None, Query(max_length=12_000)] = None,
 ) -> dict[str, Any]:
     """Offset pages (``page``, up to 10,000 records deep) or keyset pages (``cursor``).
 
