@@ -101,7 +101,10 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
         return 0 if all(r is None or r["status"] == "completed" for r in results) else 1
 
     def stop(*_: Any) -> None:
-        runner.scheduler.shutdown(wait=False)
+        # Ctrl-C under `pystrument up` brings SIGINT from the terminal and SIGTERM from
+        # the parent: the second must not find the scheduler already stopped.
+        if runner.scheduler.running:
+            runner.scheduler.shutdown(wait=False)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
