@@ -195,7 +195,15 @@ class EmbeddedServer:
         while time.monotonic() < deadline and _pid_alive(state.pid):
             time.sleep(0.05)
         if _pid_alive(state.pid):
+            # nx-27017 exits from its SIGTERM handler with sys.exit(), which is lost when
+            # the signal lands inside a weakref callback ("Exception ignored in ..."), so
+            # the server can outlive SIGTERM. Kill it, and wait until it is gone: a server
+            # started on the same data directory before then refuses, seeing its pid file.
             os.kill(state.pid, signal.SIGKILL)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and _pid_alive(state.pid):
+                time.sleep(0.05)
+            (self.directory / "nx.pid").unlink(missing_ok=True)
         self.state_file.unlink(missing_ok=True)
         return True
 

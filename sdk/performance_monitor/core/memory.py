@@ -39,6 +39,14 @@ if TYPE_CHECKING:
 _lock = threading.Lock()
 _in_flight: list[RequestState] = []
 _started_here = False
+#: Traced bytes held by the SDK's own start snapshots (see allocations.py): not the app's.
+_snapshot_bytes = 0
+
+
+def _traced() -> tuple[int, int]:
+    """tracemalloc's (current, peak) less what our own start snapshots hold."""
+    current, peak = tracemalloc.get_traced_memory()
+    return current - _snapshot_bytes, max(0, peak - _snapshot_bytes)
 
 
 def _observe(current: int) -> None:
@@ -51,7 +59,7 @@ def _observe(current: int) -> None:
 
 def start_memory(state: RequestState) -> None:
     """Start measuring memory for a sampled request (tracemalloc is started only on demand)."""
-    global _started_here
+    global _started_here, _snapshot_bytes
     if state.memory_start is not None:
         return
     with _lock:
@@ -61,8 +69,17 @@ def start_memory(state: RequestState) -> None:
                 tracemalloc.start(TRACE_FRAMES)
                 _started_here = fresh = True
             tracemalloc.reset_peak()
-        state.extra["allocations_before"] = start_snapshot(fresh)
-        current, peak = tracemalloc.get_traced_memory()
+        # A snapshot of the traces is itself traced memory, held until this request
+        # ends: it would count in every overlapping request's figures. Its size is
+        # measured here and left out of every reading.
+        untaken = tracemalloc.get_traced_memory()[0]
+        snapshot = start_snapshot(fresh)
+        if snapshot is not None:
+            held = max(0, tracemalloc.get_traced_memory()[0] - untaken)
+            state.extra["allocations_before"] = snapshot
+            state.extra["allocations_before_bytes"] = held
+            _snapshot_bytes += held
+        current, peak = _traced()
         _observe(current)
         state.memory_start = state.memory_low = state.memory_high = current
         state.memory_peak_at_start = peak
@@ -74,7 +91,7 @@ def start_memory(state: RequestState) -> None:
 
 def finish_memory(state: RequestState) -> dict[str, Any] | None:
     """The request's ``memory_usage`` figures; stops tracemalloc after the last request."""
-    global _started_here
+    global _started_here, _snapshot_bytes
     start = state.memory_start
     if start is None:
         return None
@@ -83,9 +100,10 @@ def finish_memory(state: RequestState) -> dict[str, Any] | None:
         if state not in _in_flight:
             return None
         tracing = tracemalloc.is_tracing()
-        current, peak = tracemalloc.get_traced_memory() if tracing else (start, 0)
+        current, peak = _traced() if tracing else (start, 0)
         _observe(current)  # this request's own end included
         before = state.extra.pop("allocations_before", None)
+        _snapshot_bytes -= state.extra.pop("allocations_before_bytes", 0)
         # A snapshot costs in proportion to what was allocated: only worth it for
         # a request that allocated enough to be looked at.
         grown = max(current, peak) - start >= ALLOCATION_MIN_BYTES
@@ -93,6 +111,7 @@ def finish_memory(state: RequestState) -> dict[str, Any] | None:
         _in_flight.remove(state)
         if not _in_flight and _started_here:
             tracemalloc.stop()
+            _snapshot_bytes = 0
             _started_here = False
     base = state.memory_low if state.memory_overlapped else start
     delta = current - base

@@ -60,9 +60,9 @@ class _BoundedProfiler(Profiler):
         # Under tracemalloc (memory tracking) that would count as the request's own
         # memory, so each distinct stack is then kept once and a sample costs ~0.1 kB.
         # Not done otherwise: the lookup costs about as much as taking the sample.
-        self._stacks: dict[tuple[str, ...], list[str]] | None = (
-            {} if tracemalloc.is_tracing() else None
-        )
+        # Decided per sample: tracing may start after the profiler (memory is
+        # measured from inside the request it profiles).
+        self._stacks: dict[tuple[str, ...], list[str]] = {}
 
     def bind_task(self, caller_frame: FrameType) -> None:
         """Tie the session to the asyncio task running ``caller_frame`` (just started)."""
@@ -107,7 +107,7 @@ class _BoundedProfiler(Profiler):
         super()._sampler_saw_call_stack(call_stack, time_since_last_sample, async_state)
         self.last_sample_at = now
         session = self._active_session
-        if self._stacks is not None and session is not None and session.frame_records:
+        if session is not None and session.frame_records and tracemalloc.is_tracing():
             records = session.frame_records
             sampled, duration = records[-1]
             shared = self._stacks.setdefault(tuple(sampled), sampled)

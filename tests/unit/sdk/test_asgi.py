@@ -134,8 +134,13 @@ def test_overlapping_requests_get_their_own_memory_figures(sink: Sink) -> None:
     records = records_by_path(sink)
     first_memory = records["/first"]["performance_metrics"]["memory_usage"]
     second_memory = records["/second"]["performance_metrics"]["memory_usage"]
-    assert 21.0 <= first_memory["peak_memory"] < 23.0
-    assert -0.5 < first_memory["memory_delta"] < 1.0
+    # tracemalloc is process-wide: while /first runs, the process also allocates /second's
+    # request state, both profilers' samples and the test client's objects (measured here
+    # at 0.1-3 MB). The bounds still tell right from wrong: counting /second's 5 MB would
+    # put the peak at >= 26 MB, and not crediting the free of the 21 MB block would leave
+    # a delta of ~21 MB.
+    assert 21.0 <= first_memory["peak_memory"] < 25.0
+    assert -0.5 < first_memory["memory_delta"] < 3.0
     # the 5 MB it keeps, give or take what the framework frees meanwhile (a few kB)
     assert 4.9 <= second_memory["peak_memory"] < 7.0
     assert 4.9 <= second_memory["memory_delta"] < 7.0
