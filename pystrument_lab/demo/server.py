@@ -76,6 +76,11 @@ class VersionRouter:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                # Built here, not on the first request: building a client loads
+                # the TLS context (0.2-0.4 s of CPU), which would make the first
+                # call of the planted I/O endpoint read as computation.
+                for shop in self.shops:
+                    shop.client()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 for shop in self.shops:

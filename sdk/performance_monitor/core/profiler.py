@@ -49,7 +49,6 @@ class _BoundedProfiler(Profiler):
         self.deadline = time.monotonic() + max_duration
         self.truncated = False
         self.started = math.inf  # perf_counter() once started: the clock of the sampler
-        self.last_sample_at = 0.0
         self._task: asyncio.Task[Any] | None = None
         self._task_prefix: list[str] = []  # the frames above the task's coroutine
         self._anchor_depth = 0
@@ -105,7 +104,6 @@ class _BoundedProfiler(Profiler):
             if stack is not None:
                 call_stack, async_state = stack, None
         super()._sampler_saw_call_stack(call_stack, time_since_last_sample, async_state)
-        self.last_sample_at = now
         session = self._active_session
         if session is not None and session.frame_records and tracemalloc.is_tracing():
             records = session.frame_records
@@ -188,6 +186,9 @@ class RequestProfiler:
         if not self._async and get_stack_sampler().subscribers:
             skipped_profiles += 1
             return False
+        # Set first: a sample taken while pyinstrument starts (the thread's
+        # sampler may be running for another request) is billed from here.
+        self._profiler.started = perf_counter()
         try:
             self._profiler.start(
                 caller_frame=caller_frame or inspect.currentframe(), target_description="request"
@@ -196,29 +197,47 @@ class RequestProfiler:
             # pyinstrument refuses a second async-aware profiler in one context.
             skipped_profiles += 1
             return False
-        self._profiler.started = perf_counter()
         self.running = True
         if self._async and caller_frame is not None:
             self._profiler.bind_task(caller_frame)
         return True
 
-    def stop(self) -> Session | None:
-        """The session, timed from :meth:`start` to this call.
+    def stop(self, at: float | None = None) -> Session | None:
+        """The session, timed from :meth:`start` to ``at`` (a ``perf_counter()``; else now).
 
-        The sample pyinstrument takes while stopping runs on to when it is
-        taken; it is cut back to when ``stop`` was called, so a pause of the
-        process in between is not billed to the request.
+        Samples taken after that time (while stopping, or after the request's
+        clock stopped: a GC pause or a preempted thread in between) are cut
+        back to it, so the session never outlasts the request it profiles.
+        pyinstrument samples on the profiled thread's own calls and takes none
+        at ``stop``: the time after the last sample (the thread preempted, or
+        blocked in C, as the response went out) is billed to the frame the
+        session started in, so the session covers the request to its end.
         """
         if not self.running:
             return None
         self.running = False
-        called = perf_counter()
-        session = self._profiler.stop()
-        overrun = self._profiler.last_sample_at - called
-        if overrun > 0 and session.frame_records:
-            stack, duration = session.frame_records[-1]
-            session.frame_records[-1] = (stack, max(0.0, duration - overrun))
+        end = perf_counter() if at is None else at
+        profiler = self._profiler
+        session = profiler.stop()
+        records = session.frame_records
+        # Sample durations come from the sampler's clock; read against the
+        # request's span, not against when each sample was recorded.
+        excess = sum(duration for _, duration in records) - (end - profiler.started)
+        while excess > 0 and records:
+            stack, duration = records[-1]
+            if duration > excess:
+                records[-1] = (stack, duration - excess)
+                break
+            records.pop()
+            excess -= duration
+        if excess < 0 and not profiler.truncated and session.start_call_stack:
+            records.append((list(session.start_call_stack), -excess))
         return session
+
+    @property
+    def started(self) -> float:
+        """The ``perf_counter()`` the session starts at (once started)."""
+        return self._profiler.started
 
     @property
     def truncated(self) -> bool:

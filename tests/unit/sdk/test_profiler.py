@@ -1,0 +1,58 @@
+"""The request profiler's session spans the request: from its start to the clock's stop."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from performance_monitor.core.profiler import RequestProfiler
+
+
+def _spin(seconds: float) -> None:
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        pass
+
+
+def _total(session: object) -> float:
+    return sum(duration for _, duration in session.frame_records)  # type: ignore[attr-defined]
+
+
+def test_time_after_the_last_sample_is_the_callers_own() -> None:
+    # A 50 ms interval and 120 ms of work: two or three samples, then up to
+    # 50 ms that pyinstrument (no sample at stop) would leave out of the session.
+    profiler = RequestProfiler(interval=0.05, max_duration=10.0)
+    assert profiler.start(caller_frame=sys._getframe())
+    _spin(0.12)
+    end = time.perf_counter()
+    session = profiler.stop(end)
+    assert session is not None
+    assert abs(_total(session) - (end - profiler.started)) < 1e-9
+    stack, tail = session.frame_records[-1]
+    # The tail is billed where the caller started the profiler: this function.
+    assert stack == list(session.start_call_stack)
+    assert stack[-1].split("\x00", 1)[0] == "test_time_after_the_last_sample_is_the_callers_own"
+    assert 0 < tail <= 0.05 + 0.01
+
+
+def test_samples_after_the_request_clock_stopped_are_cut() -> None:
+    # The request's clock stops at ``end``; 40 ms more of (SDK) work is sampled
+    # before the profiler stops, and none of it is the request's.
+    profiler = RequestProfiler(interval=0.001, max_duration=10.0)
+    assert profiler.start(caller_frame=sys._getframe())
+    _spin(0.03)
+    end = time.perf_counter()
+    _spin(0.04)
+    session = profiler.stop(end)
+    assert session is not None
+    assert abs(_total(session) - (end - profiler.started)) < 1e-9
+    assert 0.03 <= _total(session) < 0.07
+
+
+def test_truncated_session_gets_no_tail() -> None:
+    profiler = RequestProfiler(interval=0.001, max_duration=0.01)
+    assert profiler.start(caller_frame=sys._getframe())
+    _spin(0.05)
+    session = profiler.stop()
+    assert session is not None and profiler.truncated
+    assert _total(session) < 0.03
