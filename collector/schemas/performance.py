@@ -165,6 +165,8 @@ class PerformanceMetrics(_Section):
     database_metrics: DatabaseMetrics = Field(default_factory=DatabaseMetrics)
     cache_metrics: CacheMetrics = Field(default_factory=CacheMetrics)
     template_time: Seconds | None = None
+    #: Seconds the request's thread was ready to run but waited for a CPU (Linux).
+    run_queue_time: Seconds | None = None
 
 
 class CallNode(_Section):

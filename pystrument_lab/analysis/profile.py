@@ -13,6 +13,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pystrument_lab.analysis.evidence import (
+    AllocationSite,
+    Statement,
+    allocations_of,
+    statements_of,
+)
 from pystrument_lab.calltree import OTHER, CallTree
 from pystrument_lab.treestats import FunctionStats, function_stats, hot_paths
 
@@ -42,6 +48,12 @@ class Profile:
     framework: str = ""
     tree: CallTree | None = None
     functions: list[FunctionStats] = field(default_factory=list)
+    #: Seconds the request waited for a CPU (another process held it): not its own waiting.
+    run_queue_time: float | None = None
+    statements: list[Statement] = field(default_factory=list)
+    allocations: list[AllocationSite] = field(default_factory=list)
+    #: The exceptions of failed requests: type → how many of the analysed requests.
+    exceptions: dict[str, int] = field(default_factory=dict)
 
     @property
     def cpu_share(self) -> float | None:
@@ -200,4 +212,18 @@ def from_records(
         framework=str(environment.get("framework") or ""),
         tree=tree,
         functions=function_stats(tree) if tree is not None else [],
+        run_queue_time=_optional_mean([m.get("run_queue_time") for m in metrics]),
+        statements=statements_of(records),
+        allocations=allocations_of(records),
+        exceptions=_exceptions(records),
     )
+
+
+def _exceptions(records: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for record in records:
+        error = record.get("error") or {}
+        kind = error.get("type") if isinstance(error, Mapping) else None
+        if kind:
+            counts[str(kind)] = counts.get(str(kind), 0) + 1
+    return counts

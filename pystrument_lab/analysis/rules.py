@@ -2,31 +2,37 @@
 
 Input is a :class:`~pystrument_lab.analysis.profile.Profile` (one record, or
 an endpoint's records merged); output is the SPEC §3 ``analysis_results``.
+Findings come from what the SDK measured (:mod:`~pystrument_lab.analysis.evidence`:
+statements and their call sites, allocation sites, the call tree read against
+CPU time), never from what functions are called. All times are means per
+request; thresholds are module constants.
 
-Rules (all times are means per request; thresholds are module constants):
+- **n_plus_one** (database): one statement run at least
+  ``N_PLUS_ONE_MIN_REPEATS`` times per request, named after the application
+  function it is called from (a comprehension's call site names its function).
+- **slow_sql** (database): one statement taking ``SLOW_STATEMENT_MIN_SHARE``
+  of the request and ``SLOW_STATEMENT_MIN_TIME`` seconds.
+- **waiting** (io): an application function whose time off the CPU reaches
+  ``WAITING_MIN_SHARE`` of the request and ``WAITING_MIN_TIME`` seconds: awaits,
+  blocking calls below it, and its own time the request's CPU time says it
+  did not spend computing (``with lock:`` has no frame of its own).
+- **memory_growth** (memory): a memory delta of ``MEMORY_DELTA_MB`` or a peak
+  of ``MEMORY_PEAK_MB`` (or the project's ``alert_threshold.memory_usage``),
+  named after the application line tracemalloc saw holding the most; a CPU
+  hot spot in that same function is its allocating and filling, folded in.
+- **cpu_hotspot** (computation): the application functions whose CPU time
+  (their own code and the library code they call, up to the next application
+  function; not the database, not waits) reaches ``HOTSPOT_MIN_SHARE`` of the
+  request and ``HOTSPOT_MIN_TIME`` seconds.
 
-- **n_plus_one** (database): at least ``N_PLUS_ONE_MIN_QUERIES`` queries whose
-  mean time is under ``N_PLUS_ONE_MAX_QUERY_TIME`` — one small query per item.
-- **slow_sql** (database): each distinct statement the SDK reported as slow.
-- **waiting** (io): an application function that spends at least
-  ``WAITING_MIN_SHARE`` of the request in wait frames below it (``[await]``,
-  sleep, select, socket reads, lock waits). Read from the tree, because the
-  SDK's CPU time covers one thread only.
-- **cpu_hotspot** (computation): application functions whose own time plus
-  the library frames they call (up to the next application function) reach
-  ``HOTSPOT_MIN_SHARE`` of the request and ``HOTSPOT_MIN_TIME`` seconds.
-- **memory_growth** (memory): memory delta of ``MEMORY_DELTA_MB`` or peak of
-  ``MEMORY_PEAK_MB`` (or the project's ``alert_threshold.memory_usage``) per
-  request; twenty such requests in flight hold 400 MB. Named after the
-  deepest allocation-named application function owning at least
-  ``MEMORY_FUNCTION_MIN_SHARE`` of those functions' busy time.
-- **excessive_calls** (computation): an application function with at least
-  ``EXCESSIVE_CALLS`` call sites per request.
+**Severity follows cost**: the share of the request a finding explains and
+its absolute time per request (:func:`severity_for`); an N+1 is at least
+``high`` from ``N_PLUS_ONE_HIGH_REPEATS`` repeats (its cost grows with the
+data); memory by megabytes per request (twenty such requests in flight hold
+twenty times as much). Findings are ranked by severity, then impact.
 
-Each finding names the function with its file:line, its severity (from its
-impact, the share of the request's time it explains) and evidence.
-
-``performance_score`` (0–100, higher is better)::
+``performance_score`` (0–100, higher is better), for record and endpoint
+analyses alike::
 
     100 - latency_penalty - findings_penalty
     latency_penalty  = 40 * clamp((mean duration - 0.1 s) / (2.0 s - 0.1 s), 0, 1)
@@ -35,65 +41,56 @@ impact, the share of the request's time it explains) and evidence.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+from pystrument_lab.analysis.evidence import (
+    Attribution,
+    FunctionTime,
+    Statement,
+    attribute,
+    libraries_in,
+    owner_in_tree,
+)
 from pystrument_lab.analysis.profile import Profile
 from pystrument_lab.analysis.suggestions import suggestion_for
-from pystrument_lab.calltree import CallNode, walk
-from pystrument_lab.treestats import FunctionStats
 
-__all__ = ["analyze_profile", "performance_score", "severity_for"]
+__all__ = ["analyze_profile", "find_bottlenecks", "performance_score", "severity_for"]
 
-N_PLUS_ONE_MIN_QUERIES = 10
-N_PLUS_ONE_MAX_QUERY_TIME = 0.02
+N_PLUS_ONE_MIN_REPEATS = 10
+N_PLUS_ONE_HIGH_REPEATS = 20
+SLOW_STATEMENT_MIN_SHARE = 0.2
+SLOW_STATEMENT_MIN_TIME = 0.01
 WAITING_MIN_SHARE = 0.3
+WAITING_MIN_TIME = 0.02
 HOTSPOT_MIN_SHARE = 0.15
 HOTSPOT_MIN_TIME = 0.02
 MEMORY_DELTA_MB = 10.0
-MEMORY_FUNCTION_MIN_SHARE = 0.1
 MEMORY_PEAK_MB = 20.0
-EXCESSIVE_CALLS = 50
 LATENCY_GOOD = 0.1
 LATENCY_BAD = 2.0
 SEVERITY_PENALTY = {"critical": 25, "high": 15, "medium": 7, "low": 2}
-
-_DB_FILES = (
-    "sqlite3",
-    "sqlalchemy",
-    "django/db",
-    "psycopg",
-    "pymysql",
-    "mysql",
-    "pymongo",
-    "asyncpg",
-    "peewee",
-    "tortoise",
-    "databases",
-)
-_DB_FUNCTIONS = (
-    "execute",
-    "executemany",
-    "fetchall",
-    "fetchone",
-    "fetchmany",
-    "cursor",
-    "commit",
-    "_execute",
-    "query",
-)
-_DB_NAME_HINTS = ("query", "load", "sql", "db", "select", "find", "repository", "orm")
-_MEMORY_NAME_HINTS = ("buffer", "export", "alloc", "build", "dump", "serialize", "cache", "copy")
+SEVERITY_RANK = {"critical": 3, "high": 2, "medium": 1, "low": 0}
+#: severity → (minimum share of the request, minimum seconds per request).
+SEVERITY_FLOORS = (("critical", 0.5, 0.1), ("high", 0.25, 0.025), ("medium", 0.1, 0.005))
+#: severity → minimum megabytes per request.
+MEMORY_FLOORS = (("critical", 200.0), ("high", 50.0), ("medium", 20.0))
 
 
-def severity_for(impact: float) -> str:
-    """critical ≥ 50 %, high ≥ 25 %, medium ≥ 10 % of the request's time, else low."""
-    if impact >= 0.5:
-        return "critical"
-    if impact >= 0.25:
-        return "high"
-    if impact >= 0.1:
-        return "medium"
+def severity_for(impact: float, seconds: float = math.inf) -> str:
+    """From a share of the request and its seconds per request (see SEVERITY_FLOORS)."""
+    for severity, share, floor in SEVERITY_FLOORS:
+        if impact >= share and seconds >= floor:
+            return severity
     return "low"
+
+
+def _memory_severity(megabytes: float) -> str:
+    return next((s for s, floor in MEMORY_FLOORS if megabytes >= floor), "low")
+
+
+def _max_severity(*severities: str) -> str:
+    return max(severities, key=lambda s: SEVERITY_RANK[s])
 
 
 def performance_score(mean_duration: float, findings: list[dict[str, Any]]) -> int:
@@ -108,23 +105,22 @@ def performance_score(mean_duration: float, findings: list[dict[str, Any]]) -> i
 def _finding(
     kind: str,
     type_: str,
-    stats: FunctionStats | None,
+    where: tuple[str, str, int] | None,
     impact: float,
+    seconds: float,
     description: str,
     severity: str | None = None,
     **evidence: Any,
 ) -> dict[str, Any]:
     impact = max(0.0, min(1.0, impact))
-    function = stats.function if stats else "(request)"
-    file_path = stats.file if stats else ""
-    line = stats.line if stats else 0
+    function, file_path, line = where if where else ("(request)", "", 0)
     return {
         "type": type_,
-        "severity": severity or severity_for(impact),
+        "severity": severity or severity_for(impact, seconds),
         "function": function,
         "file_path": file_path,
         "line_number": line,
-        "location": f"{file_path}:{line}" if stats else "",
+        "location": f"{file_path}:{line}" if where else "",
         "description": description,
         "impact": round(impact, 4),
         "kind": kind,
@@ -132,276 +128,297 @@ def _finding(
     }
 
 
-def _is_db_frame(node: CallNode) -> bool:
-    path = node.file_path.replace("\\", "/").lower()
-    return not node.is_application and (
-        any(hint in path for hint in _DB_FILES) or node.function_name.lower() in _DB_FUNCTIONS
+def _where(entry: FunctionTime) -> tuple[str, str, int]:
+    node = entry.node
+    return (node.function_name, node.file_path, node.line_number)
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+# -- database ----------------------------------------------------------------------
+
+
+def _statement_owner(
+    profile: Profile, attribution: Attribution, statement: Statement
+) -> tuple[str, str, int] | None:
+    owner = owner_in_tree(profile.tree, statement.function, statement.file, statement.line)
+    if owner is not None:
+        return (owner.function_name, owner.file_path, owner.line_number)
+    if statement.function and not statement.function.startswith("<"):
+        return (statement.function, statement.file, statement.line)
+    heaviest = attribution.ranked("database")
+    return _where(heaviest[0]) if heaviest and heaviest[0].database > 0 else None
+
+
+def _database_findings(profile: Profile, attribution: Attribution) -> list[dict[str, Any]]:
+    wall = profile.total_duration or 0.0
+    findings: list[dict[str, Any]] = []
+    if not profile.statements:
+        return _database_findings_from_counts(profile, attribution)
+    for statement in profile.statements:
+        where = _statement_owner(profile, attribution, statement)
+        owner_db = (
+            attribution.functions[where[0]].database
+            if where and where[0] in attribution.functions
+            else 0.0
+        )
+        seen = (
+            f" in {statement.requests} of {profile.requests} requests"
+            if profile.requests > 1
+            else ""
+        )
+        if statement.count >= N_PLUS_ONE_MIN_REPEATS:
+            seconds = max(statement.total_duration, owner_db)
+            impact = seconds / wall if wall else 0.0
+            floor = "high" if statement.count >= N_PLUS_ONE_HIGH_REPEATS else "medium"
+            findings.append(
+                _finding(
+                    "n_plus_one",
+                    "database",
+                    where,
+                    impact,
+                    seconds,
+                    f"N+1 queries: {where[0] if where else 'the request'} runs the same statement "
+                    f"{statement.count:.0f} times per request{seen} "
+                    f"({_ms(statement.total_duration)} in the database, "
+                    f"{_ms(seconds)} with the driver and ORM): {statement.text[:200]}",
+                    _max_severity(severity_for(impact, seconds), floor),
+                    statement=statement.text[:500],
+                    repeats=statement.count,
+                    query_time=statement.total_duration,
+                    query_count=profile.query_count,
+                )
+            )
+        elif (
+            wall
+            and statement.total_duration / wall >= SLOW_STATEMENT_MIN_SHARE
+            and statement.total_duration >= SLOW_STATEMENT_MIN_TIME
+        ):
+            impact = statement.total_duration / wall
+            findings.append(
+                _finding(
+                    "slow_sql",
+                    "database",
+                    where,
+                    impact,
+                    statement.total_duration,
+                    f"Slow SQL in {where[0] if where else 'the request'}: "
+                    f"{_ms(statement.total_duration)} per request ({impact:.0%}, "
+                    f"{statement.count:.0f} execution(s){seen}) for {statement.text[:200]}",
+                    statement=statement.text[:500],
+                    duration=statement.total_duration,
+                    max_duration=statement.max_duration,
+                )
+            )
+    return findings
+
+
+def _database_findings_from_counts(
+    profile: Profile, attribution: Attribution
+) -> list[dict[str, Any]]:
+    """Records without statements (older SDKs): query counts and slow queries only."""
+    wall = profile.total_duration or 0.0
+    heaviest = attribution.ranked("database")
+    where = _where(heaviest[0]) if heaviest and heaviest[0].database > 0 else None
+    findings = []
+    if (
+        profile.query_count >= N_PLUS_ONE_MIN_REPEATS
+        and profile.query_time / max(profile.query_count, 1) <= 0.02
+    ):
+        seconds = profile.query_time
+        impact = seconds / wall if wall else 0.0
+        floor = "high" if profile.query_count >= N_PLUS_ONE_HIGH_REPEATS else "medium"
+        findings.append(
+            _finding(
+                "n_plus_one",
+                "database",
+                where,
+                impact,
+                seconds,
+                f"N+1 queries: {profile.query_count:.0f} queries per request "
+                f"({_ms(profile.query_time)} in total): one query per item.",
+                _max_severity(severity_for(impact, seconds), floor),
+                repeats=profile.query_count,
+                query_time=profile.query_time,
+                query_count=profile.query_count,
+            )
+        )
+    for query in profile.slow_queries[:3]:
+        duration = float(query.get("duration") or 0.0)
+        statement = " ".join(str(query.get("statement") or "").split())
+        findings.append(
+            _finding(
+                "slow_sql",
+                "database",
+                where,
+                duration / wall if wall else 0.0,
+                duration,
+                f"Slow SQL: {duration:.3f} s for {statement[:200]}",
+                statement=statement[:500],
+                duration=duration,
+            )
+        )
+    return findings
+
+
+# -- waits, memory, CPU --------------------------------------------------------------
+
+
+def _waiting_findings(
+    profile: Profile, attribution: Attribution, taken: set[str]
+) -> list[dict[str, Any]]:
+    wall = profile.total_duration or 0.0
+    cpu_share = profile.cpu_share
+    findings = []
+    for entry in attribution.ranked("wait"):
+        share = entry.wait / wall if wall else 0.0
+        name = entry.node.function_name
+        if share < WAITING_MIN_SHARE or entry.wait < WAITING_MIN_TIME:
+            break
+        if name in taken:
+            continue
+        calls = sorted(entry.waits.items(), key=lambda item: -item[1])
+        on = ", ".join(f"{call} {_ms(seconds)}" for call, seconds in calls[:3])
+        findings.append(
+            _finding(
+                "waiting",
+                "io",
+                _where(entry),
+                share,
+                entry.wait,
+                f"Waiting: {name} ({entry.node.location}) waits {_ms(entry.wait)} per request "
+                f"({share:.0%}) off the CPU, in {on}"
+                + (
+                    f"; the request's CPU time is {cpu_share:.0%} of its wall time."
+                    if cpu_share is not None
+                    else "."
+                ),
+                cpu_share=cpu_share,
+                wait_share=share,
+                waits=dict(calls[:5]),
+                wait_calls=dict(sorted(entry.wait_calls.items(), key=lambda item: -item[1])[:5]),
+            )
+        )
+        taken.add(name)
+    return findings
+
+
+def _memory_heavy(profile: Profile, memory_threshold_mb: float | None) -> bool:
+    delta, peak = profile.memory_delta or 0.0, profile.peak_memory or 0.0
+    peak_limit = min(MEMORY_PEAK_MB, memory_threshold_mb) if memory_threshold_mb else MEMORY_PEAK_MB
+    return delta >= MEMORY_DELTA_MB or peak >= peak_limit
+
+
+def _memory_finding(
+    profile: Profile,
+    attribution: Attribution,
+    memory_threshold_mb: float | None,
+) -> dict[str, Any] | None:
+    if not _memory_heavy(profile, memory_threshold_mb):
+        return None
+    delta, peak = profile.memory_delta or 0.0, profile.peak_memory or 0.0
+    size = max(delta, peak)
+    wall = profile.total_duration or 0.0
+    # A site explains the memory when it holds a tenth of it (a freed buffer leaves none).
+    site = next((s for s in profile.allocations[:1] if s.size_mb >= max(1.0, 0.1 * size)), None)
+    where: tuple[str, str, int] | None = None
+    if site is not None:
+        owner = owner_in_tree(profile.tree, site.function, site.file, site.line)
+        where = (
+            (owner.function_name, owner.file_path, owner.line_number)
+            if owner is not None
+            else (site.function, site.file, site.line)
+        )
+        found = (
+            f", {site.size_mb:.1f} MB of it still held from {site.file}:{site.line} "
+            f"({site.count:.0f} blocks)"
+        )
+    else:
+        # No site holds it (freed before the request ended, or tracked without
+        # sites): allocating and filling memory is CPU work, so name the busiest.
+        busiest = attribution.ranked("busy")
+        where = _where(busiest[0]) if busiest else None
+        found = (
+            f"; no line still holds it at the end (a freed buffer leaves none): {where[0]} is where the request spends "
+            "its CPU time (confirm with tracemalloc)"
+            if where
+            else ""
+        )
+    entry = attribution.functions.get(where[0]) if where else None
+    seconds = entry.busy if entry else 0.0
+    return _finding(
+        "memory_growth",
+        "memory",
+        where,
+        seconds / wall if wall else 0.0,
+        seconds,
+        f"Memory: peak {peak:.1f} MB, delta {delta:+.1f} MB per request{found}.",
+        _memory_severity(size),
+        peak_memory=peak,
+        memory_delta=delta,
+        allocation_site=(
+            {"file": site.file, "line": site.line, "size_mb": site.size_mb} if site else None
+        ),
     )
 
 
-_WAIT_FUNCTIONS = (
-    "[await]",
-    "sleep",
-    "select",
-    "poll",
-    "epoll",
-    "recv",
-    "recv_into",
-    "read",
-    "readinto",
-    "wait",
-    "acquire",
-    "connect",
-    "getaddrinfo",
-    "urlopen",
-)
-
-
-def _is_wait_frame(node: CallNode) -> bool:
-    name = node.function_name.rsplit(".", 1)[-1].lower()
-    return not node.is_application and (node.function_name == "[await]" or name in _WAIT_FUNCTIONS)
-
-
-def _owner(node: CallNode) -> CallNode | None:
-    """The application function a node's time belongs to (comprehensions belong to their function)."""
-    current: CallNode | None = node
-    while current is not None and not (
-        current.is_application and not current.function_name.startswith("<")
-    ):
-        current = current.parent
-    return current
-
-
-def attributed_time(profile: Profile) -> tuple[dict[str, float], dict[str, float]]:
-    """Per application function (by name): (busy, waiting) seconds per request.
-
-    A function owns its self time and the self time of library frames below it
-    up to the next application function; waiting is the part in wait frames
-    (``[await]``, sleep, select, socket reads, lock waits).
-    """
-    busy: dict[str, float] = {}
-    wait: dict[str, float] = {}
-    if profile.tree is None:
-        return busy, wait
-    n = max(profile.tree.n_trees, 1)
-    for node in walk(profile.tree.root):
-        owner = _owner(node)
-        if owner is None or node.is_other:
-            continue
-        bucket = wait if _is_wait_frame(node) else busy
-        bucket[owner.function_name] = bucket.get(owner.function_name, 0.0) + node.self_time / n
-    return busy, wait
-
-
-def _stats_by_key(profile: Profile) -> dict[tuple[str, str, int], FunctionStats]:
-    return {f.key: f for f in profile.functions}
-
-
-def db_function(profile: Profile) -> FunctionStats | None:
-    """The application function that issues the queries.
-
-    The closest application caller of database-library frames, by time; else
-    the heaviest application function whose name suggests data access; else
-    the application function with the most self time.
-    """
-    apps = profile.app_functions()
-    if profile.tree is not None:
-        weights: dict[tuple[str, str, int], float] = {}
-        for node in walk(profile.tree.root):
-            if _is_db_frame(node):
-                caller = next((a for a in reversed(node.ancestors()) if a.is_application), None)
-                if caller is not None:
-                    weights[caller.key] = weights.get(caller.key, 0.0) + node.duration
-        if weights:
-            key = max(weights, key=lambda k: weights[k])
-            return _stats_by_key(profile).get(key)
-    named = [f for f in apps if any(h in f.function.lower() for h in _DB_NAME_HINTS)]
-    if named:
-        return max(named, key=lambda f: f.total_time)
-    return apps[0] if apps else None
-
-
-def _memory_function(profile: Profile, taken: set[str]) -> FunctionStats | None:
-    apps = profile.app_functions()
-    named = [f for f in apps if any(h in f.function.lower() for h in _MEMORY_NAME_HINTS)]
-    if named:
-        return _innermost_working(profile, named)
-    free = [f for f in apps if f.function not in taken]
-    return free[0] if free else (apps[0] if apps else None)
-
-
-def _innermost_working(profile: Profile, candidates: list[FunctionStats]) -> FunctionStats:
-    """The deepest candidate owning ``MEMORY_FUNCTION_MIN_SHARE`` of the candidates' busy time.
-
-    The most busy time alone flips between a handler and the helper it calls
-    when their times are close (a handler hashing the buffer its helper
-    built); the deeper function is the more specific place. Among equally
-    deep candidates, the busiest; functions not in the tree count as depth 0.
-    """
-    busy, _ = attributed_time(profile)
-    depth: dict[str, int] = {}
-    names = {f.function for f in candidates}
-    if profile.tree is not None:
-        for node in walk(profile.tree.root):
-            if node.function_name in names:
-                level = len(node.ancestors())
-                depth[node.function_name] = min(depth.get(node.function_name, level), level)
-    total = sum(busy.get(f.function, 0.0) for f in candidates)
-    floor = total * MEMORY_FUNCTION_MIN_SHARE
-    working = [f for f in candidates if busy.get(f.function, 0.0) >= floor] or candidates
-    return max(working, key=lambda f: (depth.get(f.function, 0), busy.get(f.function, 0.0)))
+def _cpu_findings(
+    profile: Profile, attribution: Attribution, taken: set[str]
+) -> list[dict[str, Any]]:
+    wall = profile.total_duration or 0.0
+    findings = []
+    for entry in [e for e in attribution.ranked("busy") if e.node.function_name not in taken][:2]:
+        share = entry.busy / wall if wall else 0.0
+        if share < HOTSPOT_MIN_SHARE or entry.busy < HOTSPOT_MIN_TIME:
+            break
+        calls = sorted(entry.calls.items(), key=lambda item: -item[1])
+        own = entry.busy - sum(seconds for _, seconds in calls)
+        parts = [f"its own code {_ms(own)}"] + [f"{c} {_ms(s)}" for c, s in calls[:3]]
+        findings.append(
+            _finding(
+                "cpu_hotspot",
+                "computation",
+                _where(entry),
+                share,
+                entry.busy,
+                f"CPU hot spot: {entry.node.function_name} ({entry.node.location}) computes for "
+                f"{_ms(entry.busy)} per request ({share:.0%}): " + ", ".join(parts) + ".",
+                cpu_seconds=entry.busy,
+                cpu_share=profile.cpu_share,
+                calls=dict(calls[:5]),
+            )
+        )
+    return findings
 
 
 def find_bottlenecks(
     profile: Profile, *, memory_threshold_mb: float | None = None
 ) -> list[dict[str, Any]]:
-    """Every rule finding for the profile, most impactful first."""
-    findings: list[dict[str, Any]] = []
-    wall = profile.total_duration
-    sql_function = db_function(profile) if (profile.query_count or profile.slow_queries) else None
-    db_name = sql_function.function if sql_function else "the database layer"
-    database_claimed: set[str] = set()
-
-    if profile.query_count >= N_PLUS_ONE_MIN_QUERIES and (
-        profile.query_time / profile.query_count <= N_PLUS_ONE_MAX_QUERY_TIME
-    ):
-        impact = (
-            profile.query_time / wall
-            if wall and profile.query_time
-            else (sql_function.total_share if sql_function else 0.0)
-        )
-        severity = severity_for(impact)
-        if profile.query_count >= 50 and severity in ("low", "medium"):
-            severity = "high"
-        findings.append(
-            _finding(
-                "n_plus_one",
-                "database",
-                sql_function,
-                impact,
-                f"N+1 queries: {profile.query_count:.0f} queries per request from {db_name} "
-                f"({profile.query_time * 1000:.1f} ms in total, "
-                f"{profile.query_time / profile.query_count * 1000:.2f} ms each): one query per item.",
-                severity,
-                query_count=profile.query_count,
-                query_time=profile.query_time,
-            )
-        )
-        database_claimed.add(db_name)
-
-    seen_statements: set[str] = set()
-    for query in profile.slow_queries:
-        statement = " ".join(str(query.get("statement") or "").split())
-        if statement in seen_statements or len(seen_statements) >= 3:
-            continue
-        seen_statements.add(statement)
-        duration = float(query.get("duration") or 0.0)
-        findings.append(
-            _finding(
-                "slow_sql",
-                "database",
-                sql_function,
-                duration / wall if wall else 0.0,
-                f"Slow SQL in {db_name}: {duration:.3f} s for {statement[:200]}",
-                statement=statement[:500],
-                duration=duration,
-            )
-        )
-        database_claimed.add(db_name)
-
-    cpu_share = profile.cpu_share
-    by_name = {f.function: f for f in profile.app_functions()}
-    busy, wait = attributed_time(profile)
-    taken: set[str] = set(database_claimed)
-    for name, seconds in sorted(wait.items(), key=lambda item: -item[1]):
-        share = seconds / wall if wall else 0.0
-        if share < WAITING_MIN_SHARE or name in taken or name not in by_name:
-            continue
-        stats = by_name[name]
-        findings.append(
-            _finding(
-                "waiting",
-                "io",
-                stats,
-                share,
-                f"Waiting: {stats.function} ({stats.file}:{stats.line}) waits {seconds * 1000:.1f} ms "
-                f"per request ({share:.0%}) on a downstream call, sleep or lock"
-                + (
-                    f"; CPU time is {cpu_share:.0%} of wall time." if cpu_share is not None else "."
-                ),
-                cpu_share=cpu_share,
-                wait_share=share,
-            )
-        )
-        taken.add(name)
-    ranked = sorted(busy.items(), key=lambda item: -item[1])
-    for name, seconds in [item for item in ranked if item[0] not in taken][:2]:
-        share = seconds / wall if wall else 0.0
-        if share < HOTSPOT_MIN_SHARE or seconds < HOTSPOT_MIN_TIME or name not in by_name:
-            break
-        stats = by_name[name]
-        findings.append(
-            _finding(
-                "cpu_hotspot",
-                "computation",
-                stats,
-                share,
-                f"CPU hot spot: {stats.function} ({stats.file}:{stats.line}) computes for "
-                f"{seconds * 1000:.1f} ms per request ({share:.0%}) in its own code and the "
-                "library calls it makes.",
-                self_time=seconds,
-                cpu_share=cpu_share,
-            )
-        )
-        taken.add(name)
-
-    delta, peak = profile.memory_delta or 0.0, profile.peak_memory or 0.0
-    peak_limit = min(MEMORY_PEAK_MB, memory_threshold_mb) if memory_threshold_mb else MEMORY_PEAK_MB
-    if delta >= MEMORY_DELTA_MB or peak >= peak_limit:
-        memory_stats = _memory_function(profile, taken)
-        size = max(delta, peak)
-        severity = (
-            "critical"
-            if size >= 500
-            else "high"
-            if size >= 100
-            else "medium"
-            if size >= 20
-            else "low"
-        )
-        findings.append(
-            _finding(
-                "memory_growth",
-                "memory",
-                memory_stats,
-                memory_stats.total_share if memory_stats else 0.0,
-                f"Memory growth: peak {peak:.1f} MB, delta {delta:+.1f} MB per request"
-                + (
-                    f", allocated in {memory_stats.function} ({memory_stats.file}:{memory_stats.line})."
-                    if memory_stats
-                    else "."
-                ),
-                severity,
-                peak_memory=peak,
-                memory_delta=delta,
-            )
-        )
-
-    for stats in profile.app_functions():
-        calls = stats.occurrences / max(profile.requests, 1)
-        if calls >= EXCESSIVE_CALLS:
-            findings.append(
-                _finding(
-                    "excessive_calls",
-                    "computation",
-                    stats,
-                    stats.total_share,
-                    f"Excessive calls: {stats.function} ({stats.file}:{stats.line}) is called from "
-                    f"{calls:.0f} places per request.",
-                    calls=calls,
-                )
-            )
-    findings.sort(key=lambda f: (-SEVERITY_PENALTY[f["severity"]], -f["impact"]))
+    """Every rule finding for the profile, most severe first."""
+    attribution = attribute(
+        profile.tree,
+        profile.total_duration or 0.0,
+        profile.cpu_time,
+        profile.run_queue_time,
+        infer_waits=not _memory_heavy(profile, memory_threshold_mb),
+    )
+    findings = _database_findings(profile, attribution)
+    taken = {f["function"] for f in findings}
+    findings += _waiting_findings(profile, attribution, taken)
+    memory = _memory_finding(profile, attribution, memory_threshold_mb)
+    hotspots = _cpu_findings(profile, attribution, set(taken))
+    if memory is not None:
+        # The hot spot in the allocating function is the allocating: one finding.
+        same = [f for f in hotspots if f["function"] == memory["function"]]
+        for folded in same:
+            hotspots.remove(folded)
+            memory["severity"] = _max_severity(memory["severity"], folded["severity"])
+            memory["evidence"]["cpu_seconds"] = folded["evidence"]["cpu_seconds"]
+        findings.append(memory)
+    findings += hotspots
+    findings.sort(key=lambda f: (-SEVERITY_RANK[f["severity"]], -f["impact"]))
     return findings
 
 
@@ -427,7 +444,7 @@ def _risks(
         potential.append(
             "Requests waiting on a downstream service tie up workers; its outages become yours."
         )
-    if "cpu_hotspot" in kinds or "excessive_calls" in kinds:
+    if "cpu_hotspot" in kinds:
         potential.append(
             "CPU-bound request handling limits throughput per worker and blocks async event loops."
         )
@@ -459,20 +476,15 @@ def analyze_profile(
     findings = find_bottlenecks(profile, memory_threshold_mb=memory_threshold_mb)
     suggestions: list[dict[str, Any]] = []
     seen: set[tuple[str, str]] = set()
+    libraries = libraries_in(profile.tree)
     for finding in findings:
         key = (finding["kind"], finding["function"])
         if key in seen:
             continue
         seen.add(key)
-        evidence = finding["evidence"]
-        values = {
-            "queries": profile.query_count,
-            "duration": evidence.get("duration", 0.0),
-            "statement": evidence.get("statement", ""),
-            "memory": max(profile.memory_delta or 0.0, profile.peak_memory or 0.0),
-            "calls": evidence.get("calls", 0.0),
-        }
-        suggestions.append(suggestion_for(finding, values))
+        suggestions.append(
+            suggestion_for(finding, framework=profile.framework, libraries=libraries)
+        )
     return {
         "performance_score": performance_score(profile.total_duration, findings),
         "bottleneck_analysis": findings,

@@ -174,20 +174,27 @@ def slow_sql_record() -> dict[str, Any]:
     )
 
 
-def excessive_calls_record(calls: int = 80) -> dict[str, Any]:
-    nodes = handler_tree("prices", "price_items", 0.01, 0.1, line=60)
-    nodes[3]["duration"] = 0.01 + calls * 0.0005
-    nodes[2]["self_time"] = nodes[2]["duration"] - nodes[3]["duration"]
-    for i in range(calls):
-        # different callers, so the profiler keeps one node per call site
-        nodes.append(
-            node(4 + i, 3, "get_exchange_rate", 0.0005, 0.0005, line=200 + 0, depth=4, order=i)
-        )
-        nodes[-1]["file_path"] = APP
-    return make_record(
-        path="/api/prices",
-        route="/api/prices",
-        duration=0.1,
-        nodes=nodes,
-        performance_metrics={"total_duration": 0.1, "cpu_time": 0.09},
-    )
+def statement(
+    text: str, count: int, total: float, function: str, line: int, *, file: str = APP
+) -> dict[str, Any]:
+    """One entry of ``database_metrics.statements.items`` as the SDK records it."""
+    return {
+        "statement": text,
+        "count": count,
+        "total_duration": total,
+        "max_duration": total / count,
+        "call_site": {"function": function, "file": file, "line": line},
+    }
+
+
+def with_statements(record: dict[str, Any], *items: dict[str, Any]) -> dict[str, Any]:
+    database = record["performance_metrics"].setdefault("database_metrics", {})
+    database["statements"] = {
+        "items": list(items),
+        "other_statements": 0,
+        "other_count": 0,
+        "other_duration": 0.0,
+    }
+    database.setdefault("query_count", sum(item["count"] for item in items))
+    database.setdefault("query_time", sum(item["total_duration"] for item in items))
+    return record

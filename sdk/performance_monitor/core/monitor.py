@@ -25,6 +25,7 @@ from .memory import finish_memory, start_memory
 from .profiler import RequestProfiler
 from .record import CapturedRequest, detect_git_commit, environment_info, iso
 from .request import RequestState
+from .schedstat import run_queue_since
 from .sender import Sender
 from .statements import statements_summary
 from .trace_context import trace_id_of
@@ -176,6 +177,7 @@ class Monitor:
             with capture_internal_exceptions():
                 state.extra["session"] = state.profiler.stop(at)
                 state.extra["cpu_time"] = time.thread_time() - state.start_cpu
+                state.extra["run_queue_time"] = run_queue_since(state.start_run_queue)
 
     def stop_timing(self, state: RequestState, end: float | None = None) -> float:
         """Stop the clock (at ``end``, else now) and the profiler; returns the duration."""
@@ -265,6 +267,13 @@ class Monitor:
         }
         if state.template_time:
             metrics["template_time"] = state.template_time
+        run_queue = (
+            extra["run_queue_time"]
+            if "run_queue_time" in extra
+            else run_queue_since(state.start_run_queue)
+        )
+        if run_queue is not None:
+            metrics["run_queue_time"] = run_queue
         if memory is not None:
             metrics["memory_usage"] = memory
         tags = {**config.tags, **state.tags}

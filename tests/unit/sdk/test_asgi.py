@@ -99,12 +99,14 @@ def test_overlapping_requests_get_their_own_memory_figures(sink: Sink) -> None:
     """/first allocates 21 MB, /second starts, /first frees and ends, /second keeps 5 MB."""
     app = FastAPI()
     kept: list[bytearray] = []
+    first_allocated = asyncio.Event()
     second_started = asyncio.Event()
     first_done = asyncio.Event()
 
     @app.get("/first")
     async def first() -> dict[str, int]:
         block = bytearray(21 * MB)
+        first_allocated.set()
         await second_started.wait()
         size = len(block)
         del block
@@ -123,7 +125,8 @@ def test_overlapping_requests_get_their_own_memory_figures(sink: Sink) -> None:
         transport = httpx.ASGITransport(app=monitored)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             first_request = asyncio.create_task(client.get("/first"))
-            await asyncio.sleep(0.05)
+            # /second starts once /first holds its block (a sleep here races on a busy machine).
+            await first_allocated.wait()
             second_request = asyncio.create_task(client.get("/second"))
             await first_request
             first_done.set()
