@@ -1,8 +1,11 @@
 """The LLM analyser: the profile and the rule findings to a model through litellm.
 
-The prompt carries the performance summary, the hot paths, the rule engine's
-findings and, where the file is readable, the source of the hottest
-application functions. The model must answer with the SPEC §3
+The prompt carries the performance summary, the hot paths, the evidence the
+rule engine reads (SQL statements with counts and call sites, allocation
+sites, exceptions), its findings and, where the file is readable, the source
+of the functions they name and of the hottest application functions. The
+prompt and the model's answer are kept in ``analysis_metadata`` so a user can
+see why the model said what it said. The model must answer with the SPEC §3
 ``analysis_results`` as JSON; the answer is validated with pydantic and a bad
 one is asked for once more. Any failure — service down, HTTP error, timeout,
 nonsense twice — raises :class:`AnalysisFailed` with a readable reason.
@@ -39,6 +42,10 @@ __all__ = [
 
 SOURCE_FUNCTIONS = 3
 SOURCE_MAX_LINES = 40
+EVIDENCE_STATEMENTS = 8
+EVIDENCE_ALLOCATIONS = 5
+#: What ``analysis_metadata`` keeps of the prompt and the answer (characters).
+KEPT_TEXT = 20_000
 
 SYSTEM_PROMPT = (
     "You are a senior Python performance engineer. You analyse profiles of web requests and "
@@ -66,6 +73,8 @@ DEFAULT_TEMPLATES: dict[str, str] = {
         "Performance summary (means per request; seconds, MB):\n{summary}\n\n"
         "Hot paths (heaviest root-to-leaf call chains):\n{hot_paths}\n\n"
         "Slowest functions by self time:\n{slow_functions}\n\n"
+        "Evidence recorded by the SDK (SQL statements per request with their call sites, "
+        "memory still held per line at the request's end, exceptions):\n{evidence}\n\n"
         "Findings of the rule engine (verify, correct and extend them):\n{findings}\n\n"
         "Source of the hottest application functions:\n{source}\n\n"
         "Find the bottlenecks and give concrete optimisation suggestions with code examples. "
@@ -73,7 +82,7 @@ DEFAULT_TEMPLATES: dict[str, str] = {
     ),
     "bottleneck_detection": (
         "List the bottlenecks of {method} {route}. Summary:\n{summary}\n\nHot paths:\n{hot_paths}\n\n"
-        "Rule findings:\n{findings}\n\nSource:\n{source}\n\nAnswer with JSON of this shape:\n{schema}"
+        "Evidence:\n{evidence}\n\nRule findings:\n{findings}\n\nSource:\n{source}\n\nAnswer with JSON of this shape:\n{schema}"
     ),
 }
 
@@ -150,11 +159,18 @@ def build_messages(
     profile: Profile, rule_results: Mapping[str, Any], template: str
 ) -> list[dict[str, str]]:
     """The chat messages for the model: a fixed system prompt and the filled template."""
+    named = [
+        (f["function"], f.get("file_path") or "", int(f.get("line_number") or 0))
+        for f in rule_results.get("bottleneck_analysis", [])
+    ]
+    hottest = [(f.function, f.file, f.line) for f in profile.app_functions()]
     sources = []
-    for stats in profile.app_functions()[:SOURCE_FUNCTIONS]:
-        code = function_source(stats.file, stats.line)
+    for function, file, line in list(dict.fromkeys(named + hottest))[: 2 * SOURCE_FUNCTIONS]:
+        code = function_source(file, line) if file else None
         if code:
-            sources.append(f"# {stats.function} ({stats.file}:{stats.line})\n{code}")
+            sources.append(f"# {function} ({file}:{line})\n{code}")
+        if len(sources) >= SOURCE_FUNCTIONS:
+            break
     findings = [
         {k: f[k] for k in ("type", "severity", "function", "location", "description", "impact")}
         for f in rule_results.get("bottleneck_analysis", [])
@@ -168,6 +184,7 @@ def build_messages(
         or "(no call tree)",
         slow_functions=json.dumps(profile.slow_functions(8), indent=1),
         findings=json.dumps(findings, indent=1) if findings else "(none)",
+        evidence=json.dumps(_evidence(profile), indent=1),
         source="\n\n".join(sources) or "(source not available)",
         schema=SCHEMA_TEXT,
     )
@@ -175,6 +192,27 @@ def build_messages(
         {"role": "system", "content": SYSTEM_PROMPT},
         {"role": "user", "content": template.format_map(fields)},
     ]
+
+
+def _evidence(profile: Profile) -> dict[str, Any]:
+    return {
+        "statements": [
+            {
+                "statement": s.text[:500],
+                "count_per_request": round(s.count, 2),
+                "seconds_per_request": round(s.total_duration, 6),
+                "in_requests": f"{s.requests}/{profile.requests}",
+                "call_site": f"{s.function} ({s.file}:{s.line})",
+            }
+            for s in profile.statements[:EVIDENCE_STATEMENTS]
+        ],
+        "memory_held_at_end": [
+            {"line": f"{a.function} ({a.file}:{a.line})", "mb": round(a.size_mb, 3)}
+            for a in profile.allocations[:EVIDENCE_ALLOCATIONS]
+        ],
+        "exceptions": profile.exceptions,
+        "seconds_waiting_for_a_cpu": profile.run_queue_time,
+    }
 
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
@@ -299,6 +337,9 @@ def run_llm(
             "cost": cost,
             "attempts": attempt + 1,
             "prompt_template": template,
+            # What the model was asked and answered, so a user can see why.
+            "prompt": [{"role": m["role"], "content": m["content"][:KEPT_TEXT]} for m in messages],
+            "answer": content[:KEPT_TEXT],
         }
         return answer, metadata
     raise AnalysisFailed(

@@ -26,6 +26,13 @@ def _score_colour(score: float) -> str:
     return "#2e7d32" if score >= 80 else "#f9a825" if score >= 50 else "#c62828"
 
 
+def _service_label(service: Mapping[str, Any]) -> str:
+    """``name model``, without repeating a model named like its service (``rules``)."""
+    name = str(service.get("name") or service.get("provider") or "rules")
+    model = str(service.get("model") or "")
+    return f"{name} {model}" if model and model != name else name
+
+
 def render_analysis_html(result: Mapping[str, Any]) -> str:
     """An analysis document (or its ``analysis_results``) as a self-contained HTML fragment."""
     results = _results(result)
@@ -47,8 +54,7 @@ def render_analysis_html(result: Mapping[str, Any]) -> str:
     score = float(results.get("performance_score", 0))
     parts.append(
         f'<p><span style="font-size:2em;font-weight:bold;color:{_score_colour(score)}">{score:.0f}</span>'
-        f" / 100 &nbsp; <small>by {escape(str(service.get('name') or service.get('provider') or 'rules'))}"
-        f" {escape(str(service.get('model') or ''))}"
+        f" / 100 &nbsp; <small>by {escape(_service_label(service))}"
         f" · confidence {float(meta.get('confidence_score') or 0):.0%}"
         f" · {float(meta.get('duration') or 0):.2f} s · {int(meta.get('tokens_used') or 0)} tokens"
         f" · ${float(meta.get('cost') or 0):.4f}</small></p>"
@@ -101,6 +107,16 @@ def render_analysis_html(result: Mapping[str, Any]) -> str:
         if risks.get(key):
             items = "".join(f"<li>{escape(str(x))}</li>" for x in risks[key])
             parts.append(f"<h4>{label}</h4><ul>{items}</ul>")
+    if meta.get("answer"):
+        # The model's prompt and answer, so a user can see why it said what it said.
+        prompt = "\n\n".join(
+            f"[{m.get('role')}]\n{m.get('content')}" for m in meta.get("prompt") or []
+        )
+        parts.append(
+            "<details><summary>What the model was asked and answered</summary>"
+            f'<pre style="white-space:pre-wrap">{escape(prompt)}</pre>'
+            f'<pre style="white-space:pre-wrap">{escape(str(meta["answer"]))}</pre></details>'
+        )
     parts.append("</div>")
     return "".join(parts)
 

@@ -69,7 +69,14 @@ def report_record(tmp_path: Path) -> dict[str, Any]:
             "is_application": True,
         },
     ]
-    return make_record(path="/api/report", route="/api/report", duration=0.5, nodes=nodes)
+    return make_record(
+        path="/api/report",
+        route="/api/report",
+        duration=0.5,
+        nodes=nodes,
+        # CPU-bound: the CPU time covers the wall time.
+        performance_metrics={"total_duration": 0.5, "cpu_time": 0.49},
+    )
 
 
 def test_prompt_carries_the_hot_function_and_its_source(llm: FakeLLM, tmp_path: Path) -> None:
@@ -105,6 +112,11 @@ def test_valid_answer_is_stored_in_the_spec_structure(
     assert meta["cost"] == 0.0  # litellm has no price for a custom model
     assert meta["confidence_score"] == 0.8
     assert 0 < meta["duration"] < 10
+    # The prompt (with the evidence the rules read) and the answer are kept.
+    assert meta["answer"] == json.dumps(VALID_ANSWER)
+    assert [m["role"] for m in meta["prompt"]] == ["system", "user"]
+    assert "Evidence recorded by the SDK" in meta["prompt"][1]["content"]
+    assert llm.prompts()[0].endswith(meta["prompt"][1]["content"])
     assert stored["analysis_input"]["performance_summary"]["route"] == "/api/report"
     assert stored["completed_at"] is not None
 
