@@ -40,12 +40,23 @@ def is_application_file(path: str) -> bool:
 
 
 def application_caller(frame: FrameType | None, limit: int = 64) -> dict[str, object] | None:
-    """``{function, file, line}`` of the innermost application frame at or above ``frame``."""
+    """``{function, file, line}`` of the innermost application frame at or above ``frame``.
+
+    A comprehension, lambda or generator expression (a code object Python
+    names ``<listcomp>``, ``<lambda>``, …) is named after the function that
+    holds it, at the line inside it: the function is what a developer edits.
+    """
     depth = 0
     while frame is not None and depth < limit:
         code = frame.f_code
         if is_application_file(code.co_filename):
-            return {"function": code.co_name, "file": code.co_filename, "line": frame.f_lineno}
+            line = frame.f_lineno
+            holder: FrameType | None = frame
+            while holder is not None and holder.f_code.co_name.startswith("<"):
+                holder = holder.f_back
+            if holder is not None and holder.f_code.co_filename == code.co_filename:
+                code = holder.f_code
+            return {"function": code.co_name, "file": code.co_filename, "line": line}
         frame = frame.f_back
         depth += 1
     return None

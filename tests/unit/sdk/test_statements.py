@@ -33,3 +33,18 @@ def test_costliest_kept_and_the_rest_summed() -> None:
     assert summary["other_statements"] == 10 and summary["other_count"] == 20
     assert abs(summary["other_duration"] - sum(0.002 * (i + 1) for i in range(10))) < 1e-9
     assert items[0]["call_site"]["function"] == "test_costliest_kept_and_the_rest_summed"
+
+
+def test_a_comprehension_call_site_names_the_function_holding_it() -> None:
+    statements: dict[str, list[object]] = {}
+
+    def gather() -> None:
+        [add_statement(statements, f"SELECT a FROM t WHERE id = {i}", 0.001) for i in range(3)]
+
+    gather()
+    [item] = statements_summary(statements)["items"]
+    assert item["count"] == 3
+    site = item["call_site"]
+    assert site["function"] == "gather"
+    # The line is the comprehension's own (where the statement ran).
+    assert site["line"] == gather.__code__.co_firstlineno + 1
