@@ -15,7 +15,12 @@ from ..core.lifecycle import MonitoredRequest
 from ..core.monitor import Monitor
 from ..utils.config import Config
 from ..utils.logger import capture_internal_exceptions
-from .instrumentation import install_cache_tracking, install_template_tracking, track_queries
+from .instrumentation import (
+    install_cache_tracking,
+    install_template_tracking,
+    install_thread_profiling,
+    track_queries,
+)
 
 # Django builds a middleware chain per handler (the test Client builds one per
 # client); one monitor, and so one sender thread, per distinct configuration.
@@ -63,6 +68,8 @@ class PerformanceMiddleware:
                     install_cache_tracking()
                 if config.track_templates:
                     install_template_tracking()
+                if self.asynchronous:
+                    install_thread_profiling()
 
     def __call__(self, request: Any) -> Any:
         if self.asynchronous:

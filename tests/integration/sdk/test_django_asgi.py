@@ -137,7 +137,7 @@ SITE = textwrap.dedent(
     application = get_asgi_application()
     """
 )
-ROUNDS = 15  # an async and a sync request per round
+ROUNDS = 30  # an async and a sync request per round
 
 
 @pytest.fixture
@@ -226,6 +226,7 @@ def test_django_async_and_sync_views_under_uvicorn(
     documents = {d["trace_id"]: d for d in wait_until(tree_documents, timeout=30)}
     coverage: dict[str, list[float]] = {"/q/<int:n>": [], "/s/<int:n>": []}
     helpers = 0
+    short: list[str] = []
     for record in records:
         n = int(record["path"].rsplit("/", 1)[1])
         nodes = documents[record["trace_id"]]["nodes"]
@@ -233,7 +234,7 @@ def test_django_async_and_sync_views_under_uvicorn(
         queries = record["performance_metrics"]["database_metrics"]["query_count"]
         coverage[record["route"]].append(nodes[0]["duration"] / total)
         if abs(nodes[0]["duration"] - total) > 0.05 * total:
-            pytest.fail(f"{record['path']}: {total=}\n{_outline(nodes)}")
+            short.append(f"{record['path']}: {total=}\n{_outline(nodes)}")
         assert record["status_code"] == 200
         if record["route"] == "/s/<int:n>":
             assert queries == n % 4 + 1, record["path"]
@@ -260,3 +261,4 @@ def test_django_async_and_sync_views_under_uvicorn(
             f"min {min(values):.3f}, max {max(values):.3f}"
         )
     print(f"helper in {helpers}/{ROUNDS} async trees")
+    assert not short, "\n".join(short)
