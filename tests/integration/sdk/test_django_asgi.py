@@ -129,7 +129,7 @@ SITE = textwrap.dedent(
 
     with connection.schema_editor() as editor:
         editor.create_model(Leaf)
-    Leaf.objects.bulk_create([Leaf(name=f"leaf{i}") for i in range(1, 21)])
+    Leaf.objects.bulk_create([Leaf(name=f"leaf{i}") for i in range(1, 41)])
     connection.close()
 
     from django.core.asgi import get_asgi_application
@@ -206,8 +206,8 @@ def test_django_async_and_sync_views_under_uvicorn(
 ) -> None:
     with httpx.Client(timeout=10) as client:
         for i in range(1, ROUNDS + 1):
-            # acount() sees 20 leaves, names_upto(i) i of them.
-            assert client.get(f"{served}/q/{i}").json() == {"v": 20 + i}
+            # acount() sees 40 leaves, names_upto(i) i of them.
+            assert client.get(f"{served}/q/{i}").json() == {"v": 40 + i}
             assert client.get(f"{served}/s/{i}").json() == {"v": i % 4 + 1}
     key = project["project_key"]
 
