@@ -143,5 +143,5 @@ class MonitoredRequest:
             monitor.count(route, self.method, status, end - self.start, kind, self.path)
             return
         state.route = route
-        duration = monitor.stop_timing(state)
+        duration = monitor.stop_timing(state, end)
         monitor.finish(state, status, duration, exception=exception, details=self.details())

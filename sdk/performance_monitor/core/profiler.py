@@ -210,27 +210,37 @@ class RequestProfiler:
             self._profiler.bind_task(caller_frame)
         return True
 
-    def stop(self) -> Session | None:
-        """The session, timed from :meth:`start` to this call.
+    @property
+    def started(self) -> float:
+        """The ``perf_counter()`` the session starts at (once started)."""
+        return self._profiler.started
 
-        A sample pyinstrument takes while stopping runs on to when it is
-        taken; it is cut back to when ``stop`` was called, so a pause of the
-        process in between is not billed to the request. pyinstrument takes no
+    def stop(self, at: float | None = None) -> Session | None:
+        """The session, timed from :meth:`start` to this call (or to ``at``, a ``perf_counter()``).
+
+        Samples taken after that time (while stopping, or after the request's
+        clock stopped) are cut back to it, so a pause of the process in between
+        is not billed to the request. pyinstrument takes no
         sample at ``stop``: the time since the last one (up to an interval,
         a tenth of a 10 ms request) is the caller's own, where it stopped.
         """
         if not self.running:
             return None
         self.running = False
-        called = perf_counter()
+        called = perf_counter() if at is None else at
         profiler = self._profiler
         session = profiler.stop()
         last = max(profiler.last_sample_at, profiler.started)
         records = session.frame_records
-        if last > called and records:
+        excess = last - called
+        while excess > 0 and records:
             stack, duration = records[-1]
-            records[-1] = (stack, max(0.0, duration - (last - called)))
-        elif called > last and not profiler.truncated and session.start_call_stack:
+            if duration > excess:
+                records[-1] = (stack, duration - excess)
+                break
+            records.pop()
+            excess -= duration
+        if called > last and not profiler.truncated and session.start_call_stack:
             records.append((list(session.start_call_stack), called - last))
         return session
 

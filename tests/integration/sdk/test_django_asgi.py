@@ -16,7 +16,9 @@ import statistics
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -137,7 +139,7 @@ SITE = textwrap.dedent(
     application = get_asgi_application()
     """
 )
-ROUNDS = 30  # an async and a sync request per round
+ROUNDS = 30  # an async and a sync request one after the other, then the two at once
 
 
 @pytest.fixture
@@ -204,19 +206,29 @@ def _named(nodes: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
 def test_django_async_and_sync_views_under_uvicorn(
     served: str, store: Any, project: dict[str, Any]
 ) -> None:
-    with httpx.Client(timeout=10) as client:
+    barrier = threading.Barrier(2)
+
+    def together(path: str) -> int:
+        with httpx.Client(timeout=10) as client:
+            barrier.wait()
+            return client.get(served + path).json()["v"]
+
+    with httpx.Client(timeout=10) as client, ThreadPoolExecutor(2) as pool:
         for i in range(1, ROUNDS + 1):
             # acount() sees 40 leaves, names_upto(i) i of them.
             assert client.get(f"{served}/q/{i}").json() == {"v": 40 + i}
             assert client.get(f"{served}/s/{i}").json() == {"v": i % 4 + 1}
+            # The same two served at the same time: each tree holds only its own view.
+            pair = list(pool.map(together, [f"/q/{i}", f"/s/{i}"]))
+            assert pair == [40 + i, i % 4 + 1]
     key = project["project_key"]
 
     def served_records() -> list[dict[str, Any]]:
         found = [r for r in store.records.find({"project_key": key}) if r["route"] != "/ready"]
-        return found if len(found) >= 2 * ROUNDS else []
+        return found if len(found) >= 4 * ROUNDS else []
 
     records = wait_until(served_records, timeout=30) or served_records()
-    assert len(records) == 2 * ROUNDS
+    assert len(records) == 4 * ROUNDS
     assert sorted({r["route"] for r in records}) == ["/q/<int:n>", "/s/<int:n>"]
 
     def tree_documents() -> list[dict[str, Any]]:
@@ -240,6 +252,7 @@ def test_django_async_and_sync_views_under_uvicorn(
             assert queries == n % 4 + 1, record["path"]
             (view,) = _named(nodes, "second")
             assert view["is_application"] and _named(_children(nodes, view), "tally")
+            assert not _named(nodes, "quill") and not _named(nodes, "first"), record["path"]
             continue
         # acount, one aget per loop turn, and the sync_to_async query.
         assert queries == 1 + (n % 3 + 1) + 1, record["path"]
@@ -254,11 +267,12 @@ def test_django_async_and_sync_views_under_uvicorn(
         assert any(
             n["function_name"] == "[await]" and n["depth"] > helper["depth"] for n in nodes
         ), record["path"]
+        assert not _named(nodes, "second"), f"{record['path']} holds the sync request's view"
         helpers += 1
     for route, values in coverage.items():
         print(
             f"\n{route}: {len(values)} trees, coverage median {statistics.median(values):.3f}, "
             f"min {min(values):.3f}, max {max(values):.3f}"
         )
-    print(f"helper in {helpers}/{ROUNDS} async trees")
+    print(f"helper in {helpers}/{2 * ROUNDS} async trees")
     assert not short, "\n".join(short)
