@@ -15,16 +15,15 @@ from __future__ import annotations
 import asyncio
 import functools
 import sys
-import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from .core.lifecycle import MonitoredRequest
 from .core.monitor import Monitor
-from .core.profiler import RequestProfiler
+from .core.profiler import profiled_in_thread, timed_in_thread
 from .core.record import BODY_CAPTURE_LIMIT
 from .core.redaction import RedactionPolicy
-from .core.request import RequestState, current_request
+from .core.request import current_request
 from .utils.logger import capture_internal_exceptions
 
 Scope = MutableMapping[str, Any]
@@ -240,48 +239,12 @@ def install_threadpool_profiling() -> None:
             return await original(func, *args, **kwargs)
         spent = [0.0]
         if state.profiler is not None and state.profiler.running:
-            func = _profiled_in_thread(func, state)
+            func = profiled_in_thread(func, state)
         try:
-            return await original(_timed_in_thread(func, spent), *args, **kwargs)
+            return await original(timed_in_thread(func, spent), *args, **kwargs)
         finally:
             # Added here, on the event loop, so the worker never writes to the state.
             state.thread_cpu += spent[0]
 
     anyio.to_thread.run_sync = run_sync  # type: ignore[assignment]
     _threadpool_installed = True
-
-
-def _timed_in_thread(func: Callable[..., Any], spent: list[float]) -> Callable[..., Any]:
-    """``func`` adding the CPU time of the worker thread that runs it to ``spent[0]``."""
-
-    @functools.wraps(func)
-    def run(*args: Any) -> Any:
-        started = time.thread_time()
-        try:
-            return func(*args)
-        finally:
-            spent[0] += time.thread_time() - started
-
-    return run
-
-
-def _profiled_in_thread(func: Callable[..., Any], state: RequestState) -> Callable[..., Any]:
-    profiler = state.profiler
-    assert profiler is not None
-    interval = profiler._profiler.interval
-    deadline_left = max(0.001, profiler._profiler.deadline - time.monotonic())
-
-    @functools.wraps(func)
-    def run(*args: Any) -> Any:
-        thread_profiler = RequestProfiler(interval=interval, max_duration=deadline_left)
-        started = thread_profiler.start()
-        try:
-            return func(*args)
-        finally:
-            if started:
-                with capture_internal_exceptions():
-                    session = thread_profiler.stop()
-                    if session is not None:
-                        state.thread_sessions.append(session)
-
-    return run

@@ -15,7 +15,7 @@ from __future__ import annotations
 import weakref
 from time import perf_counter
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..utils.logger import capture_internal_exceptions
 from .exceptions import exception_type
@@ -54,6 +54,7 @@ class MonitoredRequest:
         path: str,
         sampled: bool,
         frame: FrameType | None = None,
+        async_mode: Literal["enabled", "disabled"] | None = None,
     ) -> None:
         self.monitor = monitor
         self.method = method
@@ -70,7 +71,9 @@ class MonitoredRequest:
         if sampled:
             with capture_internal_exceptions():
                 # ``frame``: the integration's call, where pyinstrument attributes awaits.
-                state = monitor.begin(method, path, sampled=True, caller_frame=frame)
+                state = monitor.begin(
+                    method, path, sampled=True, caller_frame=frame, async_mode=async_mode
+                )
         self.state: RequestState | None = state
         if state is not None:
             self.start = state.start

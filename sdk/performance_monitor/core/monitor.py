@@ -132,11 +132,14 @@ class Monitor:
         *,
         sampled: bool | None = None,
         caller_frame: FrameType | None = None,
+        async_mode: Literal["enabled", "disabled"] | None = None,
     ) -> RequestState | None:
         """State for a new request, or None when it is not monitored.
 
         ``sampled`` is the integration's :meth:`decide` for this request; when
         given, nothing is drawn again (an adaptive-capture slot is spent once).
+        ``async_mode`` overrides the monitor's for this request (Django serves
+        both sync and async requests through one monitor).
         """
         if sampled is None:
             sampled = self.decide(path)
@@ -145,10 +148,15 @@ class Monitor:
         state = RequestState(method, path, sampled)
         if sampled:
             with capture_internal_exceptions():
-                self._start_sampled(state, caller_frame)
+                self._start_sampled(state, caller_frame, async_mode or self.async_mode)
         return state
 
-    def _start_sampled(self, state: RequestState, caller_frame: FrameType | None) -> None:
+    def _start_sampled(
+        self,
+        state: RequestState,
+        caller_frame: FrameType | None,
+        async_mode: Literal["enabled", "disabled"],
+    ) -> None:
         config = self.config
         state.track_sql = config.track_sql
         state.track_memory = config.track_memory
@@ -158,7 +166,7 @@ class Monitor:
         profiler = RequestProfiler(
             interval=config.profiler_interval,
             max_duration=config.max_trace_duration,
-            async_mode=self.async_mode,
+            async_mode=async_mode,
         )
         if profiler.start(caller_frame=caller_frame):
             state.profiler = profiler

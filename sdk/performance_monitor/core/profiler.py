@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import math
+import sys
 import time
 import tracemalloc
+from collections.abc import Callable
 from time import perf_counter
 from types import FrameType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pyinstrument import Profiler
 from pyinstrument.frame import AWAIT_FRAME_IDENTIFIER
 from pyinstrument.low_level.stat_profile import get_frame_info
 from pyinstrument.session import Session
 from pyinstrument.stack_sampler import get_stack_sampler
+
+from ..utils.logger import capture_internal_exceptions
+
+if TYPE_CHECKING:
+    from .request import RequestState
 
 # Requests not profiled because another profiler (e.g. the user's own) was running.
 skipped_profiles = 0
@@ -200,6 +208,14 @@ class RequestProfiler:
         self.running = True
         if self._async and caller_frame is not None:
             self._profiler.bind_task(caller_frame)
+            # Samples taken while pyinstrument started (the thread's sampler may be
+            # running for another request) saw the event loop, not this request:
+            # their time is the start's own, in the frame that started the profiler.
+            session = self._profiler._active_session
+            if session is not None and session.start_call_stack:
+                records = session.frame_records
+                for index, (_, duration) in enumerate(records):
+                    records[index] = (list(session.start_call_stack), duration)
         return True
 
     def stop(self, at: float | None = None) -> Session | None:
@@ -242,3 +258,46 @@ class RequestProfiler:
     @property
     def truncated(self) -> bool:
         return self._profiler.truncated
+
+
+def timed_in_thread(func: Callable[..., Any], spent: list[float]) -> Callable[..., Any]:
+    """``func`` adding the CPU time of the worker thread that runs it to ``spent[0]``."""
+
+    @functools.wraps(func)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        started = time.thread_time()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            spent[0] += time.thread_time() - started
+
+    return run
+
+
+def profiled_in_thread(func: Callable[..., Any], state: RequestState) -> Callable[..., Any]:
+    """``func`` run under a profiler of its own in the worker thread that calls it.
+
+    pyinstrument samples one thread: the sync code a request hands to a worker
+    thread shows as ``[await]`` in its event loop's session. The worker's
+    session (bounded by what is left of the request's deadline) is appended
+    to ``state.thread_sessions``, grafted where the request awaited it.
+    """
+    profiler = state.profiler
+    assert profiler is not None
+    interval = profiler._profiler.interval
+    deadline_left = max(0.001, profiler._profiler.deadline - time.monotonic())
+
+    @functools.wraps(func)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        thread_profiler = RequestProfiler(interval=interval, max_duration=deadline_left)
+        started = thread_profiler.start(caller_frame=sys._getframe())
+        try:
+            return func(*args, **kwargs)
+        finally:
+            if started:
+                with capture_internal_exceptions():
+                    session = thread_profiler.stop()
+                    if session is not None:
+                        state.thread_sessions.append(session)
+
+    return run

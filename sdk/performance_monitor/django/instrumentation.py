@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
+from ..core.profiler import profiled_in_thread, timed_in_thread
 from ..core.request import current_request
 from ..utils.logger import capture_internal_exceptions
 
@@ -141,3 +142,42 @@ def install_template_tracking() -> None:
 
     Template.render = render
     setattr(Template, _PATCHED, True)
+
+
+def install_thread_profiling() -> None:
+    """Profile the sync code Django's async handler runs in a worker thread.
+
+    Under ASGI, Django runs a sync view (and sync-only middleware, template
+    rendering) through ``sync_to_async`` in the request's thread-sensitive
+    thread, where a profiler on the event loop sees only ``[await]``.
+    ``django.core.handlers.base.sync_to_async`` is replaced by one whose
+    ``run_sync`` (the name the tree builder grafts thread sessions below, as
+    for anyio's) runs the function under a profiler of its own in that thread
+    when the calling request is being profiled, and adds the thread's CPU
+    time to the request's. Otherwise it awaits Django's own conversion.
+    """
+    from django.core.handlers import base
+
+    original = base.sync_to_async
+    if getattr(original, _PATCHED, False):
+        return
+
+    def sync_to_async(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        plain = original(func, *args, **kwargs)
+
+        async def run_sync(*call_args: Any, **call_kwargs: Any) -> Any:
+            state = current_request()
+            if state is None or state.profiler is None or not state.profiler.running:
+                return await plain(*call_args, **call_kwargs)
+            spent = [0.0]
+            profiled = timed_in_thread(profiled_in_thread(func, state), spent)
+            try:
+                return await original(profiled, *args, **kwargs)(*call_args, **call_kwargs)
+            finally:
+                # Added here, on the event loop, so the worker never writes to the state.
+                state.thread_cpu += spent[0]
+
+        return run_sync
+
+    setattr(sync_to_async, _PATCHED, True)
+    base.sync_to_async = sync_to_async
