@@ -170,7 +170,6 @@ class Attribution:
     functions: dict[str, FunctionTime]
     wall: float
     cpu: float | None
-    unexplained_wait: float  # wall - CPU not found in any blocking call or opaque block
 
     def ranked(self, key: str) -> list[FunctionTime]:
         return sorted(self.functions.values(), key=lambda f: -float(getattr(f, key)))
@@ -191,7 +190,7 @@ def attribute(
     """
     functions: dict[str, FunctionTime] = {}
     if tree is None:
-        return Attribution(functions, wall, cpu, 0.0)
+        return Attribution(functions, wall, cpu)
     n = max(tree.n_trees, 1)
     opaque: list[tuple[float, FunctionTime, CallNode]] = []
     python = database = waited = 0.0
@@ -240,14 +239,11 @@ def attribute(
             entry.waits[name] = entry.waits.get(name, 0.0) + as_wait
             _credit(entry.wait_calls, entry, node, as_wait)
         entry.opaque_cpu += seconds - as_wait
-    unexplained = (
-        0.0 if cpu is None else max(0.0, wall - cpu - (run_queue or 0.0) - waited - to_wait)
-    )
-    return Attribution(functions, wall, cpu, unexplained)
+    return Attribution(functions, wall, cpu)
 
 
 def _call_name(node: CallNode) -> str:
-    """How a wait or a call is named in evidence: the frame, or ``[own code]`` at an app frame."""
+    """How a wait is named in evidence: the call, or the line of an application frame."""
     if node.is_application:
         return f"{node.function_name} (own code, line {node.line_number})"
     return node.function_name
