@@ -55,7 +55,9 @@ def summarize(record: dict[str, Any], nodes: list[dict[str, Any]]) -> str:
         parts.append(line)
     cache = metrics.get("cache_metrics") or {}
     if cache.get("cache_misses") or cache.get("cache_hits"):
-        parts.append(f"cache {cache.get('cache_hits', 0)} hits {cache.get('cache_misses', 0)} misses")
+        parts.append(
+            f"cache {cache.get('cache_hits', 0)} hits {cache.get('cache_misses', 0)} misses"
+        )
     owned, awaited = _owned(nodes)
     ranked = sorted(owned.items(), key=lambda item: -item[1])[:3]
     if ranked and wall:

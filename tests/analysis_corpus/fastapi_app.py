@@ -44,7 +44,7 @@ class Order:
 
 ORDERS = [
     Order(i, f"c{i % 97}", [Line(f"s{i}-{j}", j, [f"t{j}", f"u{i % 5}"]) for j in range(4)])
-    for i in range(1_200)
+    for i in range(400)
 ]
 
 app = FastAPI()

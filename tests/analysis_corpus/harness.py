@@ -41,7 +41,9 @@ def top_finding(report: dict[str, Any]) -> tuple[str, str] | None:
 def alarms(report: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(severity, type, function) of every critical or high finding."""
     findings = (report.get("analysis_results") or {}).get("bottleneck_analysis") or []
-    return [(f["severity"], f["type"], f["function"]) for f in findings if f["severity"] in ALARMING]
+    return [
+        (f["severity"], f["type"], f["function"]) for f in findings if f["severity"] in ALARMING
+    ]
 
 
 @dataclass
@@ -167,4 +169,3 @@ def run_corpus(
         collector.stop()
         store.client.drop_database(database)
         store.close()
-

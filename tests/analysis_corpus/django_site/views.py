@@ -23,7 +23,7 @@ LISTING = Template(
     "<ul>{% for row in rows %}<li class='{% cycle 'a' 'b' %}'>{{ row.name|title }} "
     "{{ row.price|floatformat:2 }} {{ row.tags|join:', '|upper }}</li>{% endfor %}</ul>"
 )
-ROWS = [{"name": f"product {i}", "price": i * 1.25, "tags": ["x", f"y{i % 9}"]} for i in range(1500)]
+ROWS = [{"name": f"product {i}", "price": i * 1.25, "tags": ["x", f"y{i % 9}"]} for i in range(250)]
 _visits = itertools.count()
 
 _jobs: queue.Queue[tuple[int, queue.Queue[int]]] = queue.Queue()
@@ -52,7 +52,7 @@ def line_up() -> list[int]:
 
 
 def locate(label: str) -> list[float]:
-    return list(Event.objects.filter(label=label).values_list("amount", flat=True))
+    return list(Event.objects.filter(label__iexact=label).values_list("amount", flat=True))
 
 
 def present() -> int:
