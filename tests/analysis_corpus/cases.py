@@ -171,7 +171,8 @@ CASES: tuple[Case, ...] = (
         "/d/events",
         "database",
         "locate",
-        "statements: 1x SELECT WHERE label LIKE ? (iexact) over 400k rows, no index; call_site locate",
+        "statements: 1x SELECT SUM WHERE label LIKE ? (iexact) over 400k rows, no index; "
+        "call_site locate",
     ),
     _planted(
         "django",

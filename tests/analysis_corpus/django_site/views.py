@@ -12,7 +12,7 @@ from typing import Any
 
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count
+from django.db.models import Count, Sum
 from django.http import HttpRequest, JsonResponse
 from django.template import Context, Template
 
@@ -51,8 +51,9 @@ def line_up() -> list[int]:
     return [Player.objects.filter(team_id=team_id).count() for team_id in ids]
 
 
-def locate(label: str) -> list[float]:
-    return list(Event.objects.filter(label__iexact=label).values_list("amount", flat=True))
+def locate(label: str) -> float:
+    found = Event.objects.filter(label__iexact=label).aggregate(total=Sum("amount"))
+    return float(found["total"] or 0.0)
 
 
 def present() -> int:
@@ -109,7 +110,7 @@ def teams(request: HttpRequest) -> JsonResponse:
 
 
 def events(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"amounts": locate("label-17")})
+    return JsonResponse({"total": locate("label-17")})
 
 
 def catalogue(request: HttpRequest) -> JsonResponse:
