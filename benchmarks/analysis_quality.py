@@ -77,6 +77,13 @@ def misses(outcomes: list[CaseOutcome]) -> str:
             continue
         lines.append(f"- `{outcome.case.path}` planted: {outcome.case.evidence}")
         lines.append(f"  measured (warm record): {outcome.evidence}")
+        for which, report in (("endpoint", outcome.endpoint), ("record", outcome.record)):
+            findings = (report.get("analysis_results") or {}).get("bottleneck_analysis") or []
+            shown = "; ".join(
+                f"{f['severity']} {f['type']} {f['function']} impact {f.get('impact', 0):.2f}"
+                for f in findings[:3]
+            )
+            lines.append(f"  {which} findings: {shown or '(none)'}")
     return "\n".join(lines)
 
 
