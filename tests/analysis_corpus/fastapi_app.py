@@ -51,7 +51,7 @@ app = FastAPI()
 
 
 async def canvass() -> int:
-    response = await remote.get("/", params={"ms": 150})
+    response = await remote.get("/", params={"ms": 400})
     return len(response.content)
 
 

@@ -60,7 +60,9 @@ class AppServer:
             command = [str(BIN / "uvicorn"), APPS[framework], "--host", "127.0.0.1"]
             command += ["--port", str(self.port), "--log-level", "warning"]
         else:
+            # No control socket: gunicorn's default path is one per user, shared by every server.
             command = [str(BIN / "gunicorn"), "-k", "sync", "-w", "1", "--timeout", "120"]
+            command += ["--no-control-socket"]
             command += ["-b", bind, APPS[framework]]
         base = {k: v for k, v in os.environ.items() if not k.startswith("PYSTRUMENT_")}
         self.env = {**base, **env, "PYTHONPATH": str(ROOT), "CORPUS_HOME": str(home)}
