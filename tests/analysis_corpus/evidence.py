@@ -37,7 +37,10 @@ def _owned(nodes: list[dict[str, Any]]) -> tuple[dict[str, float], dict[str, flo
 def summarize(record: dict[str, Any], nodes: list[dict[str, Any]]) -> str:
     metrics = record.get("performance_metrics") or {}
     wall = float(metrics.get("total_duration") or 0.0)
-    parts = [f"wall {wall * 1000:.0f} ms, cpu {float(metrics.get('cpu_time') or 0) * 1000:.0f} ms"]
+    cpu = float(metrics.get("cpu_time") or 0.0)
+    parts = [f"wall {wall * 1000:.0f} ms, cpu {cpu * 1000:.0f} ms"]
+    if metrics.get("run_queue_time") is not None:
+        parts[0] += f", run queue {float(metrics['run_queue_time']) * 1000:.0f} ms"
     database = metrics.get("database_metrics") or {}
     items = (database.get("statements") or {}).get("items") or []
     for item in sorted(items, key=lambda i: -float(i.get("total_duration") or 0))[:2]:

@@ -162,7 +162,10 @@ def collate() -> list[str]:
 
 
 def nudge(x: int) -> int:
-    return (x * 3 + 1) & 127
+    y = (x * 3 + 1) & 255
+    y ^= y >> 2
+    y = (y * 5 + x) % 251
+    return (y + x) & 127
 
 
 def mesh(values: list[int]) -> int:
