@@ -70,10 +70,10 @@ def rates(outcomes: list[CaseOutcome]) -> str:
     )
 
 
-def misses(outcomes: list[CaseOutcome]) -> str:
+def misses(outcomes: list[CaseOutcome], every: bool = False) -> str:
     lines = []
     for outcome in outcomes:
-        if outcome.endpoint_hit and outcome.record_hit:
+        if outcome.endpoint_hit and outcome.record_hit and not every:
             continue
         lines.append(f"- `{outcome.case.path}` planted: {outcome.case.evidence}")
         lines.append(f"  measured (warm record): {outcome.evidence}")
@@ -92,6 +92,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--requests", type=int, default=6, help="requests per endpoint")
     parser.add_argument("--framework", action="append", help="only these frameworks")
+    parser.add_argument("--evidence", action="store_true", help="evidence of hits too")
     args = parser.parse_args()
     cases = [c for c in CASES if not args.framework or c.framework in args.framework]
     with tempfile.TemporaryDirectory(prefix="analysis-quality-") as scratch:
@@ -108,7 +109,8 @@ def main() -> None:
                 print(f"\n## run {run} ({time.monotonic() - started:.0f} s, load average {load})\n")
                 print(table(outcomes))
                 print("\n" + rates(outcomes))
-                print("\nmisses:\n" + (misses(outcomes) or "(none)"))
+                title = "evidence" if args.evidence else "misses"
+                print(f"\n{title}:\n" + (misses(outcomes, args.evidence) or "(none)"))
         finally:
             server.stop()
 

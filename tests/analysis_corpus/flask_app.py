@@ -33,12 +33,12 @@ _rng = random.Random(11)
 LOG_TEXT = "\n".join(
     f"ts={i} level={_rng.choice(['info', 'warn'])} user=u{_rng.randrange(900)} "
     f"took={_rng.random():.4f} path=/p/{_rng.randrange(50)}/x?q={_rng.randrange(10**6)}"
-    for i in range(2_500)
+    for i in range(7_500)
 )
 LOG_FIELD = re.compile(r"(\w+)=((?:[\w/.?=]|\d)+)\s?")
 FEED = [
     {"id": i, "name": f"entry {i}", "tags": [f"t{i % 7}", f"t{i % 11}"], "score": i * 0.5}
-    for i in range(700)
+    for i in range(1_000)
 ]
 CATALOGUE: list[dict[str, Any]] = [{"sku": f"s{i}", "score": _rng.random()} for i in range(8_000)]
 PAGE = Environment(autoescape=True).from_string(
@@ -155,7 +155,7 @@ def compose() -> int:
 
 def collate() -> list[str]:
     picked: list[str] = []
-    for position in range(12):
+    for position in range(36):
         ranking = sorted(CATALOGUE, key=operator.itemgetter("score"))
         picked.append(ranking[position]["sku"])
     return picked
@@ -213,7 +213,7 @@ def summary() -> dict[str, Any]:
 
 @app.get("/f/fold")
 def folded() -> dict[str, Any]:
-    return {"value": fold(25_000)}
+    return {"value": fold(75_000)}
 
 
 @app.get("/f/scan")
