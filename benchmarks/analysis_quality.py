@@ -8,7 +8,7 @@ analysis and of a warm single-record analysis, hit or miss, what the record
 measured for each miss, and the top-1 rates. A healthy endpoint is a hit when
 no critical or high finding is raised. ``--runs N`` repeats the whole run.
 
-    .venv/bin/python benchmarks/analysis_quality.py [--runs 1] [--requests 6] [--framework flask]
+    .venv/bin/python benchmarks/analysis_quality.py [--runs 1] [--requests 6] [--framework flask] [--evidence]
 """
 
 from __future__ import annotations
