@@ -281,7 +281,9 @@ class Monitor:
             else run_queue_since(state.start_run_queue)
         )
         if run_queue is not None:
-            metrics["run_queue_time"] = run_queue
+            # Linux adds a wait to the counter when the thread next runs: a wait
+            # begun before the request can land inside it. Never more than its time.
+            metrics["run_queue_time"] = min(run_queue, duration)
         if memory is not None:
             metrics["memory_usage"] = memory
         tags = {**config.tags, **state.tags}
