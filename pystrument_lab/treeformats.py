@@ -78,7 +78,8 @@ def session_from_bytes(data: bytes | str) -> Session:
     try:
         raw = base64.b64decode(data, validate=True) if isinstance(data, str) else bytes(data)
         text = raw if raw.lstrip()[:1] == b"{" else zlib.decompress(raw)
-        return Session.from_json(json.loads(text))
+        session: Session = Session.from_json(json.loads(text))
+        return session
     except (binascii.Error, zlib.error, ValueError, KeyError, TypeError) as exc:
         raise InvalidCallTree(
             f"the stored profile session is not zlib-compressed pyinstrument session JSON: {exc}"
@@ -89,7 +90,8 @@ def pyinstrument_html(session: bytes | str) -> str:
     """pyinstrument's own interactive HTML page for a stored session."""
     from pyinstrument.renderers import HTMLRenderer
 
-    return HTMLRenderer().render(session_from_bytes(session))
+    page: str = HTMLRenderer().render(session_from_bytes(session))
+    return page
 
 
 # -- speedscope ----------------------------------------------------------------

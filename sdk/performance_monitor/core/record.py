@@ -22,11 +22,10 @@ from typing import Any
 
 from pyinstrument.session import Session
 
-from .application import application_root
+from .application import SDK_DIR, application_root
 from .redaction import REDACTED as REDACTED  # re-exported: the marker tests and users import
 from .redaction import RedactionPolicy
 from .tree import (
-    SDK_DIR,
     find_await_parent,
     flatten,
     graft,
