@@ -101,6 +101,18 @@ def environment_info(framework: str, framework_version: str | None) -> dict[str,
     }
 
 
+def installed_version(*distributions: str) -> str | None:
+    """The version of the first of ``distributions`` that is installed (the framework's)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    for name in distributions:
+        try:
+            return version(name)
+        except (PackageNotFoundError, ValueError):
+            continue
+    return None
+
+
 def compress_session(session: Session) -> str:
     raw = json.dumps(trim_to_request(session).to_json()).encode("utf-8")
     # Level 1: nearly the ratio of level 6 on this JSON at a fraction of the CPU.
