@@ -14,7 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from collector.api.routes import analysis, health, performance, projects, sdk
 from collector.deps import ProjectCache, UnknownKeyNotes
-from collector.envelope import install_exception_handlers
+from collector.envelope import ERROR_RESPONSES, install_exception_handlers
 from collector.limits import BodySizeLimit, RateLimiter
 from collector.log_redaction import install_access_log_redaction
 from pystrument_lab import __version__
@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         version=__version__,
         description="Receives SDK data, manages projects, serves records and trends.",
         lifespan=lifespan,
+        responses=ERROR_RESPONSES,
     )
     app.state.settings = settings
     app.state.store = store

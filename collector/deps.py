@@ -155,7 +155,7 @@ def sdk_project(
     key = request.headers.get("x-project-key") or body_key
     if not key:
         raise AuthenticationError("missing project key: send it in the X-Project-Key header")
-    project = request.app.state.project_cache.get(store, key)
+    project: dict[str, Any] | None = request.app.state.project_cache.get(store, key)
     if project is None:
         request.app.state.unknown_keys.note(store, key)
         raise InvalidProjectKey(

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pystrument_lab.errors import HTTP_STATUS, ErrorCode, PystrumentError
@@ -18,8 +19,40 @@ from pystrument_lab.store import StoreError
 logger = logging.getLogger("collector")
 
 
-def ok(data: Any = None, msg: str = "success") -> dict[str, Any]:
-    return {"code": int(ErrorCode.SUCCESS), "msg": msg, "data": data}
+DataT = TypeVar("DataT")
+
+
+class Envelope(BaseModel, Generic[DataT]):
+    """A success: ``code`` 0 and the route's ``data``. Each route declares its
+    ``Envelope[...]`` (its return annotation), so ``/openapi.json`` shows it."""
+
+    code: int = Field(0, description="0: success")
+    msg: str = "success"
+    data: DataT
+
+
+class ErrorEnvelope(BaseModel):
+    """A failure: the error code (``pystrument_lab.errors.ErrorCode``), what was
+    wrong and what to do, and details where there are any."""
+
+    code: int = Field(description="the error code; the HTTP status matches it")
+    msg: str
+    data: Any = None
+
+
+#: Every route may answer with these; the validation handler answers 400, not 422.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "4XX": {"model": ErrorEnvelope, "description": "invalid input, credentials or state"},
+    "5XX": {"model": ErrorEnvelope, "description": "the store or the service failed"},
+}
+
+
+def ok(data: Any = None, msg: str = "success") -> Envelope[Any]:
+    """A success envelope. ``data`` is JSON-encoded here (times as ``isoformat``)
+    and then checked against the route's declared ``Envelope[...]``."""
+    return Envelope[Any].model_construct(
+        code=int(ErrorCode.SUCCESS), msg=msg, data=jsonable_encoder(data)
+    )
 
 
 def error_response(

@@ -412,13 +412,21 @@ NOTEBOOKS = {
 }
 
 
-def main() -> None:
+def build_all() -> dict[str, nbformat.NotebookNode]:
+    """Every guide notebook by file name, validated, with stable cell ids."""
+    books = {}
     for name, build in NOTEBOOKS.items():
         book = build()
         for index, cell in enumerate(book.cells):
             cell["id"] = f"{Path(name).stem[:2]}-{index:02d}"  # stable ids: clean diffs
         nbformat.validate(book)
-        nbformat.write(book, HERE / name)
+        books[name] = book
+    return books
+
+
+def main(directory: Path = HERE) -> None:
+    for name, book in build_all().items():
+        nbformat.write(book, directory / name)
         print(f"wrote {name}")
 
 

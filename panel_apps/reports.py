@@ -5,7 +5,7 @@ Reports are papermill runs of the notebooks in ``notebooks/reports/``
 document in the ``reports`` collection. A finished report's HTML opens at
 ``/report?id=...`` (:func:`report_view`). Below the archive, what
 ``pystrument jobs`` prints: the schedule, what runs now and the analysis
-queues (:func:`pystrument_lab.operations.job_overview`).
+queues (:func:`pystrument_lab.reports.overview.job_overview`).
 """
 
 from __future__ import annotations
@@ -145,8 +145,8 @@ class ReportsPage(Page):
                 pn.pane.Markdown(f"## Reports\n{ABOUT}\n\nThe reports module is not installed.")
             ]
             return
-        from pystrument_lab.operations import job_overview
         from pystrument_lab.reports import TEMPLATES_DIR
+        from pystrument_lab.reports.overview import job_overview
 
         templates = sorted(path.stem for path in Path(TEMPLATES_DIR).glob("*.ipynb"))
         self.template.options = templates

@@ -9,6 +9,8 @@ they cannot drift from the SDK.
 
 from __future__ import annotations
 
+from typing import Any
+
 import panel as pn
 
 from pystrument_lab.markup import markdown_text
@@ -140,7 +142,7 @@ def snippet_tabs(
     return pn.Tabs(*tabs, sizing_mode="stretch_width")
 
 
-def no_data(project: dict | None = None) -> pn.Column:
+def no_data(project: dict[str, Any] | None = None) -> pn.Column:
     """The empty state of a project (or of the whole store): how to start sending data."""
     if project is None:
         text = (

@@ -69,9 +69,6 @@ class AppState(param.Parameterized):
     def open_project(self, project: str, page: str = "endpoints") -> None:
         self.param.update(project=project, route="", trace="", page=page)
 
-    def open_route(self, route: str, page: str = "endpoints") -> None:
-        self.param.update(route=route, page=page)
-
     def open_trace(self, trace: str) -> None:
         self.param.update(trace=trace, page="trace")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import subprocess
@@ -15,10 +14,11 @@ from typing import Any
 
 from panel_apps.cli import add_commands as add_dashboard_commands
 from pystrument_lab.analysis import add_commands as add_analysis_commands
+from pystrument_lab.console import command_store, print_json
 from pystrument_lab.demo import add_commands as add_demo_commands
 from pystrument_lab.doctor import CHECKS as DOCTOR_CHECKS
 from pystrument_lab.errors import PystrumentError
-from pystrument_lab.report_commands import add_commands as add_report_commands
+from pystrument_lab.reports.commands import add_commands as add_report_commands
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -27,16 +27,6 @@ def _settings() -> Any:
     from pystrument_lab.settings import get_settings
 
     return get_settings()
-
-
-def _store() -> Any:
-    from pystrument_lab.store import connect
-
-    return connect()
-
-
-def _print_json(value: Any) -> None:
-    print(json.dumps(value, indent=2, default=str))
 
 
 # -- store -----------------------------------------------------------------
@@ -67,7 +57,7 @@ def cmd_store(args: argparse.Namespace) -> int:
             status = {"external": True, "healthy": store.ping()}
         else:
             status = server.status()
-        _print_json(status)
+        print_json(status)
         return 0 if status.get("healthy", status.get("running")) else 1
     return 0
 
@@ -76,23 +66,23 @@ def cmd_store(args: argparse.Namespace) -> int:
 
 
 def cmd_projects_create(args: argparse.Namespace) -> int:
-    project = _store().create_project(
+    project = command_store().create_project(
         args.name,
         framework=args.framework,
         description=args.description,
         sampling_rate=args.sampling_rate,
     )
     if args.json:
-        _print_json(project)
+        print_json(project)
     else:
         print(f"created project {project['name']!r}\nproject key: {project['project_key']}")
     return 0
 
 
 def cmd_projects_list(args: argparse.Namespace) -> int:
-    items, _ = _store().list_projects(page=1, size=1000)
+    items, _ = command_store().list_projects(page=1, size=1000)
     if args.json:
-        _print_json(items)
+        print_json(items)
         return 0
     if not items:
         print("no projects yet: pystrument projects create NAME --framework flask")
@@ -125,7 +115,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         settings, collector_url=args.collector_url, only=set(args.check) if args.check else None
     )
     if args.json:
-        _print_json(doctor.as_json(findings))
+        print_json(doctor.as_json(findings))
     else:
         print(doctor.render(findings))
     return 1 if any(finding.status == "problem" for finding in findings) else 0

@@ -32,10 +32,10 @@ projects
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, overload
 
 from pystrument_lab import store as store_module
 from pystrument_lab import trends as trends_module
@@ -47,104 +47,64 @@ from pystrument_lab.treemerge import merge_trees
 if TYPE_CHECKING:
     import pandas as pd
     import polars as pl
+    from typing_extensions import Unpack
 
     from pystrument_lab.treediff import TreeDiff
 
-Engine = Literal["polars", "pandas"]
-Frame = Any  # polars.DataFrame | pandas.DataFrame; kept loose so polars loads lazily
+from pystrument_lab.frames import (
+    ENDPOINT_COLUMNS,
+    EXCEPTION_COLUMNS,
+    PROJECT_COLUMNS,
+    RECORD_COLUMNS,
+    TREND_COLUMNS,
+    VERSION_COLUMNS,
+    Engine,
+    record_row,
+    to_frame,
+)
 
-_F, _I, _S, _B, _T = "float", "int", "str", "bool", "time"
-
-RECORD_COLUMNS: dict[str, str] = {
-    "id": _S, "trace_id": _S, "timestamp": _T, "method": _S, "path": _S, "route": _S,
-    "status_code": _I, "total_duration": _F, "cpu_time": _F, "query_count": _I,
-    "query_time": _F, "slow_query_count": _I, "cache_hits": _I, "cache_misses": _I,
-    "cache_time": _F, "peak_memory": _F, "memory_delta": _F, "response_size": _I,
-    "app_version": _S, "git_commit": _S, "framework": _S, "python_version": _S,
-    "host": _S, "node_count": _I, "error_type": _S, "statement_count": _I,
-}  # fmt: skip
-EXCEPTION_COLUMNS: dict[str, str] = {"route": _S, "method": _S, "exception": _S, "count": _I}
-STAT_COLUMNS: dict[str, str] = {
-    "count": _I, "errors": _I, "error_rate": _F, "throughput": _F, "avg": _F,
-    "min": _F, "max": _F, "p50": _F, "p95": _F, "p99": _F,
-}  # fmt: skip
-ENDPOINT_COLUMNS: dict[str, str] = {"route": _S, "method": _S, **STAT_COLUMNS}
-TREND_COLUMNS: dict[str, str] = {"bucket_start": _T, **STAT_COLUMNS}
-VERSION_COLUMNS: dict[str, str] = {
-    "app_version": _S, "count": _I, "errors": _I, "error_rate": _F, "p50": _F, "p95": _F,
-    "p99": _F, "first_seen": _T, "last_seen": _T,
-}  # fmt: skip
-PROJECT_COLUMNS: dict[str, str] = {
-    "project_key": _S, "name": _S, "framework": _S, "status": _S, "sampling_rate": _F,
-    "enabled": _B, "auto_analysis": _B, "created_at": _T, "last_activity": _T,
-}  # fmt: skip
+__all__ = ["Engine", "Lab", "Record", "connect"]
 
 
-def to_frame(rows: Sequence[Mapping[str, Any]], schema: Mapping[str, str], engine: Engine) -> Frame:
-    """A DataFrame with exactly ``schema``'s columns and types, even when empty."""
-    import polars as pl
-
-    dtypes: dict[str, Any] = {
-        _F: pl.Float64,
-        _I: pl.Int64,
-        _S: pl.String,
-        _B: pl.Boolean,
-        _T: pl.Datetime("us", "UTC"),
-    }
-    frame = pl.DataFrame(
-        {name: [row.get(name) for row in rows] for name in schema},
-        schema={name: dtypes[kind] for name, kind in schema.items()},
-        strict=False,
-    )
-    if engine == "polars":
-        return frame
-    if engine == "pandas":
-        return frame.to_pandas()
-    raise ParameterError(f"engine must be 'polars' or 'pandas', not {engine!r}")
+# Keyword options of the loaders, so each loader's return type follows ``engine``
+# (overloads: polars by default, pandas with engine="pandas").
+class WindowOptions(TypedDict, total=False):
+    time_range: str | None
+    since: datetime | None
+    until: datetime | None
 
 
-def record_row(doc: Mapping[str, Any]) -> dict[str, Any]:
-    """Flatten one stored record into a records() row."""
-    metrics = doc.get("performance_metrics") or {}
-    database = metrics.get("database_metrics") or {}
-    cache = metrics.get("cache_metrics") or {}
-    memory = metrics.get("memory_usage") or {}
-    environment = doc.get("environment") or {}
-    server = environment.get("server_info") or {}
-    statements = database.get("statements") or {}
-    return {
-        "id": str(doc["_id"]) if "_id" in doc else doc.get("id"),
-        "trace_id": doc.get("trace_id"),
-        "timestamp": doc.get("timestamp"),
-        "method": doc.get("method"),
-        "path": doc.get("path"),
-        "route": doc.get("route"),
-        "status_code": doc.get("status_code"),
-        "total_duration": doc.get("total_duration"),
-        "cpu_time": metrics.get("cpu_time"),
-        "query_count": database.get("query_count"),
-        "query_time": database.get("query_time"),
-        "slow_query_count": database.get("slow_query_count")
-        or len(database.get("slow_queries") or ()),
-        "cache_hits": cache.get("cache_hits"),
-        "cache_misses": cache.get("cache_misses"),
-        "cache_time": cache.get("cache_time"),
-        "peak_memory": memory.get("peak_memory"),
-        "memory_delta": memory.get("memory_delta"),
-        "response_size": (doc.get("response_info") or {}).get("response_size"),
-        "app_version": doc.get("app_version"),
-        "git_commit": (doc.get("version_info") or {}).get("git_commit"),
-        "framework": environment.get("framework"),
-        "python_version": environment.get("python_version"),
-        "host": server.get("hostname"),
-        "node_count": doc.get("node_count"),
-        "error_type": (doc.get("error") or {}).get("type"),
-        "statement_count": (
-            len(statements.get("items") or ()) + int(statements.get("other_statements") or 0)
-            if statements
-            else None
-        ),
-    }
+class EndpointOptions(WindowOptions, total=False):
+    app_version: str | None
+
+
+class ExceptionOptions(EndpointOptions, total=False):
+    route: str | None
+    method: str | None
+
+
+class TrendOptions(ExceptionOptions, total=False):
+    bucket: str | None
+
+
+class RecordOptions(ExceptionOptions, total=False):
+    status: int | None
+    min_duration: float | None
+    limit: int | None
+    sort: str
+
+
+class VersionOptions(TypedDict, total=False):
+    time_range: str | None
+
+
+class ComparisonOptions(VersionOptions, total=False):
+    alpha: float
+    min_change: float
+
+
+class FunctionChangeOptions(TypedDict, total=False):
+    limit: int | None
 
 
 @dataclass
@@ -214,7 +174,13 @@ class Lab:
             raise ProjectNotFound(f"no project named or keyed {project!r}; see lab.projects()")
         return str(found["project_key"])
 
-    def projects(self, *, engine: Engine = "polars") -> Frame:
+    @overload
+    def projects(self, *, engine: Literal["polars"] = ...) -> pl.DataFrame: ...
+    @overload
+    def projects(self, *, engine: Literal["pandas"]) -> pd.DataFrame: ...
+    @overload
+    def projects(self, *, engine: Engine) -> pl.DataFrame | pd.DataFrame: ...
+    def projects(self, *, engine: Engine = "polars") -> pl.DataFrame | pd.DataFrame:
         items, _ = self.store.list_projects(page=1, size=100_000)
         rows = []
         for item in items:
@@ -231,6 +197,18 @@ class Lab:
 
     # -- sampled records --------------------------------------------------
 
+    @overload
+    def records(
+        self, project: str, *, engine: Literal["polars"] = ..., **options: Unpack[RecordOptions]
+    ) -> pl.DataFrame: ...
+    @overload
+    def records(
+        self, project: str, *, engine: Literal["pandas"], **options: Unpack[RecordOptions]
+    ) -> pd.DataFrame: ...
+    @overload
+    def records(
+        self, project: str, *, engine: Engine, **options: Unpack[RecordOptions]
+    ) -> pl.DataFrame | pd.DataFrame: ...
     def records(
         self,
         project: str,
@@ -246,7 +224,7 @@ class Lab:
         limit: int | None = 10_000,
         sort: str = "-timestamp",
         engine: Engine = "polars",
-    ) -> Frame:
+    ) -> pl.DataFrame | pd.DataFrame:
         """Sampled requests, newest first (columns: RECORD_COLUMNS)."""
         since, until = _range(time_range, since, until)
         docs, _ = self.store.find_records(
@@ -282,6 +260,18 @@ class Lab:
 
     # -- metric stream ----------------------------------------------------
 
+    @overload
+    def endpoints(
+        self, project: str, *, engine: Literal["polars"] = ..., **options: Unpack[EndpointOptions]
+    ) -> pl.DataFrame: ...
+    @overload
+    def endpoints(
+        self, project: str, *, engine: Literal["pandas"], **options: Unpack[EndpointOptions]
+    ) -> pd.DataFrame: ...
+    @overload
+    def endpoints(
+        self, project: str, *, engine: Engine, **options: Unpack[EndpointOptions]
+    ) -> pl.DataFrame | pd.DataFrame: ...
     def endpoints(
         self,
         project: str,
@@ -291,12 +281,24 @@ class Lab:
         until: datetime | None = None,
         app_version: str | None = None,
         engine: Engine = "polars",
-    ) -> Frame:
+    ) -> pl.DataFrame | pd.DataFrame:
         """Per route and method: counts, throughput, error rate, p50/p95/p99."""
         span = trends_module.window(time_range, since=since, until=until)
         docs = self._metric_docs(project, span, app_version=app_version)
         return to_frame(trends_module.endpoint_rows(docs, span.seconds), ENDPOINT_COLUMNS, engine)
 
+    @overload
+    def trends(
+        self, project: str, *, engine: Literal["polars"] = ..., **options: Unpack[TrendOptions]
+    ) -> pl.DataFrame: ...
+    @overload
+    def trends(
+        self, project: str, *, engine: Literal["pandas"], **options: Unpack[TrendOptions]
+    ) -> pd.DataFrame: ...
+    @overload
+    def trends(
+        self, project: str, *, engine: Engine, **options: Unpack[TrendOptions]
+    ) -> pl.DataFrame | pd.DataFrame: ...
     def trends(
         self,
         project: str,
@@ -309,12 +311,24 @@ class Lab:
         method: str | None = None,
         app_version: str | None = None,
         engine: Engine = "polars",
-    ) -> Frame:
+    ) -> pl.DataFrame | pd.DataFrame:
         """One row per time bucket, empty buckets included, oldest first."""
         span = trends_module.window(time_range, since=since, until=until, bucket=bucket)
         docs = self._metric_docs(project, span, route=route, method=method, app_version=app_version)
         return to_frame(trends_module.trend_buckets(docs, span), TREND_COLUMNS, engine)
 
+    @overload
+    def exceptions(
+        self, project: str, *, engine: Literal["polars"] = ..., **options: Unpack[ExceptionOptions]
+    ) -> pl.DataFrame: ...
+    @overload
+    def exceptions(
+        self, project: str, *, engine: Literal["pandas"], **options: Unpack[ExceptionOptions]
+    ) -> pd.DataFrame: ...
+    @overload
+    def exceptions(
+        self, project: str, *, engine: Engine, **options: Unpack[ExceptionOptions]
+    ) -> pl.DataFrame | pd.DataFrame: ...
     def exceptions(
         self,
         project: str,
@@ -326,7 +340,7 @@ class Lab:
         method: str | None = None,
         app_version: str | None = None,
         engine: Engine = "polars",
-    ) -> Frame:
+    ) -> pl.DataFrame | pd.DataFrame:
         """Exceptions per route, method and type, counted for every request (not sampled)."""
         span = trends_module.window(time_range, since=since, until=until)
         docs = self._metric_docs(project, span, route=route, method=method, app_version=app_version)
@@ -341,9 +355,21 @@ class Lab:
         ]
         return to_frame(rows, EXCEPTION_COLUMNS, engine)
 
+    @overload
+    def versions(
+        self, project: str, *, engine: Literal["polars"] = ..., **options: Unpack[VersionOptions]
+    ) -> pl.DataFrame: ...
+    @overload
+    def versions(
+        self, project: str, *, engine: Literal["pandas"], **options: Unpack[VersionOptions]
+    ) -> pd.DataFrame: ...
+    @overload
+    def versions(
+        self, project: str, *, engine: Engine, **options: Unpack[VersionOptions]
+    ) -> pl.DataFrame | pd.DataFrame: ...
     def versions(
         self, project: str, *, time_range: str | None = "30d", engine: Engine = "polars"
-    ) -> Frame:
+    ) -> pl.DataFrame | pd.DataFrame:
         """Per app version: requests, errors and latency, first and last seen."""
         span = trends_module.window(time_range)
         docs = self._metric_docs(project, span)
@@ -440,6 +466,39 @@ class Lab:
             self.merged_tree(project, route, app_version=b, limit=limit),
         )
 
+    @overload
+    def function_changes(
+        self,
+        project: str,
+        route: str,
+        a: str,
+        b: str,
+        *,
+        engine: Literal["polars"] = ...,
+        **options: Unpack[FunctionChangeOptions],
+    ) -> pl.DataFrame: ...
+    @overload
+    def function_changes(
+        self,
+        project: str,
+        route: str,
+        a: str,
+        b: str,
+        *,
+        engine: Literal["pandas"],
+        **options: Unpack[FunctionChangeOptions],
+    ) -> pd.DataFrame: ...
+    @overload
+    def function_changes(
+        self,
+        project: str,
+        route: str,
+        a: str,
+        b: str,
+        *,
+        engine: Engine,
+        **options: Unpack[FunctionChangeOptions],
+    ) -> pl.DataFrame | pd.DataFrame: ...
     def function_changes(
         self,
         project: str,
@@ -459,6 +518,30 @@ class Lab:
             engine=engine,
         )
 
+    @overload
+    def compare_versions(
+        self,
+        project: str,
+        a: str,
+        b: str,
+        *,
+        engine: Literal["polars"] = ...,
+        **options: Unpack[ComparisonOptions],
+    ) -> pl.DataFrame: ...
+    @overload
+    def compare_versions(
+        self,
+        project: str,
+        a: str,
+        b: str,
+        *,
+        engine: Literal["pandas"],
+        **options: Unpack[ComparisonOptions],
+    ) -> pd.DataFrame: ...
+    @overload
+    def compare_versions(
+        self, project: str, a: str, b: str, *, engine: Engine, **options: Unpack[ComparisonOptions]
+    ) -> pl.DataFrame | pd.DataFrame: ...
     def compare_versions(
         self,
         project: str,
@@ -469,7 +552,7 @@ class Lab:
         alpha: float = 0.01,
         min_change: float = 0.10,
         engine: Engine = "polars",
-    ) -> Frame:
+    ) -> pl.DataFrame | pd.DataFrame:
         """Per-endpoint latency change from version ``a`` to ``b``, with regressions flagged."""
         from pystrument_lab.compare import COMPARISON_COLUMNS, compare_endpoint_docs
 

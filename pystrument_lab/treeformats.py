@@ -1,4 +1,4 @@
-"""Call trees to and from other tools' formats: pyinstrument sessions, speedscope.
+"""Call trees in other tools' formats: stored pyinstrument sessions, speedscope.
 
 A record may carry its pyinstrument session, stored as zlib-compressed JSON of
 ``Session.to_json()`` (base64 of that on the wire); :func:`pyinstrument_html`
@@ -14,15 +14,13 @@ import json
 import zlib
 from typing import TYPE_CHECKING, Any, Literal
 
-from pystrument_lab.calltree import CallNode, CallTree, FrameKey, InvalidCallTree, renumber
+from pystrument_lab.calltree import CallNode, CallTree, FrameKey, InvalidCallTree
 
 if TYPE_CHECKING:
-    from pyinstrument.frame import Frame
     from pyinstrument.session import Session
 
 __all__ = [
     "SPEEDSCOPE_SCHEMA",
-    "from_pyinstrument",
     "pyinstrument_html",
     "session_from_bytes",
     "session_to_bytes",
@@ -33,37 +31,6 @@ SPEEDSCOPE_SCHEMA = "https://www.speedscope.app/file-format-schema.json"
 
 
 # -- pyinstrument --------------------------------------------------------------
-
-
-def from_pyinstrument(session: Session) -> CallTree:
-    """A call tree of a pyinstrument session; synthetic frames fold into self time."""
-    frame = session.root_frame()
-    if frame is None:
-        raise InvalidCallTree("the pyinstrument session recorded no samples")
-    root = _node_from_frame(frame)
-    stack: list[tuple[Frame, CallNode]] = [(frame, root)]
-    while stack:
-        source, node = stack.pop()
-        for child_frame in source.children:
-            if child_frame.is_synthetic:
-                continue
-            child = _node_from_frame(child_frame)
-            child.parent = node
-            node.children.append(child)
-            stack.append((child_frame, child))
-    renumber(root)
-    return CallTree(root)
-
-
-def _node_from_frame(frame: Frame) -> CallNode:
-    return CallNode(
-        function_name=frame.function,
-        file_path=frame.file_path or "",
-        line_number=frame.line_no or 0,
-        duration=frame.time,
-        self_time=frame.total_self_time,
-        is_application=frame.is_application_code,
-    )
 
 
 def session_to_bytes(session: Session) -> bytes:
@@ -78,7 +45,8 @@ def session_from_bytes(data: bytes | str) -> Session:
     try:
         raw = base64.b64decode(data, validate=True) if isinstance(data, str) else bytes(data)
         text = raw if raw.lstrip()[:1] == b"{" else zlib.decompress(raw)
-        return Session.from_json(json.loads(text))
+        session: Session = Session.from_json(json.loads(text))
+        return session
     except (binascii.Error, zlib.error, ValueError, KeyError, TypeError) as exc:
         raise InvalidCallTree(
             f"the stored profile session is not zlib-compressed pyinstrument session JSON: {exc}"
@@ -89,7 +57,8 @@ def pyinstrument_html(session: bytes | str) -> str:
     """pyinstrument's own interactive HTML page for a stored session."""
     from pyinstrument.renderers import HTMLRenderer
 
-    return HTMLRenderer().render(session_from_bytes(session))
+    page: str = HTMLRenderer().render(session_from_bytes(session))
+    return page
 
 
 # -- speedscope ----------------------------------------------------------------

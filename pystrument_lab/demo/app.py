@@ -148,10 +148,8 @@ def rank_search_results(
 
 def _relevance(row: Row[Any], terms: Sequence[str]) -> float:
     text = f"{row.name} {row.description}".lower()
-    return (
-        sum(text.count(term) * (2.0 if term in row.name else 1.0) for term in terms)
-        + row.stock / 1e4
-    )
+    hits = sum(text.count(term) * (2.0 if term in row.name else 1.0) for term in terms)
+    return float(hits + row.stock / 1e4)
 
 
 # -- healthy helpers -------------------------------------------------------

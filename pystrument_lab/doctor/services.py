@@ -100,7 +100,7 @@ def check_indexes(store: Any) -> Finding:
 
 def check_processes(store: Any) -> list[Finding]:
     from pystrument_lab.analysis.jobs import queue_stats
-    from pystrument_lab.scheduler import HEARTBEAT_SECONDS
+    from pystrument_lab.reports.scheduler import HEARTBEAT_SECONDS
 
     now = time.time()
     horizon = MISSED_BEATS * HEARTBEAT_SECONDS

@@ -32,6 +32,7 @@ from pystrument_lab.store.schema import (
     REPORTS,
     SCHEDULER_STATE,
     STORE_META,
+    Document,
     as_utc,
     epoch,
     eq,
@@ -74,7 +75,7 @@ class Store(
         self.url = url
         self.timeout_ms = timeout_ms
         self.deadline_ms = deadline_ms or max(timeout_ms * 5, 10_000)
-        self.client: pymongo.MongoClient = pymongo.MongoClient(
+        self.client: pymongo.MongoClient[Document] = pymongo.MongoClient(
             url,
             tz_aware=True,
             serverSelectionTimeoutMS=timeout_ms,
@@ -177,7 +178,7 @@ class Store(
             ANALYSES: self.analyses.delete_many({"created_at": {"$lt": cutoff}}).deleted_count,
         }
 
-    def _delete_chunked(self, collection: Collection, query: Mapping[str, Any]) -> int:
+    def _delete_chunked(self, collection: Collection[Document], query: Mapping[str, Any]) -> int:
         removed = 0
         while True:
             ids = [doc["_id"] for doc in collection.find(query, {"_id": 1}).limit(DELETE_CHUNK)]
@@ -209,7 +210,7 @@ class Store(
 
 def ping_url(url: str, timeout_ms: int = 1500) -> bool:
     """Whether a MongoDB-wire server answers at ``url`` (a short-lived client)."""
-    client: pymongo.MongoClient = pymongo.MongoClient(
+    client: pymongo.MongoClient[Document] = pymongo.MongoClient(
         url, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms
     )
     try:

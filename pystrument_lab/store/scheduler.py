@@ -1,6 +1,6 @@
 """Scheduler state (``scheduler_state``) and run history (``job_runs``).
 
-The scheduling logic is in :mod:`pystrument_lab.scheduler`; these are its
+The scheduling logic is in :mod:`pystrument_lab.reports.scheduler`; these are its
 queries. Times compared in filters (``last_fire``, ``lock_expires``,
 ``heartbeat``) are float epoch seconds, which the embedded server compares
 correctly.

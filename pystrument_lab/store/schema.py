@@ -192,19 +192,23 @@ INDEXES: dict[str, list[IndexModel]] = {
 }
 
 
+#: What the driver returns for a stored document (no class mapping).
+Document = dict[str, Any]
+
+
 class Collections:
     """The collection handles every store module works on (set by ``Store``)."""
 
-    db: Database
-    projects: Collection
-    records: Collection
-    call_trees: Collection
-    endpoint_metrics: Collection
-    metric_batches: Collection
-    analyses: Collection
-    reports: Collection
-    scheduler_state: Collection
-    job_runs: Collection
+    db: Database[Document]
+    projects: Collection[Document]
+    records: Collection[Document]
+    call_trees: Collection[Document]
+    endpoint_metrics: Collection[Document]
+    metric_batches: Collection[Document]
+    analyses: Collection[Document]
+    reports: Collection[Document]
+    scheduler_state: Collection[Document]
+    job_runs: Collection[Document]
 
 
 def eq(value: Any) -> dict[str, Any]:
@@ -262,7 +266,9 @@ def add_range(
         query[field] = bounds
 
 
-def insert_ignoring_duplicates(collection: Collection, documents: list[dict[str, Any]]) -> int:
+def insert_ignoring_duplicates(
+    collection: Collection[Document], documents: list[dict[str, Any]]
+) -> int:
     """insert_many(ordered=False) that treats duplicate keys as already stored."""
     if not documents:
         return 0

@@ -13,7 +13,15 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from collector.deps import AdminDep, ReadStoreDep, StoreDep
-from collector.envelope import ok
+from collector.envelope import Envelope, ok
+from collector.schemas.public import (
+    AIServicesPublic,
+    AnalysesPage,
+    AnalysisPublic,
+    AnalysisQueued,
+    BatchQueued,
+    TaskStatus,
+)
 from pystrument_lab.analysis import jobs
 from pystrument_lab.analysis.config import load_config
 from pystrument_lab.errors import InvalidPerformanceData, ParameterError, PystrumentError
@@ -77,7 +85,7 @@ def analyze(
     store: StoreDep,
     body: AnalyzeRequest | None = None,
     project_key: str | None = None,
-) -> dict[str, Any]:
+) -> Envelope[AnalysisQueued]:
     body = body or AnalyzeRequest()
     _check_service(body.service)
     record = _record(store, performance_record_id, project_key)
@@ -85,7 +93,7 @@ def analyze(
 
 
 @router.post("/batch", summary="Queue analyses of many records")
-def batch(body: BatchRequest, store: StoreDep) -> dict[str, Any]:
+def batch(body: BatchRequest, store: StoreDep) -> Envelope[BatchQueued]:
     _check_service(body.service)
     if body.project_key is not None:
         store.get_project(body.project_key)
@@ -102,7 +110,7 @@ def batch(body: BatchRequest, store: StoreDep) -> dict[str, Any]:
 
 
 @router.get("/result/{analysis_id}", summary="One analysis (pending, running, completed or failed)")
-def result(analysis_id: str, store: ReadStoreDep) -> dict[str, Any]:
+def result(analysis_id: str, store: ReadStoreDep) -> Envelope[AnalysisPublic]:
     found = jobs.get_analysis(store, analysis_id)
     if found is None:
         raise ParameterError(f"no analysis {analysis_id!r}", status=404)
@@ -110,7 +118,7 @@ def result(analysis_id: str, store: ReadStoreDep) -> dict[str, Any]:
 
 
 @router.get("/task-status/{task_id}", summary="Where an analysis task is")
-def task_status(task_id: str, store: ReadStoreDep) -> dict[str, Any]:
+def task_status(task_id: str, store: ReadStoreDep) -> Envelope[TaskStatus]:
     found = jobs.get_task(store, task_id)
     if found is None:
         raise ParameterError(f"no analysis task {task_id!r}", status=404)
@@ -125,7 +133,7 @@ def history(
     size: Annotated[int, Query(ge=1, le=200)] = 20,
     status: Literal["pending", "running", "completed", "failed"] | None = None,
     trace_id: str | None = None,
-) -> dict[str, Any]:
+) -> Envelope[AnalysesPage]:
     store.get_project(project_key)
     items, total = jobs.history(
         store, project_key, status=status, trace_id=trace_id, skip=(page - 1) * size, limit=size
@@ -134,5 +142,5 @@ def history(
 
 
 @router.get("/config/ai-services", summary="The configured AI services (no secrets)")
-def ai_services() -> dict[str, Any]:
+def ai_services() -> Envelope[AIServicesPublic]:
     return ok(load_config().public())

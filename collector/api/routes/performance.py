@@ -13,8 +13,15 @@ from collector.deps import (
     authenticated_payload,
     run_ingest_thread,
 )
-from collector.envelope import ok
+from collector.envelope import Envelope, ok
 from collector.ingest import split_batch, validate_metrics, validate_records
+from collector.schemas.public import (
+    CollectResult,
+    MetricsResult,
+    RecordDetail,
+    RecordsPage,
+    TrendsPublic,
+)
 from pystrument_lab import trends
 from pystrument_lab.analysis.jobs import enqueue_auto_analyses
 from pystrument_lab.errors import InvalidPerformanceData
@@ -24,7 +31,9 @@ router = APIRouter(prefix="/api/v1/performance", tags=["performance"])
 
 
 @router.post("/collect", summary="SDK: submit sampled request records (one or a batch)")
-async def collect(request: Request, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
+async def collect(
+    request: Request, store: StoreDep, settings: SettingsDep
+) -> Envelope[CollectResult]:
     project, payload = await authenticated_payload(request, store, settings.max_request_size)
     _, raw = split_batch(payload, settings.max_batch_size)
     valid, rejected = validate_records(raw, settings.redaction_policy)
@@ -49,7 +58,9 @@ def _store_records(
 
 
 @router.post("/metrics", summary="SDK: submit per-endpoint aggregates of every request")
-async def metrics(request: Request, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
+async def metrics(
+    request: Request, store: StoreDep, settings: SettingsDep
+) -> Envelope[MetricsResult]:
     project, payload = await authenticated_payload(request, store, settings.max_request_size)
     batch = validate_metrics(payload, settings.max_metric_points, settings.max_metric_keys)
     stored = await run_ingest_thread(
@@ -93,7 +104,7 @@ def records(
     # 12,000 holds ~300 records of one exact timestamp or duration. uvicorn refuses
     # request lines past 16 KB (h11's default), so a longer one could not arrive anyway.
     cursor: Annotated[str | None, Query(max_length=12_000)] = None,
-) -> dict[str, Any]:
+) -> Envelope[RecordsPage]:
     """Offset pages (``page``, up to 10,000 records deep) or keyset pages (``cursor``).
 
     ``total`` counts the matches up to 1,000; ``total_exact`` is false when
@@ -139,7 +150,7 @@ def records(
     summary="One record with its call tree",
     dependencies=[AdminDep],
 )
-def record(project_key: str, trace_id: str, store: ReadStoreDep) -> dict[str, Any]:
+def record(project_key: str, trace_id: str, store: ReadStoreDep) -> Envelope[RecordDetail]:
     found = store.get_record(trace_id, project_key)
     if found is None:
         raise InvalidPerformanceData(f"no record {trace_id!r} in this project", status=404)
@@ -163,7 +174,7 @@ def project_trends(
     route: str | None = None,
     method: str | None = None,
     app_version: str | None = None,
-) -> dict[str, Any]:
+) -> Envelope[TrendsPublic]:
     store.get_project(project_key)
     span = trends.window(time_range, bucket=bucket)
     return ok(

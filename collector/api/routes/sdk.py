@@ -8,7 +8,8 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from collector.deps import StoreDep, sdk_project
-from collector.envelope import ok
+from collector.envelope import Envelope, ok
+from collector.schemas.public import SdkConfigPublic
 
 router = APIRouter(prefix="/api/v1/sdk", tags=["sdk"])
 
@@ -43,7 +44,7 @@ def parse_sdk_report(header: str | None) -> dict[str, Any] | None:
 
 
 @router.get("/config", summary="SDK: the project's live settings (enabled, sampling rate)")
-async def remote_config(request: Request, store: StoreDep) -> dict[str, Any]:
+async def remote_config(request: Request, store: StoreDep) -> Envelope[SdkConfigPublic]:
     project = await run_in_threadpool(sdk_project, request, store, None, for_ingest=False)
     report = parse_sdk_report(request.headers.get(REPORT_HEADER))
     if report is not None:

@@ -43,7 +43,7 @@ def bucket_bounds(index: int) -> tuple[float, float]:
 
 def bucket_value(index: int) -> float:
     """The representative duration of a bucket: its geometric midpoint."""
-    return MIN_DURATION * GROWTH ** (index + 0.5)
+    return float(MIN_DURATION * GROWTH ** (index + 0.5))
 
 
 def merge(histograms: Iterable[Mapping[str, int] | Mapping[int, int]]) -> dict[int, int]:

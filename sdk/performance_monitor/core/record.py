@@ -22,11 +22,10 @@ from typing import Any
 
 from pyinstrument.session import Session
 
-from .application import application_root
+from .application import SDK_DIR, application_root
 from .redaction import REDACTED as REDACTED  # re-exported: the marker tests and users import
 from .redaction import RedactionPolicy
 from .tree import (
-    SDK_DIR,
     find_await_parent,
     flatten,
     graft,
@@ -100,6 +99,18 @@ def environment_info(framework: str, framework_version: str | None) -> dict[str,
             "platform": sys.platform,
         },
     }
+
+
+def installed_version(*distributions: str) -> str | None:
+    """The version of the first of ``distributions`` that is installed (the framework's)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    for name in distributions:
+        try:
+            return version(name)
+        except (PackageNotFoundError, ValueError):
+            continue
+    return None
 
 
 def compress_session(session: Session) -> str:

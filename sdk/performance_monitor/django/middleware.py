@@ -165,12 +165,14 @@ class _DjangoRequest(MonitoredRequest):
         super().finish(error)
 
     def traceparent(self) -> str | None:
-        return self.request.META.get("HTTP_TRACEPARENT")
+        header: str | None = self.request.META.get("HTTP_TRACEPARENT")
+        return header
 
     def resolve_route(self) -> str | None:
         match = getattr(self.request, "resolver_match", None)
-        if match is not None and match.route is not None:
-            return "/" + match.route.lstrip("^").lstrip("/")
+        route: str | None = getattr(match, "route", None)
+        if route is not None:
+            return "/" + route.lstrip("^").lstrip("/")
         return None
 
     def details(self) -> dict[str, Any]:

@@ -7,16 +7,8 @@ from typing import Any
 
 from .._asgi_common import ASGIApp, MonitoredASGIApp
 from ..core.monitor import Monitor
+from ..core.record import installed_version
 from ..utils.config import Config
-
-
-def _version(name: str) -> str | None:
-    try:
-        from importlib.metadata import version
-
-        return version(name)
-    except Exception:
-        return None
 
 
 class PerformanceMiddleware(MonitoredASGIApp):
@@ -51,7 +43,7 @@ class PerformanceMiddleware(MonitoredASGIApp):
         monitor = Monitor(
             resolved,
             framework="fastapi",
-            framework_version=_version("fastapi") or _version("starlette"),
+            framework_version=installed_version("fastapi", "starlette"),
             async_mode="enabled",
         )
         super().__init__(

@@ -7,21 +7,13 @@ from typing import Any
 
 from .._wsgi_common import EXCEPTION_KEY, MonitoredWSGIApp, WSGIApp
 from ..core.monitor import Monitor
+from ..core.record import installed_version
 from ..utils.config import Config
 from ..utils.logger import capture_internal_exceptions
 
 
 def _config(config: Config | Mapping[str, Any] | None) -> Config:
     return config if isinstance(config, Config) else Config(config)
-
-
-def _flask_version() -> str | None:
-    try:
-        from importlib.metadata import version
-
-        return version("flask")
-    except Exception:
-        return None
 
 
 class PerformanceMiddleware:
@@ -34,7 +26,9 @@ class PerformanceMiddleware:
             self.init_app(app)
 
     def init_app(self, app: Any) -> None:
-        monitor = Monitor(self.config, framework="flask", framework_version=_flask_version())
+        monitor = Monitor(
+            self.config, framework="flask", framework_version=installed_version("flask")
+        )
         self.monitor = monitor
         app.extensions["performance_monitor"] = self
         if not monitor.active:
@@ -77,7 +71,7 @@ class PerformanceWSGIWrapper:
         self.monitor = Monitor(
             _config(config),
             framework="flask" if flask_app is not None else "wsgi",
-            framework_version=_flask_version() if flask_app is not None else None,
+            framework_version=installed_version("flask") if flask_app is not None else None,
         )
         if flask_app is not None:
             # The app is watched: the launcher's import hook must not add a second monitor.

@@ -9,8 +9,8 @@ from typing import Any
 
 from bson import ObjectId
 
-from pystrument_lab.cleanup import run_cleanup
 from pystrument_lab.reports import report_dir
+from pystrument_lab.reports.cleanup import run_cleanup
 from pystrument_lab.store import (
     ANALYSES,
     CALL_TREES,

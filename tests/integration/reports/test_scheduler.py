@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from pystrument_lab.operations import job_overview
-from pystrument_lab.schedule import JobSpec, Schedule
-from pystrument_lab.scheduler import ReportScheduler
+from pystrument_lab.reports.overview import job_overview
+from pystrument_lab.reports.schedule import JobSpec, Schedule
+from pystrument_lab.reports.scheduler import ReportScheduler
 from pystrument_lab.store import JOB_RUNS, SCHEDULER_STATE, Store
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from pystrument_lab.errors import ParameterError
 from pystrument_lab.reports import resolve_date, resolve_template
-from pystrument_lab.schedule import cron_trigger, latest_fire, load_schedule
+from pystrument_lab.reports.schedule import cron_trigger, latest_fire, load_schedule
 
 NOW = datetime(2026, 11, 27, 15, 30, 12, tzinfo=timezone.utc)  # a Friday
 MIDNIGHT = datetime(2026, 11, 27, tzinfo=timezone.utc)

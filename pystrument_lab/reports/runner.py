@@ -51,7 +51,7 @@ def templates_dir(checkout: Path | None = None, prefix: Path | None = None) -> P
     """Where the report notebooks are: the repository's ``notebooks/reports/``
     (a checkout or an editable install), else where a wheel installed them
     (``<sys.prefix>/share/pystrument/reports``)."""
-    in_checkout = (checkout or Path(__file__).resolve().parent.parent) / "notebooks" / "reports"
+    in_checkout = (checkout or Path(__file__).resolve().parents[2]) / "notebooks" / "reports"
     installed = (prefix or Path(sys.prefix)) / "share" / "pystrument" / "reports"
     return in_checkout if in_checkout.is_dir() or not installed.is_dir() else installed
 
