@@ -37,7 +37,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     parent = os.getppid()
-    orphaned = (lambda: os.getppid() != parent) if args.supervised else (lambda: False)
+
+    def orphaned() -> bool:
+        return bool(args.supervised) and os.getppid() != parent
+
     run_worker(
         connect(),
         once=args.once,
@@ -109,7 +112,8 @@ def _supervise(args: argparse.Namespace, queues: list[str] | None) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from pystrument_lab.analysis import analyze, render_analysis_text
+    from pystrument_lab.analysis import analyze
+    from pystrument_lab.analysis.report import render_analysis_text
 
     report = analyze(args.trace_id, service=args.service, model=args.model, fallback=args.fallback)
     if args.json:

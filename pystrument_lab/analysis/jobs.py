@@ -13,7 +13,7 @@ endpoint, manual or automatic) and ``batch`` (the jobs of a batch request),
 so a worker started with ``--queues analysis`` keeps answering single
 analyses while a large batch drains elsewhere. The other two queues of the
 original, maintenance and reports, are the scheduler's jobs
-(:mod:`pystrument_lab.scheduler`), which run in their own process.
+(:mod:`pystrument_lab.reports.scheduler`), which run in their own process.
 
 A worker claims with one ``find_one_and_update``; it renews the lease while
 the job runs; a job whose lease expired (its worker died) is claimed again.

@@ -7,7 +7,6 @@ endpoint), and per-function statistics. Pure Python; no store access.
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from pystrument_lab.analysis.evidence import (
     statements_of,
 )
 from pystrument_lab.calltree import OTHER, CallTree
+from pystrument_lab.treemerge import merge_trees
 from pystrument_lab.treestats import FunctionStats, function_stats, hot_paths
 
 __all__ = ["Profile", "from_record", "from_records"]
@@ -121,17 +121,6 @@ class Profile:
         }
 
 
-def _merge_trees(trees: Sequence[Sequence[Mapping[str, Any]]]) -> CallTree:
-    # merge_trees moved from calltree to treemerge; accept either home.
-    for name in ("pystrument_lab.treemerge", "pystrument_lab.calltree"):
-        try:
-            merge = importlib.import_module(name).merge_trees
-        except (ImportError, AttributeError):
-            continue
-        return merge(trees)
-    raise ImportError("merge_trees is not available")
-
-
 def _round(value: float | None, digits: int = 6) -> float | None:
     return None if value is None else round(float(value), digits)
 
@@ -183,7 +172,7 @@ def from_records(
     if len(usable) == 1:
         tree = CallTree.from_nodes(usable[0])
     elif usable:
-        tree = _merge_trees(usable)
+        tree = merge_trees(usable)
     version = first.get("version_info") or {}
     environment = first.get("environment") or {}
     return Profile(

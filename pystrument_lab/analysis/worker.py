@@ -27,7 +27,7 @@ from typing import Any
 from pystrument_lab.analysis import jobs
 from pystrument_lab.analysis.config import AIConfig, load_config
 from pystrument_lab.errors import ErrorCode, PystrumentError
-from pystrument_lab.scheduler import HEARTBEAT_SECONDS
+from pystrument_lab.reports.scheduler import HEARTBEAT_SECONDS
 from pystrument_lab.store import Store
 
 __all__ = ["DEFAULT_LEASE", "TIME_LIMIT", "execute_job", "run_worker"]

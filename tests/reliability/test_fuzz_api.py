@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, given, reject, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 
@@ -81,13 +81,19 @@ def test_operation_answers_envelopes(
             headers = {**(request.get("headers") or {}), **credentials}
             if request.get("cookies"):
                 headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in request["cookies"].items())
-            response = client.request(
-                request["method"],
-                request["url"],
-                params=request.get("params"),
-                headers=headers,
-                **_body(request),
-            )
+            try:
+                response = client.request(
+                    request["method"],
+                    request["url"],
+                    params=request.get("params"),
+                    headers=headers,
+                    **_body(request),
+                )
+            except httpx.InvalidURL as exc:
+                # A negative case can make a query longer than any client sends
+                # (httpx stops at 64 KiB): nothing reaches the server to answer.
+                assert mode is schemathesis.GenerationMode.NEGATIVE and "too long" in str(exc)
+                reject()
             body = assert_envelope(response)
             seen[body["code"]] = seen.get(body["code"], 0) + 1
 
