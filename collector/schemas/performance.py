@@ -167,6 +167,8 @@ class PerformanceMetrics(_Section):
     template_time: Seconds | None = None
     #: Seconds the request's thread was ready to run but waited for a CPU (Linux).
     run_queue_time: Seconds | None = None
+    #: Voluntary context switches of the request's thread (Linux): how often it blocked.
+    context_switches: Count | None = None
 
 
 class CallNode(_Section):

@@ -28,7 +28,11 @@ time on the CPU; the rest of the opaque time waited. The longest opaque
 blocks are taken as the waits (a wait is one long block; CPU work spreads
 over many lines), up to the time the request did not spend on the CPU,
 less the time its thread waited for a CPU on a loaded machine
-(``run_queue_time``, measured by the SDK on Linux). A request that
+(``run_queue_time``, measured by the SDK on Linux) and the waits for the
+GIL: a thread that keeps losing the GIL to another blocks once per switch
+interval, so each voluntary context switch (``context_switches``) may hide
+up to :data:`GIL_SWITCH_INTERVAL` of such waiting; a lock held for 200 ms is
+one switch. A request that
 allocated tens of megabytes also stalls on fresh memory off the CPU; its
 opaque time is not read as waiting (``infer_waits=False``).
 """
@@ -101,6 +105,10 @@ DATABASE_LIBRARIES = (
 )
 
 _BUILTIN_FILES = ("<built-in>", "")
+
+#: CPython's default ``sys.getswitchinterval()``: the longest a thread waits for
+#: the GIL each time another thread holds it, in pure Python code.
+GIL_SWITCH_INTERVAL = 0.005
 
 
 def is_anonymous(name: str) -> bool:
@@ -181,12 +189,15 @@ def attribute(
     cpu: float | None,
     run_queue: float | None = None,
     *,
+    switches: float | None = None,
     infer_waits: bool = True,
 ) -> Attribution:
     """Split ``tree``'s time (per request) over its application functions.
 
     ``run_queue``: seconds the thread was ready but waited for a CPU; that
     part of the time off the CPU is the machine's load, not a wait.
+    ``switches``: its voluntary context switches, each of which may have been
+    a wait for the GIL rather than the request's own.
     """
     functions: dict[str, FunctionTime] = {}
     if tree is None:
@@ -226,7 +237,9 @@ def attribute(
     if cpu is None or not infer_waits:
         to_wait = 0.0
     else:
-        off_cpu = max(0.0, wall - cpu - (run_queue or 0.0))
+        off_cpu = max(
+            0.0, wall - cpu - (run_queue or 0.0) - (switches or 0.0) * GIL_SWITCH_INTERVAL
+        )
         cpu_in_opaque = max(0.0, cpu - python - database)
         to_wait = max(0.0, min(opaque_total - cpu_in_opaque, off_cpu - waited))
     left = to_wait

@@ -212,6 +212,7 @@ def _evidence(profile: Profile) -> dict[str, Any]:
         ],
         "exceptions": profile.exceptions,
         "seconds_waiting_for_a_cpu": profile.run_queue_time,
+        "voluntary_context_switches": profile.context_switches,
     }
 
 

@@ -50,6 +50,8 @@ class Profile:
     functions: list[FunctionStats] = field(default_factory=list)
     #: Seconds the request waited for a CPU (another process held it): not its own waiting.
     run_queue_time: float | None = None
+    #: Voluntary context switches per request: how often the thread blocked.
+    context_switches: float | None = None
     statements: list[Statement] = field(default_factory=list)
     allocations: list[AllocationSite] = field(default_factory=list)
     #: The exceptions of failed requests: type → how many of the analysed requests.
@@ -202,6 +204,7 @@ def from_records(
         tree=tree,
         functions=function_stats(tree) if tree is not None else [],
         run_queue_time=_optional_mean([m.get("run_queue_time") for m in metrics]),
+        context_switches=_optional_mean([m.get("context_switches") for m in metrics]),
         statements=statements_of(records),
         allocations=allocations_of(records),
         exceptions=_exceptions(records),

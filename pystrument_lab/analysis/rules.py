@@ -402,6 +402,7 @@ def find_bottlenecks(
         profile.total_duration or 0.0,
         profile.cpu_time,
         profile.run_queue_time,
+        switches=profile.context_switches,
         infer_waits=not _memory_heavy(profile, memory_threshold_mb),
     )
     findings = _database_findings(profile, attribution)

@@ -25,7 +25,7 @@ from .memory import finish_memory, start_memory
 from .profiler import RequestProfiler
 from .record import CapturedRequest, detect_git_commit, environment_info, iso
 from .request import RequestState
-from .schedstat import run_queue_since
+from .schedstat import waits_since
 from .sender import Sender
 from .statements import statements_summary
 from .trace_context import trace_id_of
@@ -185,7 +185,7 @@ class Monitor:
             with capture_internal_exceptions():
                 state.extra["session"] = state.profiler.stop(at)
                 state.extra["cpu_time"] = time.thread_time() - state.start_cpu
-                state.extra["run_queue_time"] = run_queue_since(state.start_run_queue)
+                state.extra["thread_waits"] = waits_since(state.start_waits)
 
     def stop_timing(self, state: RequestState, end: float | None = None) -> float:
         """Stop the clock (at ``end``, else now) and the profiler; returns the duration."""
@@ -275,15 +275,12 @@ class Monitor:
         }
         if state.template_time:
             metrics["template_time"] = state.template_time
-        run_queue = (
-            extra["run_queue_time"]
-            if "run_queue_time" in extra
-            else run_queue_since(state.start_run_queue)
-        )
-        if run_queue is not None:
+        waits = extra["thread_waits"] if "thread_waits" in extra else waits_since(state.start_waits)
+        if waits is not None:
             # Linux adds a wait to the counter when the thread next runs: a wait
             # begun before the request can land inside it. Never more than its time.
-            metrics["run_queue_time"] = min(run_queue, duration)
+            metrics["run_queue_time"] = min(waits[0], duration)
+            metrics["context_switches"] = waits[1]
         if memory is not None:
             metrics["memory_usage"] = memory
         tags = {**config.tags, **state.tags}

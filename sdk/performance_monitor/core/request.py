@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from pyinstrument.session import Session
 
-from .schedstat import run_queue_seconds
+from .schedstat import thread_waits
 from .statements import add_statement
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ class RequestState:
         "start",
         "start_wall",
         "start_cpu",
-        "start_run_queue",
+        "start_waits",
         "sampled",
         "profiler",
         "thread_sessions",
@@ -73,7 +73,7 @@ class RequestState:
         if sampled:
             self.start_wall = time.time()
             self.start_cpu = time.thread_time()
-            self.start_run_queue = run_queue_seconds()
+            self.start_waits = thread_waits()
             self.thread_sessions: list[Session] = []
             self.query_count = 0
             self.query_time = 0.0

@@ -11,6 +11,7 @@ reading is ``None`` and the record carries no ``run_queue_time``.
 from __future__ import annotations
 
 import os
+import resource
 import threading
 
 _PATH = "/proc/thread-self/schedstat"
@@ -49,9 +50,19 @@ def run_queue_seconds() -> float | None:
     return reader.read()
 
 
-def run_queue_since(start: float | None) -> float | None:
-    """Seconds waited for a CPU since ``start`` (a :func:`run_queue_seconds` reading)."""
+def thread_waits() -> tuple[float, int] | None:
+    """(seconds waited on a run queue, voluntary context switches) of this thread so far."""
+    run_queue = run_queue_seconds()
+    if run_queue is None:
+        return None
+    return run_queue, resource.getrusage(resource.RUSAGE_THREAD).ru_nvcsw
+
+
+def waits_since(start: tuple[float, int] | None) -> tuple[float, int] | None:
+    """(run-queue seconds, voluntary switches) since ``start`` (a :func:`thread_waits`)."""
     if start is None:
         return None
-    now = run_queue_seconds()
-    return None if now is None else max(0.0, now - start)
+    now = thread_waits()
+    if now is None:
+        return None
+    return max(0.0, now[0] - start[0]), max(0, now[1] - start[1])

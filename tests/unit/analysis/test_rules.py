@@ -140,6 +140,17 @@ def test_a_lock_wait_with_no_frame_of_its_own_is_waiting() -> None:
     assert top(analyse(record)) == ("io", "hold")
 
 
+def test_own_time_lost_to_the_gil_is_not_a_wait() -> None:
+    # The same 230 ms off the CPU, in 46 voluntary switches: a thread losing the
+    # GIL to another every switch interval, not one long wait.
+    record = record_of(handler_tree("tend", "hold", 0.2, 0.25, line=30), 0.25, 0.02)
+    record["performance_metrics"]["context_switches"] = 46
+    assert top(analyse(record)) == ("computation", "hold")
+    # One switch: one long block (a lock held elsewhere).
+    record["performance_metrics"]["context_switches"] = 1
+    assert top(analyse(record)) == ("io", "hold")
+
+
 def test_the_same_own_time_on_the_cpu_is_computation() -> None:
     record = record_of(handler_tree("tend", "hold", 0.2, 0.25, line=30), 0.25, 0.24)
     assert top(analyse(record)) == ("computation", "hold")
