@@ -8,6 +8,7 @@ endpoint), and per-function statistics. Pure Python; no store access.
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -135,6 +136,11 @@ def _mean(values: Sequence[float]) -> float:
     return math.fsum(values) / len(values) if values else 0.0
 
 
+def _optional_median(values: Sequence[float | None]) -> float | None:
+    present = [float(v) for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
 def _optional_mean(values: Sequence[float | None]) -> float | None:
     present = [float(v) for v in values if v is not None]
     return _mean(present) if present else None
@@ -193,8 +199,10 @@ def from_records(
         query_count=_mean([float(db.get("query_count") or 0) for db in database]),
         query_time=_mean([float(db.get("query_time") or 0.0) for db in database]),
         slow_queries=slow[:20],
-        peak_memory=_optional_mean([mem.get("peak_memory") for mem in memory]),
-        memory_delta=_optional_mean([mem.get("memory_delta") for mem in memory]),
+        # Memory of the typical request (the median): one request loading a
+        # library or a certificate bundle does not make every request heavy.
+        peak_memory=_optional_median([mem.get("peak_memory") for mem in memory]),
+        memory_delta=_optional_median([mem.get("memory_delta") for mem in memory]),
         cache_hits=_mean([float(c.get("cache_hits") or 0) for c in cache]),
         cache_misses=_mean([float(c.get("cache_misses") or 0) for c in cache]),
         error_share=sum(1 for s in statuses if s >= 500) / len(records),
