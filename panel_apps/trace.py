@@ -16,6 +16,7 @@ import panel as pn
 
 from panel_apps.page import Page
 from panel_apps.state import AppState
+from panel_apps.trace_panels import PANEL_STYLE, allocations_html, exception_html, sql_html
 from pystrument_lab.errors import PystrumentError
 from pystrument_lab.loaders import Record
 from pystrument_lab.markup import markdown_code, markdown_text
@@ -106,6 +107,21 @@ def call_tree_rows(record: Record) -> list[dict[str, Any]]:
     ]
 
 
+def diagnostics_panes(record: Record) -> list[pn.pane.HTML]:
+    """The exception, SQL and allocation panels the record has data for."""
+    metrics = record.data.get("performance_metrics") or {}
+    fragments = [
+        exception_html(record.error),
+        sql_html(metrics.get("database_metrics")),
+        allocations_html(metrics.get("memory_usage")),
+    ]
+    return [
+        pn.pane.HTML(PANEL_STYLE + fragment, sizing_mode="stretch_width")
+        for fragment in fragments
+        if fragment is not None
+    ]
+
+
 class TracePage(Page):
     slug: ClassVar[str] = "trace"
     depends_on: ClassVar[tuple[str, ...]] = ("trace",)
@@ -161,7 +177,7 @@ class TracePage(Page):
             pn.Column(pn.pane.Markdown("#### Request and response"), _pairs(request_table(record))),
             pn.Column(pn.pane.Markdown("#### Metrics"), _pairs(metrics_table(record))),
         )
-        parts: list[Any] = [header, pn.Row(*links), info]
+        parts: list[Any] = [header, pn.Row(*links), info, *diagnostics_panes(record)]
         if record.tree is None:
             parts.append(
                 pn.pane.Alert("This request was stored without a call tree.", alert_type="info")

@@ -1,0 +1,209 @@
+"""The trace page in headless Chromium over records planted through the real collector.
+
+One failed request carries an exception, its SQL statements (one run in a
+loop) and its allocation sites; its call tree starts with server and
+framework frames above the application's view. The page must show the
+planted values, open the tree on the application's code with library frames
+folded, and show every frame after one click.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import httpx
+import pytest
+
+from pystrument_lab.store import Store
+from tests.e2e.test_dashboard import CHROMIUM, CHROMIUM_ARGS, DashboardProcess, Page
+from tests.utils.factories import make_record
+from tests.utils.services import CollectorProcess
+from tests.utils.tree_specs import Spec, nodes_from_spec
+
+pytestmark = pytest.mark.e2e
+
+playwright_api = pytest.importorskip(
+    "playwright.sync_api", reason="pip install playwright (the dev extra)"
+)
+
+PROJECT = "bookshop"
+TRACE = "7f" * 16
+#: uvicorn/starlette frames above the view, a library call below it, and a
+#: template callback (application code again) under a library frame.
+TREE: Spec = (
+    "uvicorn.run_asgi", 0.001, [
+        ("starlette.__call__", 0.001, [
+            ("starlette.wrapped_app", 0.001, [
+                ("starlette.handle", 0.002, [
+                    ("shop.list_orders", 0.010, [
+                        ("shop.load_order_items", 0.004, [
+                            ("sqlalchemy.execute", 0.002, [
+                                ("sqlalchemy._execute_context", 0.030, []),
+                            ]),
+                        ]),
+                        ("jinja2.render", 0.003, [
+                            ("jinja2.root_render_func", 0.001, [
+                                ("shop.format_price", 0.006, []),
+                            ]),
+                        ]),
+                    ]),
+                ]),
+            ]),
+        ]),
+    ],
+)  # fmt: skip
+ERROR = {
+    "type": "shop.errors.StockMismatch",
+    "message": "order 41 lists 3 items but the ledger has 2",
+    "traceback": [
+        {"function": "run_asgi", "file": "/venv/site-packages/uvicorn/h11.py", "line": 403,
+         "is_application": False},
+        {"function": "list_orders", "file": "/srv/shop/views.py", "line": 58,
+         "is_application": True},
+        {"function": "check_stock", "file": "/srv/shop/stock.py", "line": 17,
+         "is_application": True},
+        {"function": "get", "file": "/venv/site-packages/sqlalchemy/orm/session.py",
+         "line": 3001, "is_application": False},
+    ],
+    "frames_omitted": 4,
+}  # fmt: skip
+LOOPED = "SELECT id, sku, qty FROM order_items WHERE order_id = ?"
+ONCE = "SELECT id, customer FROM orders WHERE status IN (?) LIMIT ?"
+DATABASE = {
+    "query_count": 13,
+    "query_time": 0.032,
+    "statements": {
+        "items": [
+            {"statement": LOOPED, "count": 12, "total_duration": 0.03, "max_duration": 0.004,
+             "call_site": {"function": "load_order_items", "file": "/srv/shop/views.py",
+                           "line": 71}},
+            {"statement": ONCE, "count": 1, "total_duration": 0.002, "max_duration": 0.002,
+             "call_site": {"function": "list_orders", "file": "/srv/shop/views.py", "line": 60}},
+        ],
+        "other_statements": 0, "other_count": 0, "other_duration": 0.0,
+    },
+}  # fmt: skip
+MEMORY = {
+    "peak_memory": 6.5,
+    "memory_delta": 3.0,
+    "allocations": [
+        {"function": "format_price", "file": "/srv/shop/money.py", "line": 9,
+         "size": 3 * 1024 * 1024, "count": 12000},
+    ],
+}  # fmt: skip
+
+
+def planted_record() -> dict[str, Any]:
+    nodes = nodes_from_spec(TREE, app_prefix="shop")
+    root = next(n["call_id"] for n in nodes if n["function_name"] == "shop.list_orders")
+    record = make_record(
+        trace_id=TRACE,
+        path="/orders",
+        route="/orders",
+        status=500,
+        duration=nodes[0]["duration"],
+        timestamp=datetime.now(timezone.utc) - timedelta(minutes=3),
+        nodes=nodes,
+        error=ERROR,
+        application_root=root,
+    )
+    record["performance_metrics"].update(database_metrics=DATABASE, memory_usage=MEMORY)
+    return record
+
+
+@pytest.fixture(scope="module")
+def seeded(mongo_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    home = tmp_path_factory.mktemp("trace-home")
+    database = "test_" + uuid.uuid4().hex[:12]
+    store = Store(mongo_url, database=database)
+    store.ensure_indexes()
+    collector = CollectorProcess(mongo_url, database, home)
+    collector.start()
+    try:
+        key = collector.create_project(PROJECT, framework="fastapi")["project_key"]
+        answer = httpx.post(
+            collector.url + "/api/v1/performance/collect",
+            json={"records": [planted_record()]},
+            headers={"X-Project-Key": key},
+            timeout=30,
+        )
+        assert answer.json()["data"]["accepted"] == 1, answer.text
+        yield {"store": store, "env": {**collector.env, "PYSTRUMENT_HOME": str(home)}, "home": home}
+    finally:
+        collector.stop()
+        store.client.drop_database(database)
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def dashboard(seeded: dict[str, Any]) -> Iterator[DashboardProcess]:
+    process = DashboardProcess(seeded["env"], seeded["home"] / "dashboard.log")
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with playwright_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any, dashboard: DashboardProcess) -> Iterator[Page]:
+    opened = Page(browser, dashboard.url)
+    yield opened
+    opened.page.close()
+
+
+def open_trace(page: Page) -> Any:
+    browser_page = page.open(f"?page=trace&project={PROJECT}&trace={TRACE}")
+    page.text("Call tree").wait_for()
+    return browser_page
+
+
+def test_the_exception_panel_shows_the_planted_exception(page: Page) -> None:
+    browser_page = open_trace(page)
+    panel = browser_page.locator(".diag.exception")
+    assert panel.locator(".exception-type").inner_text() == ERROR["type"]
+    assert panel.locator(".exception-message").inner_text() == ERROR["message"]
+    frames = panel.locator(".traceback li")
+    assert frames.count() == 4
+    highlighted = panel.locator(".traceback li.application code").all_inner_texts()
+    assert highlighted == ["list_orders", "check_stock"]
+    assert "/srv/shop/stock.py:17" in panel.locator(".traceback li.application").nth(1).inner_text()
+    assert "4 outer frames not sent" in panel.inner_text()
+    # highlighted means drawn differently, not only classed
+    colours = [frames.nth(i).evaluate("e => getComputedStyle(e).backgroundColor") for i in range(4)]
+    assert colours[1] == colours[2] != colours[0] == colours[3]
+    page.shot("trace-exception")
+    assert page.errors == []
+
+
+def test_the_sql_panel_lists_statements_and_flags_the_repeated_one(page: Page) -> None:
+    browser_page = open_trace(page)
+    panel = browser_page.locator(".diag.sql")
+    rows = panel.locator("tbody tr")
+    assert rows.count() == 2
+    looped, once = rows.nth(0), rows.nth(1)
+    assert looped.locator(".statement").inner_text() == LOOPED
+    assert looped.locator(".count").inner_text().split()[0] == "12"
+    assert looped.locator(".badge-repeated").inner_text() == "repeated ×12"
+    assert "30 ms" in looped.inner_text()  # total time
+    assert "load_order_items" in looped.locator(".site").inner_text()
+    assert "/srv/shop/views.py:71" in looped.locator(".site").inner_text()
+    assert once.locator(".statement").inner_text() == ONCE
+    assert once.locator(".badge-repeated").count() == 0
+    assert "2 distinct statements, 13 executions, 32 ms in total" in panel.inner_text()
+    allocations = browser_page.locator(".diag.allocations tbody tr")
+    assert allocations.count() == 1
+    assert "format_price" in allocations.inner_text()
+    assert "/srv/shop/money.py:9" in allocations.inner_text()
+    assert "3 MiB" in allocations.inner_text()
+    assert "12,000" in allocations.inner_text()
+    page.shot("trace-sql")
+    assert page.errors == []
