@@ -20,8 +20,9 @@ from panel_apps.trace_panels import PANEL_STYLE, allocations_html, exception_htm
 from pystrument_lab.errors import PystrumentError
 from pystrument_lab.loaders import Record
 from pystrument_lab.markup import markdown_code, markdown_text
-from pystrument_lab.widgets.flamegraph import flame_graph, flame_graph_data
-from pystrument_lab.widgets.timefmt import format_seconds
+from pystrument_lab.treefocus import FocusedView
+from pystrument_lab.widgets.flamegraph import flame_graph
+from pystrument_lab.widgets.timefmt import format_seconds, format_share
 
 #: Call-tree rows shown in the table; the flame graph shows every node.
 TREE_ROWS = 400
@@ -90,21 +91,49 @@ def _pairs(values: dict[str, Any]) -> pn.pane.HTML:
     return pn.pane.HTML(f"<table class='pairs'>{rows}</table>")
 
 
-def call_tree_rows(record: Record) -> list[dict[str, Any]]:
-    """The call tree in pre-order, indented by depth, with the flame graph's time texts."""
-    if record.tree is None:
+def call_tree_rows(record: Record, *, show_all: bool = False) -> list[dict[str, Any]]:
+    """The call tree in pre-order, indented, opened at the application root.
+
+    Library frames inside calls are folded into the frame the application
+    called (:class:`~pystrument_lab.treefocus.FocusedView`); ``show_all``
+    lists every frame from the server's entry point.
+    """
+    tree = record.tree
+    if tree is None:
         return []
-    data = flame_graph_data(record.tree)
-    return [
-        {
-            "function": "\u2003" * data["depth"][i] + data["function"][i],
-            "total": data["total_text"][i],
-            "self": data["self_text"][i],
-            "share": data["share_text"][i],
-            "location": data["location"][i],
-        }
-        for i in range(min(TREE_ROWS, len(data["function"])))
-    ]
+    view = FocusedView(tree, show_all=show_all)
+    total = tree.root.duration
+    rows = []
+    for node in view.rows()[:TREE_ROWS]:
+        folded = view.folded[node.call_id]
+        rows.append(
+            {
+                "function": "\u2003" * view.level[node.call_id] + node.function_name,
+                "total": format_seconds(tree.per_request(node.duration)),
+                "self": format_seconds(tree.per_request(node.self_time)),
+                "share": format_share(node.duration / total if total else 0.0),
+                "location": node.location,
+                "folded": f"{folded} frame{'s' if folded != 1 else ''}" if folded else "",
+            }
+        )
+    return rows
+
+
+def focus_note(record: Record, *, show_all: bool) -> str:
+    """Where the tree table opens and what it folds, as Markdown."""
+    if record.tree is None:
+        return ""
+    view = FocusedView(record.tree, show_all=show_all)
+    if show_all:
+        return "Every frame, from the server's entry point."
+    above, folded = view.hidden_above, sum(view.folded.values())
+    if not above and not folded:
+        return "Every frame is shown: this tree has no server, framework or library frames to fold."
+    return (
+        f"Opened at {markdown_code(view.top.function_name)}, the application's outermost frame: "
+        f"{above} server and framework frame{'s' if above != 1 else ''} above it and "
+        f"{folded} library frame{'s' if folded != 1 else ''} inside calls are folded."
+    )
 
 
 def diagnostics_panes(record: Record) -> list[pn.pane.HTML]:
@@ -188,17 +217,7 @@ class TracePage(Page):
                     flame_graph(record.tree, title="Flame graph"), sizing_mode="stretch_width"
                 )
             )
-            parts.append(pn.pane.Markdown("#### Call tree"))
-            parts.append(
-                pn.widgets.Tabulator(
-                    pd.DataFrame(call_tree_rows(record)),
-                    show_index=False,
-                    disabled=True,
-                    height=400,
-                    sizing_mode="stretch_width",
-                    layout="fit_data_stretch",
-                )  # fmt: skip
-            )
+            parts += self._tree_table(record)
         slow = ((data.get("performance_metrics") or {}).get("database_metrics") or {}).get(
             "slow_queries"
         )
@@ -210,6 +229,38 @@ class TracePage(Page):
                 )
             )
         self.body.objects = parts
+
+    def _tree_table(self, record: Record) -> list[Any]:
+        """The call-tree table, its note and the "show all frames" switch."""
+        show_all = pn.widgets.Checkbox(
+            label="Show all frames (server, framework and library internals)",
+            value=False,
+            css_classes=["show-all-frames"],
+        )
+        note = pn.pane.Markdown(focus_note(record, show_all=False), css_classes=["tree-focus"])
+        holder = pn.Column(_tree_table(record, show_all=False), sizing_mode="stretch_width")
+
+        def switched(event: Any) -> None:
+            # A new table, so its columns fit the new rows (fit_data sizes them once).
+            holder.objects = [_tree_table(record, show_all=event.new)]
+            note.object = focus_note(record, show_all=event.new)
+
+        show_all.param.watch(switched, "value")
+        return [pn.pane.Markdown("#### Call tree"), show_all, note, holder]
+
+
+def _tree_table(record: Record, *, show_all: bool) -> pn.widgets.Tabulator:
+    import pandas as pd
+
+    return pn.widgets.Tabulator(
+        pd.DataFrame(call_tree_rows(record, show_all=show_all)),
+        show_index=False,
+        disabled=True,
+        height=400,
+        sizing_mode="stretch_width",
+        layout="fit_data_stretch",
+        css_classes=["call-tree"],
+    )
 
 
 def pyinstrument_view() -> pn.viewable.Viewable:

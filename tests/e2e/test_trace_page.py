@@ -205,5 +205,48 @@ def test_the_sql_panel_lists_statements_and_flags_the_repeated_one(page: Page) -
     assert "/srv/shop/money.py:9" in allocations.inner_text()
     assert "3 MiB" in allocations.inner_text()
     assert "12,000" in allocations.inner_text()
+    browser_page.locator(".diag.allocations").scroll_into_view_if_needed()
     page.shot("trace-sql")
+    assert page.errors == []
+
+
+def tree_functions(browser_page: Any) -> list[str]:
+    cells = browser_page.locator(
+        ".call-tree .tabulator-row .tabulator-cell[tabulator-field='function']"
+    )
+    return [text.strip("\u2003 ") for text in cells.all_inner_texts()]
+
+
+def test_the_tree_opens_on_application_code_and_one_switch_shows_every_frame(
+    page: Page, seeded: dict[str, Any]
+) -> None:
+    browser_page = open_trace(page)
+    stored = {
+        node["function_name"]: node
+        for node in seeded["store"].call_trees.find_one({"trace_id": TRACE})["nodes"]
+    }
+    shown = tree_functions(browser_page)
+    assert shown[0] == "shop.list_orders" and stored[shown[0]]["is_application"]
+    # the view the application called into stays, its internals fold into it
+    assert shown == [
+        "shop.list_orders", "shop.load_order_items", "sqlalchemy.execute", "jinja2.render",
+        "shop.format_price",
+    ]  # fmt: skip
+    note = page.text("the application's outermost frame").inner_text()
+    assert "4 server and framework frames above it" in note
+    assert "2 library frames inside calls are folded" in note
+    browser_page.locator(".call-tree").scroll_into_view_if_needed()
+    page.shot("trace-tree-focused")
+    browser_page.locator(".show-all-frames input").check()
+    browser_page.locator(
+        ".call-tree .tabulator-cell[tabulator-field='function']", has_text="uvicorn.run_asgi"
+    ).wait_for()
+    every = tree_functions(browser_page)
+    assert every[:5] == [
+        "uvicorn.run_asgi", "starlette.__call__", "starlette.wrapped_app", "starlette.handle",
+        "shop.list_orders",
+    ]  # fmt: skip
+    assert len(every) == len(stored)
+    browser_page.locator(".call-tree").scroll_into_view_if_needed()
+    page.shot("trace-tree-all")
     assert page.errors == []
