@@ -35,7 +35,9 @@ class EndpointsPage(Page):
     def __init__(self, state: AppState, **params: Any) -> None:
         super().__init__(state, **params)
         self.endpoints: Any = None
-        self.listing = table({"route": []}, pagination="local", page_size=15, selectable=1)
+        self.listing = table(
+            {"route": []}, ENDPOINT_TABLE_COLUMNS, pagination="local", page_size=15, selectable=1
+        )
         self.listing.on_click(self._clicked)
         self.detail = pn.Column(sizing_mode="stretch_width")
 

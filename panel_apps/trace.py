@@ -22,10 +22,11 @@ from pystrument_lab.loaders import Record
 from pystrument_lab.markup import markdown_code, markdown_text
 from pystrument_lab.treefocus import FocusedView
 from pystrument_lab.widgets.flamegraph import flame_graph
-from pystrument_lab.widgets.timefmt import format_seconds, format_share
+from pystrument_lab.widgets.timefmt import format_ms, format_share
 
 #: Call-tree rows shown in the table; the flame graph shows every node.
 TREE_ROWS = 400
+DURATIONS = frozenset({"total duration", "CPU time", "SQL time", "cache time"})
 
 
 def request_table(record: Record) -> dict[str, Any]:
@@ -53,20 +54,23 @@ def request_table(record: Record) -> dict[str, Any]:
 
 
 def metrics_table(record: Record) -> dict[str, Any]:
-    """The request's measured metrics (CPU, SQL, cache, memory), as label -> value."""
+    """The request's measured metrics (CPU, SQL, cache, memory), as label -> value.
+
+    The labels in :data:`DURATIONS` hold seconds (shown in ms).
+    """
     metrics = record.data.get("performance_metrics") or {}
     database = metrics.get("database_metrics") or {}
     cache = metrics.get("cache_metrics") or {}
     memory = metrics.get("memory_usage") or {}
     return {
-        "total duration (s)": metrics.get("total_duration"),
-        "CPU time (s)": metrics.get("cpu_time"),
+        "total duration": metrics.get("total_duration"),
+        "CPU time": metrics.get("cpu_time"),
         "SQL queries": database.get("query_count"),
-        "SQL time (s)": database.get("query_time"),
+        "SQL time": database.get("query_time"),
         "slow queries": database.get("slow_query_count") or len(database.get("slow_queries") or ()),
         "cache hits": cache.get("cache_hits"),
         "cache misses": cache.get("cache_misses"),
-        "cache time (s)": cache.get("cache_time"),
+        "cache time": cache.get("cache_time"),
         "peak memory (MB)": memory.get("peak_memory"),
         "memory delta (MB)": memory.get("memory_delta"),
     }
@@ -75,8 +79,8 @@ def metrics_table(record: Record) -> dict[str, Any]:
 def _shown(label: str, value: Any) -> tuple[str, str]:
     if value is None:
         return label, "–"
-    if label.endswith(" (s)"):
-        return label[: -len(" (s)")], format_seconds(float(value))
+    if label in DURATIONS:
+        return label, format_ms(float(value))
     if isinstance(value, float):
         return label, f"{value:.3g}"
     return label, str(value)
@@ -109,8 +113,8 @@ def call_tree_rows(record: Record, *, show_all: bool = False) -> list[dict[str, 
         rows.append(
             {
                 "function": "\u2003" * view.level[node.call_id] + node.function_name,
-                "total": format_seconds(tree.per_request(node.duration)),
-                "self": format_seconds(tree.per_request(node.self_time)),
+                "total": format_ms(tree.per_request(node.duration)),
+                "self": format_ms(tree.per_request(node.self_time)),
                 "share": format_share(node.duration / total if total else 0.0),
                 "location": node.location,
                 "folded": f"{folded} frame{'s' if folded != 1 else ''}" if folded else "",

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pystrument_lab.markup import html_text
-from pystrument_lab.widgets.timefmt import format_seconds
+from pystrument_lab.widgets.timefmt import format_ms
 
 __all__ = ["PANEL_STYLE", "allocations_html", "exception_html", "format_bytes", "sql_html"]
 
@@ -112,8 +112,8 @@ def sql_html(database: Mapping[str, Any] | None) -> str | None:
             f"<tr class='{'repeated' if repeated else 'single'}'>"
             f"<td><pre class='statement'>{html_text(item.get('statement'))}</pre></td>"
             f"<td class='num count'>{count}{badge}</td>"
-            f"<td class='num'>{format_seconds(float(item.get('total_duration') or 0.0))}</td>"
-            f"<td class='num'>{format_seconds(float(item.get('max_duration') or 0.0))}</td>"
+            f"<td class='num'>{format_ms(float(item.get('total_duration') or 0.0))}</td>"
+            f"<td class='num'>{format_ms(float(item.get('max_duration') or 0.0))}</td>"
             f"<td class='site'>{_site(item.get('call_site'))}</td></tr>"
         )
     executions = sum(int(item.get("count") or 0) for item in items)
@@ -121,14 +121,14 @@ def sql_html(database: Mapping[str, Any] | None) -> str | None:
     repeated_count = sum(1 for item in items if int(item.get("count") or 0) > 1)
     summary = (
         f"{len(items)} distinct statement{'s' if len(items) != 1 else ''}, "
-        f"{executions} execution{'s' if executions != 1 else ''}, {format_seconds(total)} in total"
+        f"{executions} execution{'s' if executions != 1 else ''}, {format_ms(total)} in total"
         + (f"; {repeated_count} repeated within the request" if repeated_count else "")
     )
     other = int(statements.get("other_statements") or 0)
     footer = (
         f"<p class='note'>Not listed: {other} more statements "
         f"({int(statements.get('other_count') or 0)} executions, "
-        f"{format_seconds(float(statements.get('other_duration') or 0.0))}).</p>"
+        f"{format_ms(float(statements.get('other_duration') or 0.0))}).</p>"
         if other
         else ""
     )
