@@ -250,3 +250,18 @@ def test_the_tree_opens_on_application_code_and_one_switch_shows_every_frame(
     browser_page.locator(".call-tree").scroll_into_view_if_needed()
     page.shot("trace-tree-all")
     assert page.errors == []
+
+
+def test_without_a_range_in_the_url_the_range_fits_the_data_and_goes_into_the_url(
+    page: Page,
+) -> None:
+    browser_page = page.open(f"?page=records&project={PROJECT}")
+    page.text(f"Records of {PROJECT}, 15m").wait_for()  # the record is 3 minutes old
+    browser_page.wait_for_function("() => window.location.search.includes('range=15m')")
+    assert "range=15m" in browser_page.url
+    page.shot("records-fitted-range")
+    # a range in the URL is the user's
+    page.open(f"?page=records&project={PROJECT}&range=7d")
+    page.text(f"Records of {PROJECT}, 7d").wait_for()
+    assert "range=7d" in browser_page.url
+    assert page.errors == []

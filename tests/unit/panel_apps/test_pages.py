@@ -276,3 +276,52 @@ def test_background_work_lists_the_schedule_and_running_work() -> None:
     )
     assert "Running now: job daily, report summary for shop" in text
     assert "| analysis | 2 | 1 | 7 | 1 |" in text and "Workers busy: w1" in text
+
+
+def test_the_default_range_is_the_smallest_that_holds_the_recent_data(store: Any) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from panel_apps.state import fitted_range
+    from pystrument_lab.loaders import Lab
+    from tests.utils.factories import make_record
+
+    lab = Lab(store)
+    now = datetime.now(timezone.utc)
+    ages = {"fresh": [2, 9], "hourly": [5, 40], "daily": [30, 300], "weekly": [600, 3000]}
+    for name, minutes in {**ages, "old": [20_000]}.items():
+        key = store.create_project(name, framework="flask")["project_key"]
+        records = [make_record(timestamp=now - timedelta(minutes=m)) for m in minutes]
+        for record in records:
+            record["timestamp"] = datetime.fromisoformat(record["timestamp"])
+        store.insert_records(key, records)
+    assert fitted_range(lab, ["fresh"]) == "15m"
+    assert fitted_range(lab, ["hourly"]) == "1h"
+    assert fitted_range(lab, ["daily"]) == "24h"
+    assert fitted_range(lab, ["weekly"]) == "7d"
+    assert fitted_range(lab, ["old"]) == "24h"  # nothing this week: the usual default
+    assert fitted_range(lab, ["fresh", "daily"]) == "24h"  # the overview holds every project
+    assert fitted_range(lab, []) == "24h"
+
+
+def test_the_dashboard_opens_on_the_fitted_range_unless_the_url_names_one(store: Any) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from pystrument_lab.loaders import Lab
+    from tests.utils.factories import make_record
+
+    key = store.create_project("fresh", framework="flask")["project_key"]
+    record = make_record()
+    record["timestamp"] = datetime.now(timezone.utc) - timedelta(minutes=4)
+    store.insert_records(key, [record])
+    older = store.create_project("older", framework="flask")["project_key"]
+    record = make_record()
+    record["timestamp"] = datetime.now(timezone.utc) - timedelta(hours=5)
+    store.insert_records(older, [record])
+    dashboard = Dashboard(Lab(store))
+    assert dashboard.state.time_range == "24h"  # the overview: every project's data
+    dashboard.state.project = "fresh"
+    assert dashboard.state.time_range == "15m" and dashboard.time_range.value == "15m"
+    dashboard.time_range.value = "7d"  # the user's choice stays
+    dashboard.state.project = ""
+    dashboard.state.project = "fresh"
+    assert dashboard.state.time_range == "7d"
