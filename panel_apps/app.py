@@ -7,6 +7,7 @@ so every browser session has its own state: ``pystrument dashboard``, or
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import panel as pn
@@ -88,10 +89,8 @@ class Dashboard(pn.viewable.Viewer):
         else:
             listed, _ = self.state.lab.store.list_projects(page=1, size=100)
             projects = [p["name"] for p in listed if p.get("status") != "archived"]
-        try:
+        with contextlib.suppress(PystrumentError):  # an unknown project: its page says so
             self.state.time_range = fitted_range(self.state.lab, projects)
-        except PystrumentError:  # an unknown project in the URL: its page says so
-            pass
 
     def _write_range(self) -> None:
         if pn.state.location is not None:
