@@ -94,7 +94,7 @@ class Dashboard(pn.viewable.Viewer):
 
     def _write_range(self) -> None:
         if pn.state.location is not None:
-            pn.state.location.update_query(range=self.state.time_range)
+            pn.state.location.update_query(range=self.state.time_range)  # type: ignore[arg-type]
 
     def _range_picked(self, event: Any) -> None:
         if event.new != self.state.time_range:
