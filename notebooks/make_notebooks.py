@@ -37,7 +37,10 @@ lab'''
 BOKEH = '''\
 from bokeh.io import output_notebook, show
 
-output_notebook(hide_banner=True)'''
+from pystrument_lab.widgets import bokeh_resources
+
+# BokehJS goes into the notebook, so the charts draw offline (PYSTRUMENT_BOKEH_RESOURCES=cdn: from its CDN).
+output_notebook(bokeh_resources(), hide_banner=True)'''
 
 
 def md(text: str) -> nbformat.NotebookNode:

@@ -85,12 +85,18 @@ def _quickstart(out: Outputs, demo: dict[str, Any]) -> None:
     assert "Slowest endpoint: GET /api/" in out.stdout
     assert out.data("application/vnd.jupyter.widget-view+json")  # the call tree widget
     assert any("<iframe srcdoc=" in html for html in out.data("text/html"))  # the flame graph
+    assert "cdn.bokeh.org" not in out.html()  # ... with its BokehJS inside
     assert "pyinstrument view written to slowest-request.html" in out.stdout
 
 
 def _explore(out: Outputs, demo: dict[str, Any]) -> None:
     assert f"{REQUESTS * 2} requests in" in out.stdout  # the trend's total: every request
     assert len(out.data("application/vnd.bokehjs_exec.v0+json")) == 3  # latency, traffic, p95 bars
+    # BokehJS itself is in the notebook (output_notebook with inline resources): the charts
+    # draw in a browser without internet access, and nothing points at the CDN.
+    scripts = out.data("application/javascript")
+    assert any(len(script) > 500_000 and "Bokeh" in script for script in scripts)
+    assert not any("cdn.bokeh.org" in text for text in scripts + out.data("text/html"))
     assert "Most queries per request: /api/orders" in out.stdout  # the planted N+1
     assert "load_order_items" in out.stdout  # ... and the function issuing the queries
     assert (
@@ -134,7 +140,10 @@ def test_notebooks_are_stored_without_outputs() -> None:
 
 
 @pytest.mark.parametrize("path", GUIDES, ids=[path.name for path in GUIDES])
-def test_notebook_runs_against_the_demo(path: Path, demo: dict[str, Any], tmp_path: Path) -> None:
+def test_notebook_runs_against_the_demo(
+    path: Path, demo: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PYSTRUMENT_BOKEH_RESOURCES", raising=False)  # the default: inline
     store: Store = demo["store"]
     executed = tmp_path / path.name
     papermill.execute_notebook(
