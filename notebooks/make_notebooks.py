@@ -213,7 +213,7 @@ from pystrument_lab.widgets.charts import latency_chart, throughput_chart
 trends = lab.trends(project, time_range=time_range)
 print(f"{int(trends['count'].sum())} requests in {len(trends)} buckets")
 show(latency_chart(trends, title=f"{project}: latency (ms)"))
-show(throughput_chart(trends, title=f"{project}: requests per second"))'''),
+show(throughput_chart(trends, title=f"{project}: requests per minute"))'''),
         md("""
 ## Endpoints at a glance
 
