@@ -178,7 +178,10 @@ class TracePage(Page):
         data = record.data
         analyse = pn.widgets.Button(label="Analyse this request", color="primary")
         analyse.on_click(lambda _: self.state.request_analysis("record", record.trace_id))
-        links: list[Any] = [analyse]
+        copy = pn.widgets.Button(label="Copy trace id", color="light", css_classes=["copy-trace"])
+        # The id travels as a value, never as code (it came from the monitored app).
+        copy.js_on_click(args={"text": record.trace_id}, code="navigator.clipboard.writeText(text)")
+        links: list[Any] = [analyse, copy]
         if record.session is not None:
             links.append(
                 pn.pane.HTML(
@@ -264,6 +267,10 @@ def _tree_table(record: Record, *, show_all: bool) -> pn.widgets.Tabulator:
         sizing_mode="stretch_width",
         layout="fit_data_stretch",
         css_classes=["call-tree"],
+        # Search within the tree: a case-insensitive substring of the function's name.
+        header_filters={
+            "function": {"type": "input", "func": "like", "placeholder": "search functions"}
+        },
     )
 
 

@@ -168,6 +168,11 @@ def open_trace(page: Page) -> Any:
 
 def test_the_exception_panel_shows_the_planted_exception(page: Page) -> None:
     browser_page = open_trace(page)
+    browser_page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    browser_page.get_by_role("button", name="Copy trace id").click()
+    browser_page.wait_for_function(
+        f"async () => (await navigator.clipboard.readText()) === '{TRACE}'"
+    )
     panel = browser_page.locator(".diag.exception")
     assert panel.locator(".exception-type").inner_text() == ERROR["type"]
     assert panel.locator(".exception-message").inner_text() == ERROR["message"]
@@ -237,6 +242,17 @@ def test_the_tree_opens_on_application_code_and_one_switch_shows_every_frame(
     assert "2 library frames inside calls are folded" in note
     browser_page.locator(".call-tree").scroll_into_view_if_needed()
     page.shot("trace-tree-focused")
+    search = browser_page.locator(".call-tree .tabulator-header-filter input").first
+    search.press_sequentially("ORDER")  # Tabulator filters on key presses
+    browser_page.locator(
+        ".call-tree .tabulator-cell[tabulator-field='function']", has_text="jinja2.render"
+    ).wait_for(state="detached")
+    assert tree_functions(browser_page) == ["shop.list_orders", "shop.load_order_items"]
+    search.fill("")
+    search.press("Backspace")
+    browser_page.locator(
+        ".call-tree .tabulator-cell[tabulator-field='function']", has_text="jinja2.render"
+    ).wait_for()
     browser_page.locator(".show-all-frames input").check()
     browser_page.locator(
         ".call-tree .tabulator-cell[tabulator-field='function']", has_text="uvicorn.run_asgi"
