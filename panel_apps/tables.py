@@ -43,6 +43,7 @@ TITLES: dict[str, str] = {
     "timestamp": "time (UTC)", "created_at": "created (UTC)", "updated_at": "updated (UTC)",
     "last_activity": "last activity (UTC)", "first_seen": "first seen (UTC)",
     "last_seen": "last seen (UTC)", "trace": "trace id", "regression": "regressed",
+    "error_type": "exception",
 }  # fmt: skip
 PERCENT = {"type": "money", "symbol": "%", "symbolAfter": True, "precision": 2}
 #: Characters of a trace id shown in a table (the full id opens the trace).
@@ -50,6 +51,7 @@ TRACE_CHARS = 12
 #: Widths (share or px) of the columns whose texts are long; the others share the rest.
 WIDE: dict[str, str | int] = {
     "route": "17%", "path": "14%", "function": "22%", "file": "18%", "name": "16%",
+    "error_type": "22%", "exception": "40%",
     "regression": 96,  # one long word and the sort arrow
     # texts of a known length, shown whole
     "timestamp": 150, "created_at": 150, "trace": 118,

@@ -19,7 +19,7 @@ import pytest
 
 from pystrument_lab.store import Store
 from tests.e2e.test_dashboard import CHROMIUM, CHROMIUM_ARGS, DashboardProcess, Page
-from tests.utils.factories import make_record
+from tests.utils.factories import make_metric, make_record
 from tests.utils.services import CollectorProcess
 from tests.utils.tree_specs import Spec, nodes_from_spec
 
@@ -131,6 +131,15 @@ def seeded(mongo_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             timeout=30,
         )
         assert answer.json()["data"]["accepted"] == 1, answer.text
+        metric = make_metric([0.06, 0.05, 0.07], route="/orders", status_class="5xx", errors=3)
+        metric["exceptions"] = {ERROR["type"]: 3}
+        answer = httpx.post(
+            collector.url + "/api/v1/performance/metrics",
+            json={"batch_id": uuid.uuid4().hex, "metrics": [metric]},
+            headers={"X-Project-Key": key},
+            timeout=30,
+        )
+        assert answer.json()["code"] == 0, answer.text
         yield {"store": store, "env": {**collector.env, "PYSTRUMENT_HOME": str(home)}, "home": home}
     finally:
         collector.stop()
@@ -280,4 +289,25 @@ def test_without_a_range_in_the_url_the_range_fits_the_data_and_goes_into_the_ur
     page.open(f"?page=records&project={PROJECT}&range=7d")
     page.text(f"Records of {PROJECT}, 7d").wait_for()
     assert "range=7d" in browser_page.url
+    assert page.errors == []
+
+
+def test_the_endpoint_lists_its_exceptions_and_failed_and_slowest_requests(page: Page) -> None:
+    browser_page = page.open(f"?page=endpoints&project={PROJECT}&route=/orders&range=1h")
+    page.text("Failed sampled requests").wait_for()
+    exceptions = browser_page.locator(".exceptions .tabulator-row")
+    assert exceptions.count() == 1
+    assert exceptions.first.locator("[tabulator-field='exception']").inner_text() == ERROR["type"]
+    assert exceptions.first.locator("[tabulator-field='count']").inner_text() == "3"
+    failed = browser_page.locator(".failed .tabulator-row")
+    assert failed.count() == 1
+    assert failed.first.locator("[tabulator-field='error_type']").inner_text() == ERROR["type"]
+    assert failed.first.locator("[tabulator-field='status_code']").inner_text() == "500"
+    slowest = browser_page.locator(".slowest .tabulator-row")
+    assert slowest.first.locator("[tabulator-field='trace']").inner_text() == TRACE[:12] + "…"
+    browser_page.locator(".failed").scroll_into_view_if_needed()
+    page.shot("endpoint-failed-requests")
+    failed.first.locator("[tabulator-field='trace']").click()
+    browser_page.locator(".diag.exception").wait_for()  # the trace page
+    assert f"trace={TRACE}" in browser_page.url
     assert page.errors == []
