@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import panel as pn
@@ -101,6 +102,14 @@ class EndpointsPage(Page):
         ]
         self._fill_detail()
 
+    def _opener(self, listing: pn.widgets.Tabulator) -> Callable[[Any], None]:
+        """A click handler opening the trace of the clicked row of ``listing``."""
+
+        def open_row(event: Any) -> None:
+            self.state.open_trace(str(listing.value.iloc[event.row]["trace_id"]))
+
+        return open_row
+
     def _clicked(self, event: Any) -> None:
         self.state.route = str(self.listing.value.iloc[event.row]["route"])
 
@@ -157,10 +166,6 @@ class EndpointsPage(Page):
             if not frame.height:
                 continue
             listing = table(frame, REQUEST_COLUMNS, css_classes=[name])
-            listing.on_click(
-                lambda event, shown=listing: self.state.open_trace(
-                    str(shown.value.iloc[event.row]["trace_id"])
-                )
-            )
+            listing.on_click(self._opener(listing))
             parts += [pn.pane.Markdown(f"#### {title}; click one for its trace"), listing]
         return parts
