@@ -108,10 +108,18 @@ def test_endpoints_table_trends_and_merged_tree(app_state: AppState) -> None:
     row = list(page.listing.value["route"]).index(SEARCH)
     click(page, row)
     assert app_state.route == SEARCH
-    graph = page.detail.objects[-1]
+    graph = page.detail.objects[2]
     assert isinstance(graph, pn.pane.Bokeh)
     source = graph.object.renderers[0].data_source
     assert "rank_results" in source.data["function"]
+    # below it, the route's slowest sampled requests, slowest first, each opening its trace
+    [slowest] = [o for o in page.detail.objects if "slowest" in getattr(o, "css_classes", [])]
+    durations = list(slowest.value["total_duration"])
+    assert len(durations) == 10 and durations == sorted(durations, reverse=True)
+    stored = app_state.lab.records("shop", route=SEARCH, time_range="6h")["total_duration"]
+    assert durations[0] == round(stored.max() * 1000, 2)
+    page._opener(slowest)(SimpleNamespace(row=0))
+    assert app_state.page == "trace" and app_state.trace == slowest.value.iloc[0]["trace_id"]
 
 
 def test_records_filters_and_opens_trace(app_state: AppState) -> None:
