@@ -37,7 +37,10 @@ lab'''
 BOKEH = '''\
 from bokeh.io import output_notebook, show
 
-output_notebook(hide_banner=True)'''
+from pystrument_lab.widgets import bokeh_resources
+
+# BokehJS goes into the notebook, so the charts draw offline (PYSTRUMENT_BOKEH_RESOURCES=cdn: from its CDN).
+output_notebook(bokeh_resources(), hide_banner=True)'''
 
 
 def md(text: str) -> nbformat.NotebookNode:
@@ -210,7 +213,7 @@ from pystrument_lab.widgets.charts import latency_chart, throughput_chart
 trends = lab.trends(project, time_range=time_range)
 print(f"{int(trends['count'].sum())} requests in {len(trends)} buckets")
 show(latency_chart(trends, title=f"{project}: latency (ms)"))
-show(throughput_chart(trends, title=f"{project}: requests per second"))'''),
+show(throughput_chart(trends, title=f"{project}: requests per minute"))'''),
         md("""
 ## Endpoints at a glance
 

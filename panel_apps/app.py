@@ -7,6 +7,7 @@ so every browser session has its own state: ``pystrument dashboard``, or
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import panel as pn
@@ -18,9 +19,10 @@ from panel_apps.page import Page
 from panel_apps.projects import ProjectsPage
 from panel_apps.records import RecordsPage
 from panel_apps.reports import ReportsPage
-from panel_apps.state import PAGES, TIME_RANGES, AppState, sync_location
+from panel_apps.state import PAGES, TIME_RANGES, AppState, fitted_range, sync_location
 from panel_apps.trace import TracePage
 from panel_apps.versions import VersionsPage
+from pystrument_lab.errors import PystrumentError
 
 PAGE_CLASSES: dict[str, type[Page]] = {
     "overview": OverviewPage,
@@ -46,6 +48,13 @@ class Dashboard(pn.viewable.Viewer):
             lab = pystrument_lab.connect()
         self.state = AppState(lab)
         sync_location(self.state)
+        # A range in the URL (or chosen in the sidebar) is the user's; otherwise it follows the data.
+        self._range_chosen = "range" in (pn.state.session_args or {})
+        if not self._range_chosen:
+            self.fit_time_range()
+            if pn.state.location is not None:
+                # The URL can only change once the page is in the browser.
+                pn.state.onload(self._write_range)
         self.pages: dict[str, Page] = {
             slug: cls(state=self.state) for slug, cls in PAGE_CLASSES.items()
         }
@@ -65,16 +74,40 @@ class Dashboard(pn.viewable.Viewer):
         )  # fmt: skip
         self.main = pn.Column(sizing_mode="stretch_width")
         self.nav.param.watch(lambda e: setattr(self.state, "page", e.new), "value")
-        self.time_range.param.watch(lambda e: setattr(self.state, "time_range", e.new), "value")
+        self.time_range.param.watch(self._range_picked, "value")
         self.project.param.watch(self._project_chosen, "value")
         self.state.param.watch(self._page_changed, "page")
+        self.state.param.watch(self._project_changed, "project")
         self.state.param.watch(lambda e: self._sync_controls(), ["project", "time_range"])
         self._sync_controls()
         self._show(self.state.page)
 
+    def fit_time_range(self) -> None:
+        """Set the range that fits the chosen project's data (every project's on the overview)."""
+        if self.state.project:
+            projects = [self.state.project]
+        else:
+            listed, _ = self.state.lab.store.list_projects(page=1, size=100)
+            projects = [p["name"] for p in listed if p.get("status") != "archived"]
+        with contextlib.suppress(PystrumentError):  # an unknown project: its page says so
+            self.state.time_range = fitted_range(self.state.lab, projects)
+
+    def _write_range(self) -> None:
+        if pn.state.location is not None:
+            pn.state.location.update_query(range=self.state.time_range)  # type: ignore[arg-type]
+
+    def _range_picked(self, event: Any) -> None:
+        if event.new != self.state.time_range:
+            self._range_chosen = True
+            self.state.time_range = event.new
+
     def _project_chosen(self, event: Any) -> None:
         if event.new and event.new != NO_PROJECT and event.new != self.state.project:
             self.state.param.update(project=event.new, route="", trace="")
+
+    def _project_changed(self, _: Any) -> None:
+        if not self._range_chosen:
+            self.fit_time_range()
 
     def _sync_controls(self) -> None:
         names = [

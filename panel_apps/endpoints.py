@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import panel as pn
@@ -28,6 +29,16 @@ ENDPOINT_TABLE_COLUMNS = [
 ]
 
 
+#: Columns of the route's slowest and failed requests.
+REQUEST_COLUMNS = [
+    "timestamp", "total_duration", "status_code", "error_type", "query_count", "app_version",
+    "trace_id",
+]  # fmt: skip
+#: Requests in each list; the failed ones are looked for among the newest RECENT.
+LISTED = 10
+RECENT = 500
+
+
 class EndpointsPage(Page):
     slug: ClassVar[str] = "endpoints"
     depends_on: ClassVar[tuple[str, ...]] = ("project", "time_range", "route")
@@ -35,7 +46,9 @@ class EndpointsPage(Page):
     def __init__(self, state: AppState, **params: Any) -> None:
         super().__init__(state, **params)
         self.endpoints: Any = None
-        self.listing = table({"route": []}, pagination="local", page_size=15, selectable=1)
+        self.listing = table(
+            {"route": []}, ENDPOINT_TABLE_COLUMNS, pagination="local", page_size=15, selectable=1
+        )
         self.listing.on_click(self._clicked)
         self.detail = pn.Column(sizing_mode="stretch_width")
 
@@ -89,6 +102,14 @@ class EndpointsPage(Page):
         ]
         self._fill_detail()
 
+    def _opener(self, listing: pn.widgets.Tabulator) -> Callable[[Any], None]:
+        """A click handler opening the trace of the clicked row of ``listing``."""
+
+        def open_row(event: Any) -> None:
+            self.state.open_trace(str(listing.value.iloc[event.row]["trace_id"]))
+
+        return open_row
+
     def _clicked(self, event: Any) -> None:
         self.state.route = str(self.listing.value.iloc[event.row]["route"])
 
@@ -118,4 +139,33 @@ class EndpointsPage(Page):
             pn.pane.Markdown(f"### {markdown_text(route)}"),
             pn.Row(records_button, analyse_button),
             graph,
+            *self._requests_lists(route),
         ]
+
+    def _requests_lists(self, route: str) -> list[Any]:
+        """The route's exceptions by type, its slowest and its failed sampled requests."""
+        project, time_range = self.state.project, self.state.time_range
+        parts: list[Any] = []
+        exceptions = self.lab.exceptions(project, time_range=time_range, route=route)
+        if exceptions.height:
+            parts += [
+                pn.pane.Markdown("#### Exceptions, every request counted"),
+                table(exceptions, ["exception", "method", "count"], css_classes=["exceptions"]),
+            ]
+        newest = self.lab.records(project, time_range=time_range, route=route, limit=RECENT)
+        failed = newest.filter(
+            (newest["status_code"] >= 500) | newest["error_type"].is_not_null()
+        ).head(LISTED)
+        slowest = self.lab.records(
+            project, time_range=time_range, route=route, sort="-total_duration", limit=LISTED
+        )
+        for title, frame, name in (
+            ("Slowest sampled requests", slowest, "slowest"),
+            (f"Failed sampled requests (of the newest {RECENT})", failed, "failed"),
+        ):
+            if not frame.height:
+                continue
+            listing = table(frame, REQUEST_COLUMNS, css_classes=[name])
+            listing.on_click(self._opener(listing))
+            parts += [pn.pane.Markdown(f"#### {title}; click one for its trace"), listing]
+        return parts

@@ -17,7 +17,7 @@ from panel_apps.snippets import no_data
 from pystrument_lab import trends
 from pystrument_lab.markup import html_text, markdown_text
 from pystrument_lab.widgets.charts import sparkline
-from pystrument_lab.widgets.timefmt import format_seconds
+from pystrument_lab.widgets.timefmt import format_ms
 
 
 def breaches(project: Mapping[str, Any], summary: Mapping[str, Any]) -> list[str]:
@@ -26,7 +26,7 @@ def breaches(project: Mapping[str, Any], summary: Mapping[str, Any]) -> list[str
     found = []
     p95, limit = summary.get("p95"), limits.get("response_time")
     if p95 is not None and limit is not None and p95 > limit:
-        found.append(f"p95 {format_seconds(p95)} above {format_seconds(limit)}")
+        found.append(f"p95 {format_ms(p95)} above {format_ms(limit)}")
     rate, limit = summary.get("error_rate"), limits.get("error_rate")
     if summary.get("count") and rate is not None and limit is not None and rate > limit:
         found.append(f"error rate {rate:.1%} above {limit:.1%}")
@@ -84,8 +84,8 @@ class OverviewPage(Page):
         project, summary = entry["project"], entry["summary"]
         last = project.get("last_activity")
         lines = [
-            f"**{summary['count']:,}** requests · p95 **{format_seconds(summary['p95']) if summary['p95'] is not None else '–'}**"
-            f" · errors **{summary['error_rate']:.1%}**",
+            f"**{summary['count']:,}** requests · p95 **{format_ms(summary['p95']) if summary['p95'] is not None else '–'}**"
+            f" · error rate **{summary['error_rate']:.1%}**",
             f"last activity: {_when(last)}" if last else "no data received yet",
         ]
         lines += [f"⚠ {markdown_text(text)}" for text in entry["alerts"]]
@@ -97,7 +97,8 @@ class OverviewPage(Page):
         alerting = bool(entry["alerts"])
         return pn.Card(
             pn.pane.Markdown("\n\n".join(lines), css_classes=["alerting"] if alerting else []),
-            pn.pane.Bokeh(sparkline(entry["buckets"], "count", width=280)),
+            pn.pane.Markdown("requests over the range", margin=(0, 10)),
+            pn.pane.Bokeh(sparkline(entry["buckets"], "count", width=290, height=90)),
             pn.Row(open_button, records_button),
             # Panel puts a Card's title into HTML as it is.
             title=("⚠ " if alerting else "") + html_text(name),

@@ -20,6 +20,7 @@ import panel as pn
 
 from panel_apps.page import Page
 from panel_apps.state import AppState
+from panel_apps.tables import table, update_table
 from pystrument_lab.markup import markdown_code, markdown_text
 
 REPORT_COLUMNS = ["created_at", "template", "status", "trigger", "duration", "html", "error", "id"]
@@ -97,7 +98,9 @@ def report_rows(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "template": document.get("template"),
                 "status": document.get("status"),
                 "trigger": document.get("trigger"),
-                "duration": document.get("duration"),
+                "duration": None
+                if document.get("duration") is None
+                else round(float(document["duration"]), 1),
                 "html": f"<a href='report?id={escape(str(document.get('id')))}' target='_blank'>open</a>"
                 if paths.get("html")
                 else "",
@@ -116,9 +119,9 @@ class ReportsPage(Page):
 
     def __init__(self, state: AppState, **params: Any) -> None:
         super().__init__(state, **params)
-        self.listing = pn.widgets.Tabulator(
-            show_index=False, disabled=True, sizing_mode="stretch_width", layout="fit_data_stretch",
-            formatters={"html": {"type": "html"}}, pagination="local", page_size=20,
+        self.listing = table(
+            {name: [] for name in REPORT_COLUMNS}, REPORT_COLUMNS, pagination="local", page_size=20,
+            formatters={"html": {"type": "html"}}, titles={"duration": "run time (s)", "html": "report"},
         )  # fmt: skip
         self.template = pn.widgets.Select(label="Report", width=200)
         self.run_button = pn.widgets.Button(label="Run report now", color="primary", align="end")
@@ -155,7 +158,7 @@ class ReportsPage(Page):
                 "summary" if "summary" in templates else next(iter(templates), None)
             )
         rows = report_rows(self.load())
-        self.listing.value = pd.DataFrame(rows, columns=REPORT_COLUMNS)
+        update_table(self.listing, pd.DataFrame(rows, columns=REPORT_COLUMNS))
         parts: list[Any] = [pn.pane.Markdown(f"## Reports\n{ABOUT}")]
         if self.state.project:
             parts.append(pn.Row(self.template, self.run_button, self.progress, self.status))

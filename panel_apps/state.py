@@ -3,7 +3,8 @@
 A page reads the project, route, trace and time range from :class:`AppState`
 and navigates by setting them; ``sync_location`` mirrors them into the URL
 (``?page=endpoints&project=shop&route=/api/search&range=24h``) so a link can be
-pasted into a chat and opens the same view.
+pasted into a chat and opens the same view. Without ``range`` in the URL the
+dashboard picks one that fits the data (:func:`fitted_range`) and writes it there.
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ TIME_RANGES: dict[str, str] = {
     "7d": "last 7 days",
     "30d": "last 30 days",
 }
+#: The ranges a default is chosen from, smallest first (see :func:`fitted_range`).
+FITTED_RANGES = ("15m", "1h", "24h", "7d")
+#: The range when the data gives no hint (nothing in the last 7 days).
+DEFAULT_RANGE = "24h"
 #: AppState parameter -> URL query parameter.
 QUERY_PARAMETERS: dict[str, str] = {
     "page": "page",
@@ -83,6 +88,33 @@ class AppState(param.Parameterized):
         values.update(changes)
         query = {QUERY_PARAMETERS[k]: v for k, v in values.items() if v}
         return "?" + urlencode(query)
+
+
+def fitted_range(lab: Lab, projects: list[str]) -> str:
+    """The smallest of :data:`FITTED_RANGES` that holds the projects' recent data.
+
+    "Recent" is the last 7 days: the range must reach back to the oldest
+    sampled request of that week (one indexed query per project: the oldest
+    record since then), so a fresh install's few minutes of data fill the
+    15-minute range instead of a sliver of 24 hours. Without any record in
+    the week the range is :data:`DEFAULT_RANGE`.
+    """
+    from datetime import datetime, timezone
+
+    from pystrument_lab.trends import parse_duration
+
+    now = datetime.now(timezone.utc)
+    oldest: datetime | None = None
+    for project in projects:
+        first = lab.records(project, time_range=FITTED_RANGES[-1], sort="timestamp", limit=1)
+        if first.height:
+            stamp = first["timestamp"][0]
+            stamp = stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)
+            oldest = stamp if oldest is None else min(oldest, stamp)
+    if oldest is None:
+        return DEFAULT_RANGE
+    age = now - oldest
+    return next((name for name in FITTED_RANGES if age <= parse_duration(name)), FITTED_RANGES[-1])
 
 
 def sync_location(state: AppState) -> None:

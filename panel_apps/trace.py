@@ -16,14 +16,17 @@ import panel as pn
 
 from panel_apps.page import Page
 from panel_apps.state import AppState
+from panel_apps.trace_panels import PANEL_STYLE, allocations_html, exception_html, sql_html
 from pystrument_lab.errors import PystrumentError
 from pystrument_lab.loaders import Record
 from pystrument_lab.markup import markdown_code, markdown_text
-from pystrument_lab.widgets.flamegraph import flame_graph, flame_graph_data
-from pystrument_lab.widgets.timefmt import format_seconds
+from pystrument_lab.treefocus import FocusedView
+from pystrument_lab.widgets.flamegraph import flame_graph
+from pystrument_lab.widgets.timefmt import format_ms, format_share
 
 #: Call-tree rows shown in the table; the flame graph shows every node.
 TREE_ROWS = 400
+DURATIONS = frozenset({"total duration", "CPU time", "SQL time", "cache time"})
 
 
 def request_table(record: Record) -> dict[str, Any]:
@@ -51,20 +54,23 @@ def request_table(record: Record) -> dict[str, Any]:
 
 
 def metrics_table(record: Record) -> dict[str, Any]:
-    """The request's measured metrics (CPU, SQL, cache, memory), as label -> value."""
+    """The request's measured metrics (CPU, SQL, cache, memory), as label -> value.
+
+    The labels in :data:`DURATIONS` hold seconds (shown in ms).
+    """
     metrics = record.data.get("performance_metrics") or {}
     database = metrics.get("database_metrics") or {}
     cache = metrics.get("cache_metrics") or {}
     memory = metrics.get("memory_usage") or {}
     return {
-        "total duration (s)": metrics.get("total_duration"),
-        "CPU time (s)": metrics.get("cpu_time"),
+        "total duration": metrics.get("total_duration"),
+        "CPU time": metrics.get("cpu_time"),
         "SQL queries": database.get("query_count"),
-        "SQL time (s)": database.get("query_time"),
+        "SQL time": database.get("query_time"),
         "slow queries": database.get("slow_query_count") or len(database.get("slow_queries") or ()),
         "cache hits": cache.get("cache_hits"),
         "cache misses": cache.get("cache_misses"),
-        "cache time (s)": cache.get("cache_time"),
+        "cache time": cache.get("cache_time"),
         "peak memory (MB)": memory.get("peak_memory"),
         "memory delta (MB)": memory.get("memory_delta"),
     }
@@ -73,8 +79,8 @@ def metrics_table(record: Record) -> dict[str, Any]:
 def _shown(label: str, value: Any) -> tuple[str, str]:
     if value is None:
         return label, "–"
-    if label.endswith(" (s)"):
-        return label[: -len(" (s)")], format_seconds(float(value))
+    if label in DURATIONS:
+        return label, format_ms(float(value))
     if isinstance(value, float):
         return label, f"{value:.3g}"
     return label, str(value)
@@ -89,20 +95,63 @@ def _pairs(values: dict[str, Any]) -> pn.pane.HTML:
     return pn.pane.HTML(f"<table class='pairs'>{rows}</table>")
 
 
-def call_tree_rows(record: Record) -> list[dict[str, Any]]:
-    """The call tree in pre-order, indented by depth, with the flame graph's time texts."""
-    if record.tree is None:
+def call_tree_rows(record: Record, *, show_all: bool = False) -> list[dict[str, Any]]:
+    """The call tree in pre-order, indented, opened at the application root.
+
+    Library frames inside calls are folded into the frame the application
+    called (:class:`~pystrument_lab.treefocus.FocusedView`); ``show_all``
+    lists every frame from the server's entry point.
+    """
+    tree = record.tree
+    if tree is None:
         return []
-    data = flame_graph_data(record.tree)
+    view = FocusedView(tree, show_all=show_all)
+    total = tree.root.duration
+    rows = []
+    for node in view.rows()[:TREE_ROWS]:
+        folded = view.folded[node.call_id]
+        rows.append(
+            {
+                "function": "\u2003" * view.level[node.call_id] + node.function_name,
+                "total": format_ms(tree.per_request(node.duration)),
+                "self": format_ms(tree.per_request(node.self_time)),
+                "share": format_share(node.duration / total if total else 0.0),
+                "location": node.location,
+                "folded": f"{folded} frame{'s' if folded != 1 else ''}" if folded else "",
+            }
+        )
+    return rows
+
+
+def focus_note(record: Record, *, show_all: bool) -> str:
+    """Where the tree table opens and what it folds, as Markdown."""
+    if record.tree is None:
+        return ""
+    view = FocusedView(record.tree, show_all=show_all)
+    if show_all:
+        return "Every frame, from the server's entry point."
+    above, folded = view.hidden_above, sum(view.folded.values())
+    if not above and not folded:
+        return "Every frame is shown: this tree has no server, framework or library frames to fold."
+    return (
+        f"Opened at {markdown_code(view.top.function_name)}, the application's outermost frame: "
+        f"{above} server and framework frame{'s' if above != 1 else ''} above it and "
+        f"{folded} library frame{'s' if folded != 1 else ''} inside calls are folded."
+    )
+
+
+def diagnostics_panes(record: Record) -> list[pn.pane.HTML]:
+    """The exception, SQL and allocation panels the record has data for."""
+    metrics = record.data.get("performance_metrics") or {}
+    fragments = [
+        exception_html(record.error),
+        sql_html(metrics.get("database_metrics")),
+        allocations_html(metrics.get("memory_usage")),
+    ]
     return [
-        {
-            "function": "\u2003" * data["depth"][i] + data["function"][i],
-            "total": data["total_text"][i],
-            "self": data["self_text"][i],
-            "share": data["share_text"][i],
-            "location": data["location"][i],
-        }
-        for i in range(min(TREE_ROWS, len(data["function"])))
+        pn.pane.HTML(PANEL_STYLE + fragment, sizing_mode="stretch_width")
+        for fragment in fragments
+        if fragment is not None
     ]
 
 
@@ -129,7 +178,10 @@ class TracePage(Page):
         data = record.data
         analyse = pn.widgets.Button(label="Analyse this request", color="primary")
         analyse.on_click(lambda _: self.state.request_analysis("record", record.trace_id))
-        links: list[Any] = [analyse]
+        copy = pn.widgets.Button(label="Copy trace id", color="light", css_classes=["copy-trace"])
+        # The id travels as a value, never as code (it came from the monitored app).
+        copy.js_on_click(args={"text": record.trace_id}, code="navigator.clipboard.writeText(text)")
+        links: list[Any] = [analyse, copy]
         if record.session is not None:
             links.append(
                 pn.pane.HTML(
@@ -161,7 +213,7 @@ class TracePage(Page):
             pn.Column(pn.pane.Markdown("#### Request and response"), _pairs(request_table(record))),
             pn.Column(pn.pane.Markdown("#### Metrics"), _pairs(metrics_table(record))),
         )
-        parts: list[Any] = [header, pn.Row(*links), info]
+        parts: list[Any] = [header, pn.Row(*links), info, *diagnostics_panes(record)]
         if record.tree is None:
             parts.append(
                 pn.pane.Alert("This request was stored without a call tree.", alert_type="info")
@@ -172,17 +224,7 @@ class TracePage(Page):
                     flame_graph(record.tree, title="Flame graph"), sizing_mode="stretch_width"
                 )
             )
-            parts.append(pn.pane.Markdown("#### Call tree"))
-            parts.append(
-                pn.widgets.Tabulator(
-                    pd.DataFrame(call_tree_rows(record)),
-                    show_index=False,
-                    disabled=True,
-                    height=400,
-                    sizing_mode="stretch_width",
-                    layout="fit_data_stretch",
-                )  # fmt: skip
-            )
+            parts += self._tree_table(record)
         slow = ((data.get("performance_metrics") or {}).get("database_metrics") or {}).get(
             "slow_queries"
         )
@@ -194,6 +236,42 @@ class TracePage(Page):
                 )
             )
         self.body.objects = parts
+
+    def _tree_table(self, record: Record) -> list[Any]:
+        """The call-tree table, its note and the "show all frames" switch."""
+        show_all = pn.widgets.Checkbox(
+            label="Show all frames (server, framework and library internals)",
+            value=False,
+            css_classes=["show-all-frames"],
+        )
+        note = pn.pane.Markdown(focus_note(record, show_all=False), css_classes=["tree-focus"])
+        holder = pn.Column(_tree_table(record, show_all=False), sizing_mode="stretch_width")
+
+        def switched(event: Any) -> None:
+            # A new table, so its columns fit the new rows (fit_data sizes them once).
+            holder.objects = [_tree_table(record, show_all=event.new)]
+            note.object = focus_note(record, show_all=event.new)
+
+        show_all.param.watch(switched, "value")
+        return [pn.pane.Markdown("#### Call tree"), show_all, note, holder]
+
+
+def _tree_table(record: Record, *, show_all: bool) -> pn.widgets.Tabulator:
+    import pandas as pd
+
+    return pn.widgets.Tabulator(
+        pd.DataFrame(call_tree_rows(record, show_all=show_all)),
+        show_index=False,
+        disabled=True,
+        height=400,
+        sizing_mode="stretch_width",
+        layout="fit_data_stretch",
+        css_classes=["call-tree"],
+        # Search within the tree: a case-insensitive substring of the function's name.
+        header_filters={
+            "function": {"type": "input", "func": "like", "placeholder": "search functions"}
+        },
+    )
 
 
 def pyinstrument_view() -> pn.viewable.Viewable:

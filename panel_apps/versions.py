@@ -15,7 +15,7 @@ from pystrument_lab.treediff import function_changes
 from pystrument_lab.widgets.flamegraph import flame_graph
 
 COMPARISON_TABLE_COLUMNS = [
-    "route", "method", "regression", "count_a", "count_b", "p50_a", "p50_b", "p50_change",
+    "route", "method", "regression", "count_a", "count_b", "p50_change",
     "p95_a", "p95_b", "p95_change", "error_rate_a", "error_rate_b", "p_value",
 ]  # fmt: skip
 CHANGE_TABLE_COLUMNS = [

@@ -63,7 +63,7 @@ class Settings(BaseSettings):
         10 * 1024 * 1024, ge=1024, validation_alias=_env("MAX_REQUEST_SIZE")
     )
     bokeh_resources: Literal["cdn", "inline"] = Field(
-        "cdn", validation_alias=_env("PYSTRUMENT_BOKEH_RESOURCES")
+        "inline", validation_alias=_env("PYSTRUMENT_BOKEH_RESOURCES")
     )
     log_level: str = Field("INFO", validation_alias=_env("LOG_LEVEL"))
     log_file: Path | None = Field(None, validation_alias=_env("LOG_FILE"))

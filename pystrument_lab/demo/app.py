@@ -62,7 +62,14 @@ class Shop:
     def client(self) -> httpx.AsyncClient:
         # Created on first use, inside the server's event loop.
         if self._client is None:
-            self._client = httpx.AsyncClient(base_url=self.downstream_url, timeout=10.0)
+            # Idle connections are dropped after 1 s, well before uvicorn closes them (its
+            # keep-alive timeout is 5 s): a request never goes out on a connection the server
+            # is closing, which it answers with a reset.
+            self._client = httpx.AsyncClient(
+                base_url=self.downstream_url,
+                timeout=10.0,
+                limits=httpx.Limits(keepalive_expiry=1.0),
+            )
         return self._client
 
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from pystrument_lab.magics.args import parse
+from pystrument_lab.magics.errors import usage_errors
 
 if TYPE_CHECKING:
     from pystrument_lab.magics.magic import Pystrument
@@ -29,8 +30,9 @@ def connect(magic: Pystrument, line: str) -> Any:
         return None
     import pystrument_lab
 
-    lab = pystrument_lab.connect(args.url, database=args.database)
-    lab.store.check()  # fail here, with the URL in the message, not later
+    with usage_errors(args.url):  # the URL asked for, in the message if it does not answer
+        lab = pystrument_lab.connect(args.url, database=args.database)
+        lab.store.check()  # fail here, not at the first query
     magic.lab = lab
     return lab
 

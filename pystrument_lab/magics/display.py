@@ -1,12 +1,13 @@
 """Notebook outputs: one object, ``text/html`` for the notebook and ``text/plain`` for the rest.
 
-Bokeh figures are embedded in an ``<iframe srcdoc>`` page that loads BokehJS
-from its CDN, so a figure shows in JupyterLab, classic Notebook, VS Code and
+Bokeh figures are embedded in an ``<iframe srcdoc>`` page that carries its
+own BokehJS, so a figure shows in JupyterLab, classic Notebook, VS Code and
 an nbconvert HTML export alike without ``output_notebook()`` having been run
-first, and several figures in one notebook never share (or fight over) one
-BokehJS. Where the browser cannot reach the CDN (an air-gapped network),
-``PYSTRUMENT_BOKEH_RESOURCES=inline`` puts BokehJS inside each figure
-instead (about 1 MB per figure in the saved notebook).
+first, several figures in one notebook never share (or fight over) one
+BokehJS, and nothing is fetched from the internet
+(:func:`pystrument_lab.widgets.bokeh_resources`: about 1 MB per figure in the
+saved notebook; ``PYSTRUMENT_BOKEH_RESOURCES=cdn`` loads BokehJS from its
+CDN instead).
 """
 
 from __future__ import annotations
@@ -27,12 +28,12 @@ class FigureView:
 
     def html(self) -> str:
         from bokeh.embed import file_html
-        from bokeh.resources import CDN, INLINE
 
-        from pystrument_lab.settings import get_settings
+        from pystrument_lab.widgets.bokehjs import bokeh_resources
 
-        resources = INLINE if get_settings().bokeh_resources == "inline" else CDN
-        page = file_html(self.figure, resources=resources, title=self.summary.splitlines()[0])
+        page = file_html(
+            self.figure, resources=bokeh_resources(), title=self.summary.splitlines()[0]
+        )
         return (
             f'<iframe srcdoc="{html.escape(page, quote=True)}" '
             f'style="width: 100%; height: {self.height}px; border: none;" '

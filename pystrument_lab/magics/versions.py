@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from pystrument_lab.magics.args import parse
+from pystrument_lab.magics.errors import PystrumentUsageError
 
 if TYPE_CHECKING:
     from pystrument_lab.magics.magic import Pystrument
@@ -38,12 +39,14 @@ def compare(magic: Pystrument, line: str) -> Any:
     if args is None:
         return None
     lab = magic.lab
+    time_range = args.range or "30d"
+    check_versions(lab, args.project, (args.a, args.b), time_range)
     if args.route is None:
         table = lab.compare_versions(
             args.project,
             args.a,
             args.b,
-            time_range=args.range or "30d",
+            time_range=time_range,
             engine=magic.table_engine(),
         )
         return _regressions_first(table, magic.engine)
@@ -60,6 +63,19 @@ def compare(magic: Pystrument, line: str) -> Any:
     figure = flame_graph(after, diff=diff_trees(before, after), title=title)
     display(FigureView(figure, tree_summary(after, title)))
     return function_changes(before, after, engine=magic.table_engine())
+
+
+def check_versions(lab: Any, project: str, wanted: tuple[str, ...], time_range: str) -> None:
+    """Refuse a version the project has no data of in the range, naming the ones it has."""
+    seen = [str(v) for v in lab.versions(project, time_range=time_range)["app_version"].to_list()]
+    missing = [version for version in wanted if version not in seen]
+    if missing:
+        have = ", ".join(seen) if seen else "none"
+        raise PystrumentUsageError(
+            f"project {project} has no requests of version {', '.join(missing)} in the last "
+            f"{time_range}; versions with data: {have}. (Versions come from the SDK's app_version; "
+            "--range looks further back.)"
+        )
 
 
 def _regressions_first(table: Any, engine: str) -> Any:

@@ -10,12 +10,14 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pystrument_lab.widgets.bokehjs import bokeh_resources
     from pystrument_lab.widgets.flamegraph import flame_graph, flame_graph_data
     from pystrument_lab.widgets.tree import CallTreeWidget, TreeViewState
 
-__all__ = ["CallTreeWidget", "TreeViewState", "flame_graph", "flame_graph_data"]
+__all__ = ["CallTreeWidget", "TreeViewState", "bokeh_resources", "flame_graph", "flame_graph_data"]
 
 _HOMES = {
+    "bokeh_resources": "pystrument_lab.widgets.bokehjs",
     "flame_graph": "pystrument_lab.widgets.flamegraph",
     "flame_graph_data": "pystrument_lab.widgets.flamegraph",
     "CallTreeWidget": "pystrument_lab.widgets.tree",

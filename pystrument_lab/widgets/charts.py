@@ -2,7 +2,8 @@
 
 Each function takes the frame (polars or pandas, columns as documented in
 :mod:`pystrument_lab.loaders`) and draws what is in it; nothing is computed
-here. Latencies are plotted in milliseconds, error rates in percent.
+here. Latencies are plotted in milliseconds, throughput in requests per
+minute, error rates in percent (the dashboard's tables use the same units).
 """
 
 from __future__ import annotations
@@ -112,18 +113,18 @@ def latency_chart(
 def throughput_chart(
     trends: Any, *, title: str = "Throughput", height: int = 200, width: int = 700
 ) -> Figure:
-    """Requests per second per bucket, as bars."""
+    """Requests per minute per bucket, as bars."""
     from bokeh.models import ColumnDataSource, HoverTool
 
     columns = trend_columns(trends)
     source = ColumnDataSource(
         {
             "time": columns["bucket_start"],
-            "throughput": columns["throughput"],
+            "throughput": _scaled(columns["throughput"], 60.0),
             "count": columns["count"],
         }
     )
-    plot = _time_figure(title, "requests/s", columns["bucket_start"], height=height, width=width)
+    plot = _time_figure(title, "requests/min", columns["bucket_start"], height=height, width=width)
     bars = plot.vbar(
         x="time", top="throughput", width=_bucket_width_ms(columns["bucket_start"]),
         source=source, color=THROUGHPUT_COLOUR,
@@ -134,7 +135,7 @@ def throughput_chart(
             formatters={"@time": "datetime"},
             tooltips=[
                 ("time", "@time{%F %H:%M}"),
-                ("req/s", "@throughput{0.00}"),
+                ("req/min", "@throughput{0.0}"),
                 ("requests", "@count"),
             ],
         )

@@ -16,5 +16,13 @@ def format_seconds(seconds: float) -> str:
     return f"{sign}{value * 1e6:.3g} µs"
 
 
+def format_ms(seconds: float) -> str:
+    """A latency in milliseconds whatever its size: ``1,234 ms``, ``45.6 ms``, ``0.08 ms``."""
+    value = seconds * 1e3
+    if abs(value) >= 100:
+        return f"{value:,.0f} ms"
+    return f"{value:.3g} ms"
+
+
 def format_share(share: float) -> str:
     return f"{share * 100:.1f}%"

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import ipywidgets as widgets
 
 from pystrument_lab.calltree import CallNode, CallTree
+from pystrument_lab.treefocus import FocusedView
 from pystrument_lab.widgets.timefmt import format_seconds, format_share
 
 __all__ = ["CallTreeWidget", "TreeViewState"]
@@ -25,10 +26,16 @@ BAR_WIDTH_PX = 160
 
 @dataclass
 class TreeViewState:
-    """Which nodes a call-tree view shows; node identity is ``call_id``."""
+    """Which nodes a call-tree view shows; node identity is ``call_id``.
+
+    The view opens at the application root with library frames folded
+    (:class:`~pystrument_lab.treefocus.FocusedView`); ``show_all`` shows the
+    whole tree from its root.
+    """
 
     tree: CallTree
     expand_depth: int = 1
+    show_all: bool = False
     expanded: set[int] = field(init=False)
     query: str = ""
     matches: list[int] = field(default_factory=list)
@@ -36,22 +43,47 @@ class TreeViewState:
 
     def __post_init__(self) -> None:
         self.by_id = {node.call_id: node for node in self.tree.walk()}
+        self.view = FocusedView(self.tree, show_all=self.show_all)
         self.expanded = {
             cid
-            for cid, node in self.by_id.items()
-            if node.children and node.depth < self.expand_depth
+            for cid, level in self.view.level.items()
+            if self.view.children[cid] and level < self.expand_depth
         }
+
+    def children(self, call_id: int) -> list[CallNode]:
+        """The rows below a row when it is expanded."""
+        return self.view.children.get(call_id, [])
+
+    def level(self, call_id: int) -> int:
+        """A row's indent: its depth in the view."""
+        return self.view.level[call_id]
+
+    def set_show_all(self, show_all: bool) -> None:
+        """Switch between the application's view and every frame, keeping the opened rows.
+
+        Showing every frame also opens the frames above the application root,
+        so the rows opened before are still in sight.
+        """
+        if show_all == self.show_all:
+            return
+        focus = self.view.top
+        self.show_all = show_all
+        self.view = FocusedView(self.tree, show_all=show_all)
+        if show_all:
+            self.expanded |= {node.call_id for node in focus.ancestors()}
+        if self.query:
+            self.search(self.query)
 
     # -- expansion -------------------------------------------------------------
 
     def toggle(self, call_id: int) -> None:
         if call_id in self.expanded:
             self.expanded.discard(call_id)
-        elif self.by_id[call_id].children:
+        elif self.children(call_id):
             self.expanded.add(call_id)
 
     def expand_all(self) -> None:
-        self.expanded = {cid for cid, node in self.by_id.items() if node.children}
+        self.expanded = {cid for cid, kids in self.view.children.items() if kids}
 
     def collapse_all(self) -> None:
         self.expanded = set()
@@ -59,25 +91,25 @@ class TreeViewState:
     # -- search ----------------------------------------------------------------
 
     def search(self, query: str) -> list[int]:
-        """Nodes whose function name contains ``query`` (case-insensitive), pre-order."""
+        """Rows whose function name contains ``query`` (case-insensitive), pre-order."""
         self.query = query.strip()
         needle = self.query.lower()
         self.matches = (
-            [n.call_id for n in self.tree.walk() if needle in n.function_name.lower()]
+            [n.call_id for n in self.view.rows() if needle in n.function_name.lower()]
             if needle
             else []
         )
         return self.matches
 
     def _match_ancestors(self) -> set[int]:
-        return {a.call_id for cid in self.matches for a in self.by_id[cid].ancestors()}
+        return {a for cid in self.matches for a in self.view.ancestors(cid)}
 
     # -- what is shown -----------------------------------------------------------
 
     def visible(self) -> list[CallNode]:
         """Rows in display order.
 
-        Without a search: the root and the children of expanded nodes. With
+        Without a search: the top row and the children of expanded rows. With
         one: the matches and their ancestors (opened automatically), and below
         a match whatever the user expanded.
         """
@@ -87,8 +119,9 @@ class TreeViewState:
         matched = set(self.matches)
         if filtering and not keep:
             return []
+        top = self.view.top
         rows: list[CallNode] = []
-        stack: list[tuple[CallNode, bool]] = [(self.tree.root, self.tree.root.call_id in matched)]
+        stack: list[tuple[CallNode, bool]] = [(top, top.call_id in matched)]
         while stack:
             node, inside_match = stack.pop()
             rows.append(node)
@@ -99,7 +132,7 @@ class TreeViewState:
                 continue
             shown = [
                 (child, inside_match or child.call_id in matched)
-                for child in node.children
+                for child in self.children(node.call_id)
                 if not filtering
                 or child.call_id in keep
                 or child.call_id in ancestors
@@ -169,13 +202,26 @@ class CallTreeWidget(widgets.VBox):
         self.collapse_button = widgets.Button(description="collapse all")
         self.expand_button.on_click(lambda _: self._after(self.state.expand_all))
         self.collapse_button.on_click(lambda _: self._after(self.state.collapse_all))
+        self.show_all_button = widgets.ToggleButton(
+            value=False,
+            description="show all frames",
+            tooltip="the server's, framework's and libraries' frames too",
+        )
+        self.show_all_button.observe(self._on_show_all, names="value")
+        self.focus_note = widgets.HTML()
         self.status = widgets.HTML()
         self.rows_box = widgets.VBox(layout=widgets.Layout(max_height="520px", overflow="auto"))
         self.details_view = widgets.HTML()
         header = widgets.HBox(
-            [self.search_box, self.expand_button, self.collapse_button, self.status]
+            [
+                self.search_box,
+                self.expand_button,
+                self.collapse_button,
+                self.show_all_button,
+                self.status,
+            ]
         )
-        super().__init__([header, self.rows_box, self.details_view])
+        super().__init__([header, self.focus_note, self.rows_box, self.details_view])
         self.refresh()
 
     # -- model state -------------------------------------------------------------
@@ -201,6 +247,9 @@ class CallTreeWidget(widgets.VBox):
     def toggle(self, call_id: int) -> None:
         self._after(lambda: self.state.toggle(call_id))
 
+    def show_all(self, show_all: bool = True) -> None:
+        self.show_all_button.value = show_all  # observed: switches the view and redraws
+
     def search(self, query: str) -> None:
         self.search_box.value = query  # observed: runs the search and redraws
 
@@ -208,6 +257,11 @@ class CallTreeWidget(widgets.VBox):
         self.state.select(call_id)
         text = html.escape(self.state.details())
         self.details_view.value = f"<pre style='margin:4px 0'>{text}</pre>"
+
+    def _on_show_all(self, change: dict[str, object]) -> None:
+        self.state.set_show_all(bool(change["new"]))
+        self.rows = {}  # indents and folded counts differ between the views
+        self.refresh()
 
     def _on_search(self, change: dict[str, object]) -> None:
         self.state.search(str(change["new"]))
@@ -236,9 +290,30 @@ class CallTreeWidget(widgets.VBox):
         if len(nodes) > len(shown):
             notes.append(f"{len(nodes) - len(shown)} more rows not shown: collapse or search")
         self.status.value = " · ".join(notes)
+        self.focus_note.value = self._focus_note()
+
+    def _focus_note(self) -> str:
+        view = self.state.view
+        if self.state.show_all:
+            return "<small>Every frame, from the server's entry point.</small>"
+        above = view.hidden_above
+        folded = sum(view.folded.values())
+        if not above and not folded:
+            return ""
+        parts = []
+        if above:
+            parts.append(f"{above} server and framework frame{'s' if above != 1 else ''} above it")
+        if folded:
+            parts.append(f"{folded} library frame{'s' if folded != 1 else ''} inside calls")
+        return (
+            f"<small>Opened at <code>{html.escape(view.top.function_name)}</code>, the "
+            f"application's outermost frame; folded: {', '.join(parts)} "
+            "(<i>show all frames</i> shows them).</small>"
+        )
 
     def _make_row(self, node: CallNode) -> _Row:
-        indent = widgets.Layout(width="2.2em", margin=f"0 0 0 {node.depth * 14}px", padding="0")
+        level = self.state.level(node.call_id)
+        indent = widgets.Layout(width="2.2em", margin=f"0 0 0 {level * 14}px", padding="0")
         toggle = widgets.Button(layout=indent)
         name = widgets.Button(
             description=node.function_name,
@@ -253,9 +328,10 @@ class CallTreeWidget(widgets.VBox):
         return row
 
     def _update_row(self, row: _Row, node: CallNode, is_match: bool) -> None:
-        if node.children:
+        children = self.state.children(node.call_id)
+        if children:
             row.toggle.description = "▾" if node.call_id in self.state.expanded else "▸"
-        row.toggle.disabled = not node.children
+        row.toggle.disabled = not children
         row.name.style.button_color = MATCH_COLOUR if is_match else None
         row.name.style.font_weight = "bold" if is_match else ""
 
@@ -273,5 +349,13 @@ class CallTreeWidget(widgets.VBox):
             f"<div style='position:absolute;height:10px;width:{self_px}px;background:{colour}'></div>"
             f"</div><span>{format_seconds(tree.per_request(node.duration))} "
             f"({format_share(node.duration / root_total)}), self "
-            f"{format_seconds(tree.per_request(node.self_time))}</span></div>"
+            f"{format_seconds(tree.per_request(node.self_time))}{self._folded(node)}</span></div>"
+        )
+
+    def _folded(self, node: CallNode) -> str:
+        folded = self.state.view.folded.get(node.call_id, 0)
+        if not folded:
+            return ""
+        return (
+            f" <span style='color:#888'>· {folded} frame{'s' if folded != 1 else ''} folded</span>"
         )

@@ -214,20 +214,30 @@ def test_overview_to_endpoint_to_record_to_trace(page: Page, seeded: dict[str, A
     browser_page.get_by_role("button", name=f"Records of {SEARCH}").click()
     page.text("Click a row to open its trace").wait_for()
     first_trace = browser_page.locator(
-        ".tabulator-row .tabulator-cell[tabulator-field='trace_id']"
+        ".tabulator-row .tabulator-cell[tabulator-field='trace']"
     ).first
-    trace = first_trace.inner_text().strip()
+    shortened = first_trace.inner_text().strip()
+    assert len(shortened) == 13 and shortened.endswith("…")  # a 32-character id, shortened
     first_trace.click()
     page.text("Open in pyinstrument view").wait_for()
     browser_page.wait_for_function("() => window.Bokeh && window.Bokeh.documents.length > 0")
     browser_page.wait_for_timeout(1000)
-    assert f"trace={trace}" in browser_page.url
+    trace = browser_page.url.split("trace=")[1].split("&")[0]
+    assert len(trace) == 32 and trace.startswith(shortened[:-1])
     nodes = [
         node["function_name"]
         for node in seeded["store"].call_trees.find_one({"trace_id": trace})["nodes"]
     ]
     drawn = figure_glyphs(browser_page, "Flame graph")
     assert drawn is not None and sorted(drawn) == sorted(nodes)
+    # The tree table opens on the demo's own code, not on the server's and FastAPI's frames.
+    stored = seeded["store"].call_trees.find_one({"trace_id": trace})
+    first_row = browser_page.locator(
+        ".call-tree .tabulator-row .tabulator-cell[tabulator-field='function']"
+    ).first.inner_text()
+    root = next(n for n in stored["nodes"] if n["call_id"] == stored["application_root"])
+    assert first_row.strip() == root["function_name"] and root["is_application"]
+    assert stored["nodes"][0]["function_name"] not in first_row
     assert browser_page.locator("canvas").count() > 0
     page.shot("navigation-trace")
     assert page.errors == []
@@ -300,3 +310,80 @@ def test_login_is_required_off_loopback(seeded: dict[str, Any]) -> None:
             assert client.get(process.url, follow_redirects=False).status_code == 200
     finally:
         process.stop()
+
+
+def column_titles(browser_page: Any) -> list[tuple[str, int, int]]:
+    """Each visible table header: its text, and how far its text reaches past its box (px).
+
+    The text's own extent (a DOM Range over it) against the title's box: a header cut
+    with an ellipsis, or clipped, reaches past it; a wrapped one does not.
+    """
+    titles = browser_page.locator(".tabulator-col-title").evaluate_all(
+        """els => els.filter(e => e.offsetParent !== null && e.innerText.trim()).map(e => {
+            const range = document.createRange();
+            range.selectNodeContents(e);
+            const text = range.getBoundingClientRect(), box = e.getBoundingClientRect();
+            return [e.innerText, Math.round(text.right - box.right),
+                    Math.round(text.bottom - box.bottom)];
+        })"""
+    )
+    return [(text, right, bottom) for text, right, bottom in titles]
+
+
+def cells(browser_page: Any, field: str) -> list[str]:
+    return browser_page.locator(
+        f".tabulator-row .tabulator-cell[tabulator-field='{field}']"
+    ).all_inner_texts()
+
+
+def test_tables_show_units_dates_and_whole_headers_at_1400px(
+    page: Page, seeded: dict[str, Any]
+) -> None:
+    import re
+
+    from pystrument_lab.reports import run_report
+
+    run_report(PROJECT, "summary", "-1d", "now", store=seeded["store"], home=seeded["home"])
+    checks = {
+        "endpoints": ["p95 (ms)", "throughput (req/min)", "error rate", "requests"],
+        "records": ["time (UTC)", "duration (ms)", "status", "SQL queries", "version", "trace id"],
+        "versions": ["p95 A (ms)", "p95 B (ms)", "p95 change", "requests A", "error rate B"],
+        "reports": ["created (UTC)", "run time (s)", "template", "status"],
+    }
+    for slug, expected in checks.items():
+        browser_page = page.open(f"?page={slug}&project={PROJECT}&range=24h")
+        browser_page.locator(".tabulator-row").first.wait_for()
+        browser_page.wait_for_timeout(500)
+        page.shot(f"units-{slug}")
+        titles = column_titles(browser_page)
+        texts = [text.replace("\n", " ") for text, _, _ in titles]
+        for title in expected:
+            assert title in texts, (slug, texts)
+        cut = [(text, right, bottom) for text, right, bottom in titles if right > 1 or bottom > 1]
+        assert cut == [], f"{slug}: headers cut: {cut}"
+        # Every column ends inside the table's visible width (no horizontal scrolling).
+        overflow = browser_page.locator(".tabulator-tableholder").first.evaluate(
+            """holder => {
+                const edge = holder.getBoundingClientRect().right;
+                const cols = [...holder.closest('.tabulator').querySelectorAll(
+                    '.tabulator-header .tabulator-col[tabulator-field]')]
+                    .filter(c => c.offsetWidth > 0).map(c => c.getBoundingClientRect().right);
+                return Math.round(Math.max(...cols) - edge);
+            }"""
+        )
+        assert overflow <= 0, f"{slug}: the columns end {overflow} px past the table's edge"
+        if slug == "endpoints":
+            rates = cells(browser_page, "error_rate")
+            assert rates and all(re.fullmatch(r"\d+\.\d\d%", rate) for rate in rates), rates
+        if slug == "records":
+            whole = browser_page.locator(
+                ".tabulator-row .tabulator-cell[tabulator-field='timestamp'],"
+                ".tabulator-row .tabulator-cell[tabulator-field='trace']"
+            ).evaluate_all("els => els.filter(e => e.scrollWidth > e.clientWidth).length")
+            assert whole == 0, "dates or trace ids are cut"
+            times = cells(browser_page, "timestamp")
+            assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", t) for t in times)
+        if slug == "reports":
+            created = cells(browser_page, "created_at")[0]
+            assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", created), created
+    assert page.errors == []

@@ -65,6 +65,26 @@ def hostile_record(version: str, index: int, when: datetime) -> dict[str, Any]:
         "query_count": 3,
         "query_time": 0.02,
         "slow_queries": [{"statement": "SELECT '" + MARK + "'", "duration": 0.3}],
+        "statements": {
+            "items": [
+                {"statement": "SELECT " + MARK, "count": 4, "total_duration": 0.02,
+                 "max_duration": 0.01, "call_site": {"function": "f" + MARK, "file": MARK, "line": 3}},
+            ],
+            "other_statements": 0, "other_count": 0, "other_duration": 0.0,
+        },
+    }  # fmt: skip
+    record["performance_metrics"]["memory_usage"] = {
+        "peak_memory": 1.0,
+        "memory_delta": 0.5,
+        "allocations": [
+            {"function": "a" + MARK, "file": MARK, "line": 5, "size": 2048, "count": 2}
+        ],
+    }
+    record["error"] = {
+        "type": "E" + MARK,
+        "message": "m" + MARK,
+        "traceback": [{"function": "t" + MARK, "file": MARK, "line": 9, "is_application": True}],
+        "frames_omitted": 0,
     }
     return record
 
@@ -168,6 +188,15 @@ def test_no_page_runs_the_payload_and_each_shows_it_as_text(
         opened.open(f"?page=trace{query}")
         opened.text("Call tree").wait_for()
         assert opened.page.get_by_text(LITERAL, exact=False).count() >= 3
+        # ... and in the exception, SQL and allocation panels.
+        panels = opened.page.locator(".diag")
+        assert opened.page.locator(".exception-type").inner_text() == "E" + MARK
+        assert opened.page.locator(".exception-message").inner_text() == "m" + MARK
+        assert opened.page.locator(".traceback code").inner_text() == "t" + MARK
+        assert opened.page.locator(".statement").inner_text() == "SELECT " + MARK
+        assert ("f" + MARK) in opened.page.locator(".sql .site").inner_text()
+        assert ("a" + MARK) in opened.page.locator(".allocations .site").inner_text()
+        assert panels.locator("img, script").count() == 0
         assert opened.page.locator("img[src=x]").count() == 0
         assert pwned(opened.page) == [None] * len(opened.page.frames)
     finally:

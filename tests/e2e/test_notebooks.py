@@ -85,12 +85,18 @@ def _quickstart(out: Outputs, demo: dict[str, Any]) -> None:
     assert "Slowest endpoint: GET /api/" in out.stdout
     assert out.data("application/vnd.jupyter.widget-view+json")  # the call tree widget
     assert any("<iframe srcdoc=" in html for html in out.data("text/html"))  # the flame graph
+    assert "cdn.bokeh.org" not in out.html()  # ... with its BokehJS inside
     assert "pyinstrument view written to slowest-request.html" in out.stdout
 
 
 def _explore(out: Outputs, demo: dict[str, Any]) -> None:
     assert f"{REQUESTS * 2} requests in" in out.stdout  # the trend's total: every request
     assert len(out.data("application/vnd.bokehjs_exec.v0+json")) == 3  # latency, traffic, p95 bars
+    # BokehJS itself is in the notebook (output_notebook with inline resources): the charts
+    # draw in a browser without internet access, and nothing points at the CDN.
+    scripts = out.data("application/javascript")
+    assert any(len(script) > 500_000 and "Bokeh" in script for script in scripts)
+    assert not any("cdn.bokeh.org" in text for text in scripts + out.data("text/html"))
     assert "Most queries per request: /api/orders" in out.stdout  # the planted N+1
     assert "load_order_items" in out.stdout  # ... and the function issuing the queries
     assert (
@@ -133,10 +139,10 @@ def test_notebooks_are_stored_without_outputs() -> None:
         ), path.name
 
 
-@pytest.mark.parametrize("path", GUIDES, ids=[path.name for path in GUIDES])
-def test_notebook_runs_against_the_demo(path: Path, demo: dict[str, Any], tmp_path: Path) -> None:
+def execute(path: Path, demo: dict[str, Any], folder: Path) -> Path:
+    """``path`` run by papermill against the demo's store; the executed copy in ``folder``."""
     store: Store = demo["store"]
-    executed = tmp_path / path.name
+    executed = folder / path.name
     papermill.execute_notebook(
         str(path),
         str(executed),
@@ -147,12 +153,67 @@ def test_notebook_runs_against_the_demo(path: Path, demo: dict[str, Any], tmp_pa
             "api_endpoint": demo["collector"].url,
         },
         kernel_name=ensure_kernel(),
-        cwd=str(tmp_path),
+        cwd=str(folder),
         progress_bar=False,
         execution_timeout=120,
     )
+    return executed
+
+
+@pytest.mark.parametrize("path", GUIDES, ids=[path.name for path in GUIDES])
+def test_notebook_runs_against_the_demo(
+    path: Path, demo: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PYSTRUMENT_BOKEH_RESOURCES", raising=False)  # the default: inline
+    executed = execute(path, demo, tmp_path)
     out = Outputs(nbformat.read(executed, as_version=4))
     assert out.errors == []
     check = CHECKS.get(path.name)
     if check is not None:
         check(out, demo)
+
+
+def test_the_charts_of_an_executed_notebook_draw_without_network(
+    demo: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The executed explore notebook, as HTML, in Chromium with every network request refused."""
+    from nbconvert import HTMLExporter
+
+    from tests.e2e.test_dashboard import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    monkeypatch.delenv("PYSTRUMENT_BOKEH_RESOURCES", raising=False)
+    executed = execute(NOTEBOOKS / "02_explore_endpoints.ipynb", demo, tmp_path)
+    body, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
+    page_path = tmp_path / "explore.html"
+    page_path.write_text(body, encoding="utf-8")
+    refused: list[str] = []
+
+    def offline(route: Any) -> None:
+        if route.request.url.startswith("file:"):
+            route.continue_()
+        else:
+            refused.append(route.request.url)
+            route.abort()
+
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.route("**/*", offline)
+            page.goto(page_path.as_uri())
+            page.wait_for_function(
+                "() => window.Bokeh && Bokeh.documents.length >= 3"
+                " && document.querySelectorAll('.bk-Figure, .bk-Column, .bk-Row').length > 0"
+            )
+            page.wait_for_timeout(1000)
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "notebook-explore-offline.png"), full_page=True)
+            titles = page.evaluate(
+                "() => Bokeh.documents.flatMap(d => [...d.all_models])"
+                ".filter(m => m.title && m.title.text).map(m => m.title.text)"
+            )
+        finally:
+            browser.close()
+    assert len(titles) >= 3, titles
+    assert not any("bokeh" in url for url in refused), refused  # nothing of BokehJS was asked for

@@ -19,6 +19,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from pystrument_lab.embedded import free_port
 from pystrument_lab.reports import ensure_kernel
 from pystrument_lab.store import Store
 from tests.utils.factories import make_metric, make_record
@@ -153,6 +154,8 @@ CELLS: list[tuple[str, str]] = [
     ("await", "%%pystrument\nimport asyncio\nawait asyncio.sleep(0)"),
     ("analyze", "report = %pystrument analyze search-5 --no-save\n"
                 "print(json.dumps({{'status': report['status']}}))\nreport"),
+    ("compare-unknown", "%pystrument compare {project} 1.0 9.9"),
+    ("unreachable", "%pystrument connect mongodb://127.0.0.1:{closed_port}"),
 ]  # fmt: skip
 
 
@@ -165,9 +168,11 @@ def executed(
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [nbformat.v4.new_code_cell("import json")]
     for name, source in CELLS:
-        cell = nbformat.v4.new_code_cell(source.format(project=seeded["project"]))
+        cell = nbformat.v4.new_code_cell(
+            source.format(project=seeded["project"], closed_port=free_port())
+        )
         cell.metadata["name"] = name
-        if name in ("bad", "bad-args", "await"):
+        if name in ("bad", "bad-args", "await", "compare-unknown", "unreachable"):
             cell.metadata["tags"] = ["raises-exception"]
         notebook.cells.append(cell)
     env = {**os.environ, "PYSTRUMENT_MONGODB_URL": store.url, "PYSTRUMENT_DATABASE": store.db.name}
@@ -245,6 +250,15 @@ def test_magics_in_a_kernel(executed: dict[str, Any], magic_store: Store) -> Non
 
     assert _json(executed["analyze"])["status"] == "completed"
     assert "rank_results" in _data(executed["analyze"], "text/html")
+
+    [error] = executed["compare-unknown"]
+    assert error["evalue"].startswith(f"project {project} has no requests of version 9.9 ")
+    assert "versions with data: 1.0, 1.1" in error["evalue"]
+    [error] = executed["unreachable"]
+    assert error["traceback"] == [f"UsageError: {error['evalue']}"]
+    assert error["evalue"].startswith("cannot reach the store at mongodb://127.0.0.1:")
+    assert "(connection refused)" in error["evalue"] and "pystrument up" in error["evalue"]
+    assert "Topology" not in error["evalue"]
 
 
 def test_saved_cell_is_a_record_with_the_cells_function(

@@ -94,14 +94,17 @@ def test_flame_graph_figure_has_the_tools_and_the_data() -> None:
     assert plot.x_range.end == 3.1875
 
 
-@pytest.mark.parametrize("resources", ["cdn", "inline"])
+@pytest.mark.parametrize("resources", ["cdn", "inline", None])
 def test_figure_view_loads_bokehjs_from_the_configured_place(
-    resources: str, monkeypatch: pytest.MonkeyPatch
+    resources: str | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from pystrument_lab.magics.display import FigureView
     from pystrument_lab.settings import get_settings
 
-    monkeypatch.setenv("PYSTRUMENT_BOKEH_RESOURCES", resources)
+    if resources is None:  # the default: inside the figure, so it draws offline
+        monkeypatch.delenv("PYSTRUMENT_BOKEH_RESOURCES", raising=False)
+    else:
+        monkeypatch.setenv("PYSTRUMENT_BOKEH_RESOURCES", resources)
     get_settings.cache_clear()
     try:
         view = FigureView(flame_graph(tree(SIMPLE), title="GET /users"), "GET /users\n3 nodes")
@@ -112,7 +115,7 @@ def test_figure_view_loads_bokehjs_from_the_configured_place(
     page = bundle["text/html"]
     assert page.startswith('<iframe srcdoc="') and 'title="GET /users"' in page
     assert ("cdn.bokeh.org" in page) is (resources == "cdn")
-    assert len(page) > 500_000 if resources == "inline" else len(page) < 100_000
+    assert len(page) > 500_000 if resources != "cdn" else len(page) < 100_000
 
 
 def test_diff_colour_and_time_format() -> None:

@@ -88,7 +88,7 @@ def test_charts_draw_the_trend_columns() -> None:
     latency = latency_chart(trends)
     lines = {r.glyph.y: r.data_source.data[r.glyph.y] for r in latency.renderers}
     assert lines["p95"][0] == pytest.approx(20.0) and lines["p50"][1] != lines["p50"][1]  # NaN gap
-    assert throughput_chart(trends).renderers[0].data_source.data["throughput"] == [10 / 60, 0.0]
+    assert throughput_chart(trends).renderers[0].data_source.data["throughput"] == [10.0, 0.0]
     assert error_rate_chart(trends).renderers[0].data_source.data["error_rate"] == [
         pytest.approx(10.0),
         0.0,

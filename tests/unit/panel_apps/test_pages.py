@@ -46,7 +46,7 @@ def test_breaches_compares_p95_and_error_rate_with_thresholds() -> None:
     project = {"config": {"alert_threshold": {"response_time": 1.0, "error_rate": 0.05}}}
     assert breaches(project, {"count": 10, "p95": 0.5, "error_rate": 0.01}) == []
     found = breaches(project, {"count": 10, "p95": 1.5, "error_rate": 0.2})
-    assert found == ["p95 1.5 s above 1 s", "error rate 20.0% above 5.0%"]
+    assert found == ["p95 1,500 ms above 1,000 ms", "error rate 20.0% above 5.0%"]
 
 
 def test_overview_empty_state_explains_what_to_do(store: Any) -> None:
@@ -101,17 +101,25 @@ def test_endpoints_table_trends_and_merged_tree(app_state: AppState) -> None:
     page.activate()
     expected = app_state.lab.endpoints("shop", time_range="6h")
     assert list(page.listing.value["route"]) == expected["route"].to_list()
-    assert list(page.listing.value["p95 (ms)"]) == [
+    assert list(page.listing.value["p95"]) == [
         round(v * 1000, 2) for v in expected["p95"].to_list()
     ]
     assert page.detail.objects == []
     row = list(page.listing.value["route"]).index(SEARCH)
     click(page, row)
     assert app_state.route == SEARCH
-    graph = page.detail.objects[-1]
+    graph = page.detail.objects[2]
     assert isinstance(graph, pn.pane.Bokeh)
     source = graph.object.renderers[0].data_source
     assert "rank_results" in source.data["function"]
+    # below it, the route's slowest sampled requests, slowest first, each opening its trace
+    [slowest] = [o for o in page.detail.objects if "slowest" in getattr(o, "css_classes", [])]
+    durations = list(slowest.value["total_duration"])
+    assert len(durations) == 10 and durations == sorted(durations, reverse=True)
+    stored = app_state.lab.records("shop", route=SEARCH, time_range="6h")["total_duration"]
+    assert durations[0] == round(stored.max() * 1000, 2)
+    page._opener(slowest)(SimpleNamespace(row=0))
+    assert app_state.page == "trace" and app_state.trace == slowest.value.iloc[0]["trace_id"]
 
 
 def test_records_filters_and_opens_trace(app_state: AppState) -> None:
@@ -137,14 +145,16 @@ def test_trace_detail_shows_metrics_tree_and_flame_graph(app_state: AppState) ->
     app_state.open_trace(trace)
     page.activate()
     assert page.record is not None and page.record.trace_id == trace
-    assert metrics_table(page.record)["total duration (s)"] == page.record.data["total_duration"]
+    assert metrics_table(page.record)["total duration"] == page.record.data["total_duration"]
+    # opened at the application's outermost frame; the framework's dispatch is one switch away
     rows = call_tree_rows(page.record)
     assert [r["function"].strip("\u2003") for r in rows] == [
-        "dispatch",
         "search",
         "fetch_products",
         "rank_results",
     ]
+    every = call_tree_rows(page.record, show_all=True)
+    assert [r["function"].strip("\u2003") for r in every][:2] == ["dispatch", "search"]
     graphs = [o for o in page.body.objects if isinstance(o, pn.pane.Bokeh)]
     assert len(graphs[0].object.renderers[0].data_source.data["function"]) == 4
     links = page.body.objects[1]
@@ -274,3 +284,52 @@ def test_background_work_lists_the_schedule_and_running_work() -> None:
     )
     assert "Running now: job daily, report summary for shop" in text
     assert "| analysis | 2 | 1 | 7 | 1 |" in text and "Workers busy: w1" in text
+
+
+def test_the_default_range_is_the_smallest_that_holds_the_recent_data(store: Any) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from panel_apps.state import fitted_range
+    from pystrument_lab.loaders import Lab
+    from tests.utils.factories import make_record
+
+    lab = Lab(store)
+    now = datetime.now(timezone.utc)
+    ages = {"fresh": [2, 9], "hourly": [5, 40], "daily": [30, 300], "weekly": [600, 3000]}
+    for name, minutes in {**ages, "old": [20_000]}.items():
+        key = store.create_project(name, framework="flask")["project_key"]
+        records = [make_record(timestamp=now - timedelta(minutes=m)) for m in minutes]
+        for record in records:
+            record["timestamp"] = datetime.fromisoformat(record["timestamp"])
+        store.insert_records(key, records)
+    assert fitted_range(lab, ["fresh"]) == "15m"
+    assert fitted_range(lab, ["hourly"]) == "1h"
+    assert fitted_range(lab, ["daily"]) == "24h"
+    assert fitted_range(lab, ["weekly"]) == "7d"
+    assert fitted_range(lab, ["old"]) == "24h"  # nothing this week: the usual default
+    assert fitted_range(lab, ["fresh", "daily"]) == "24h"  # the overview holds every project
+    assert fitted_range(lab, []) == "24h"
+
+
+def test_the_dashboard_opens_on_the_fitted_range_unless_the_url_names_one(store: Any) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from pystrument_lab.loaders import Lab
+    from tests.utils.factories import make_record
+
+    key = store.create_project("fresh", framework="flask")["project_key"]
+    record = make_record()
+    record["timestamp"] = datetime.now(timezone.utc) - timedelta(minutes=4)
+    store.insert_records(key, [record])
+    older = store.create_project("older", framework="flask")["project_key"]
+    record = make_record()
+    record["timestamp"] = datetime.now(timezone.utc) - timedelta(hours=5)
+    store.insert_records(older, [record])
+    dashboard = Dashboard(Lab(store))
+    assert dashboard.state.time_range == "24h"  # the overview: every project's data
+    dashboard.state.project = "fresh"
+    assert dashboard.state.time_range == "15m" and dashboard.time_range.value == "15m"
+    dashboard.time_range.value = "7d"  # the user's choice stays
+    dashboard.state.project = ""
+    dashboard.state.project = "fresh"
+    assert dashboard.state.time_range == "7d"
