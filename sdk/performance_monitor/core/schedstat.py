@@ -11,8 +11,12 @@ reading is ``None`` and the record carries no ``run_queue_time``.
 from __future__ import annotations
 
 import os
-import resource
 import threading
+
+try:  # not on Windows; RUSAGE_THREAD is Linux's
+    from resource import RUSAGE_THREAD, getrusage
+except ImportError:  # pragma: no cover - other platforms
+    RUSAGE_THREAD = getrusage = None  # type: ignore[assignment,misc]
 
 _PATH = "/proc/thread-self/schedstat"
 _local = threading.local()
@@ -53,9 +57,12 @@ def run_queue_seconds() -> float | None:
 def thread_waits() -> tuple[float, int] | None:
     """(seconds waited on a run queue, voluntary context switches) of this thread so far."""
     run_queue = run_queue_seconds()
-    if run_queue is None:
+    if run_queue is None or getrusage is None:
         return None
-    return run_queue, resource.getrusage(resource.RUSAGE_THREAD).ru_nvcsw
+    try:
+        return run_queue, getrusage(RUSAGE_THREAD).ru_nvcsw
+    except OSError:
+        return None
 
 
 def waits_since(start: tuple[float, int] | None) -> tuple[float, int] | None:
