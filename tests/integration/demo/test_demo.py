@@ -75,9 +75,24 @@ def _tree_time(store: Any, record: dict[str, Any], function: str) -> float:
     )
 
 
-def _median_cpu(store: Any, key: str, route: str) -> float:
-    records = _records(store, key, route=route)
-    return statistics.median(r["performance_metrics"]["cpu_time"] for r in records)
+def _await_time(store: Any, record: dict[str, Any], function: str) -> float:
+    """Seconds in ``[await]`` nodes below the outermost calls of ``function``."""
+    tree = store.call_trees.find_one(
+        {"project_key": record["project_key"], "trace_id": record["trace_id"]}
+    )
+    nodes = {node["call_id"]: node for node in tree["nodes"]}
+
+    def below(node: dict[str, Any]) -> bool:
+        parent = nodes.get(node["parent_call_id"])
+        while parent is not None:
+            if parent["function_name"] == function:
+                return True
+            parent = nodes.get(parent["parent_call_id"])
+        return False
+
+    return sum(
+        n["duration"] for n in nodes.values() if n["function_name"] == "[await]" and below(n)
+    )
 
 
 def _order_rows(tmp_path: Path) -> int:
@@ -131,19 +146,19 @@ def test_planted_bottlenecks_show_in_records_and_trees(
     assert len(warm) >= 2
     for record in warm:
         assert record["total_duration"] >= DOWNSTREAM_DELAY
-    # The typical request waits more than it computes. Per request the share
-    # varies: the demo tracks memory (tracemalloc makes each of httpx's
-    # allocations cost CPU) and the downstream is served on the same event
-    # loop thread, whose CPU time the request's includes.
-    shares = [r["performance_metrics"]["cpu_time"] / r["total_duration"] for r in warm]
-    assert statistics.median(shares) < 0.5, shares
+    # Waiting, read from the tree: the downstream's delay is an [await] below
+    # fetch_recommendations. (Not from CPU time: the demo tracks memory, which
+    # makes each of httpx's allocations cost CPU, and it serves the downstream
+    # on the same event-loop thread, whose CPU time the request's includes.)
     for record in warm:
         assert _tree_time(demo_store, record, "fetch_recommendations") >= 0.8 * DOWNSTREAM_DELAY
+        assert _await_time(demo_store, record, "fetch_recommendations") >= 0.8 * DOWNSTREAM_DELAY
 
-    # CPU-bound vs waiting, by CPU time (which does not depend on how busy the machine is).
-    assert _median_cpu(demo_store, key, "/api/report") > 3 * _median_cpu(
-        demo_store, key, "/api/recommendations/{user_id}"
-    )
+    # CPU-bound: the report ran, or waited only for a CPU, most of its wall time.
+    for record in _records(demo_store, key, route="/api/report"):
+        metrics = record["performance_metrics"]
+        on_cpu = metrics["cpu_time"] + (metrics.get("run_queue_time") or 0.0)
+        assert on_cpu > 0.5 * record["total_duration"], metrics
 
     for record in _records(demo_store, key, route="/api/export"):
         assert record["performance_metrics"]["memory_usage"]["peak_memory"] > 20.0
