@@ -96,6 +96,12 @@ def _max_severity(*severities: str) -> str:
     return max(severities, key=lambda s: SEVERITY_RANK[s])
 
 
+def _n_plus_one_severity(impact: float, seconds: float, repeats: float) -> str:
+    """By cost, and at least high from ``N_PLUS_ONE_HIGH_REPEATS`` (it grows with the data)."""
+    floor = "high" if repeats >= N_PLUS_ONE_HIGH_REPEATS else "medium"
+    return _max_severity(severity_for(impact, seconds), floor)
+
+
 def performance_score(mean_duration: float, findings: list[dict[str, Any]]) -> int:
     """The documented 0–100 score (see the module docstring)."""
     latency = 40.0 * min(
@@ -175,7 +181,6 @@ def _database_findings(profile: Profile, attribution: Attribution) -> list[dict[
         if statement.count >= N_PLUS_ONE_MIN_REPEATS:
             seconds = max(statement.total_duration, owner_db)
             impact = seconds / wall if wall else 0.0
-            floor = "high" if statement.count >= N_PLUS_ONE_HIGH_REPEATS else "medium"
             findings.append(
                 _finding(
                     "n_plus_one",
@@ -187,7 +192,7 @@ def _database_findings(profile: Profile, attribution: Attribution) -> list[dict[
                     f"{statement.count:.0f} times per request{seen} "
                     f"({_ms(statement.total_duration)} in the database, "
                     f"{_ms(seconds)} with the driver and ORM): {statement.text[:200]}",
-                    _max_severity(severity_for(impact, seconds), floor),
+                    _n_plus_one_severity(impact, seconds, statement.count),
                     statement=statement.text[:500],
                     repeats=statement.count,
                     query_time=statement.total_duration,
@@ -232,7 +237,6 @@ def _database_findings_from_counts(
     ):
         seconds = profile.query_time
         impact = seconds / wall if wall else 0.0
-        floor = "high" if profile.query_count >= N_PLUS_ONE_HIGH_REPEATS else "medium"
         findings.append(
             _finding(
                 "n_plus_one",
@@ -242,7 +246,7 @@ def _database_findings_from_counts(
                 seconds,
                 f"N+1 queries: {profile.query_count:.0f} queries per request "
                 f"({_ms(profile.query_time)} in total): one query per item.",
-                _max_severity(severity_for(impact, seconds), floor),
+                _n_plus_one_severity(impact, seconds, profile.query_count),
                 repeats=profile.query_count,
                 query_time=profile.query_time,
                 query_count=profile.query_count,
