@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from collector.api.links import install_links
 from collector.api.routes import analysis, health, performance, projects, sdk
 from collector.deps import ProjectCache, UnknownKeyNotes
 from collector.envelope import ERROR_RESPONSES, install_exception_handlers
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
 
     for router in (health.router, projects.router, performance.router, sdk.router, analysis.router):
         app.include_router(router)
+    install_links(app)
     return app
 
 
