@@ -10,7 +10,7 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from collector.deps import AdminDep, ReadStoreDep, StoreDep
 from collector.envelope import Envelope, ok
@@ -33,6 +33,8 @@ MAX_BATCH = 500
 
 
 class AnalyzeRequest(BaseModel):
+    model_config = ConfigDict(strict=True)  # no coercion across types (7.0 is not a priority)
+
     service: str | None = Field(None, description="AI service name; 'rules' for the rule engine")
     model: str | None = Field(None, description="override the service's model")
     priority: int = Field(jobs.PRIORITY_MANUAL, ge=0, le=9, description="higher runs first")
