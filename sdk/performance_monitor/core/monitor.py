@@ -279,8 +279,9 @@ class Monitor:
         if waits is not None:
             # Linux adds a wait to the counter when the thread next runs: a wait
             # begun before the request can land inside it. Never more than its time.
-            metrics["run_queue_time"] = min(waits[0], duration)
-            metrics["context_switches"] = waits[1]
+            # Worker threads the request handed sync code to count as its own.
+            metrics["run_queue_time"] = min(waits[0] + state.thread_run_queue, duration)
+            metrics["context_switches"] = waits[1] + state.thread_switches
         if memory is not None:
             metrics["memory_usage"] = memory
         tags = {**config.tags, **state.tags}
