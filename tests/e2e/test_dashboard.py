@@ -201,6 +201,28 @@ def test_creating_a_project_shows_its_key(page: Page, seeded: dict[str, Any]) ->
     assert page.errors == []
 
 
+def test_a_taken_name_replaces_the_earlier_created_message(
+    page: Page, seeded: dict[str, Any]
+) -> None:
+    browser_page = page.open("?page=projects")
+    name_box = browser_page.get_by_placeholder("shop-api")
+    name_box.fill("billing-service")
+    browser_page.get_by_role("button", name="Create project").click()
+    page.text("Created").wait_for()
+    name_box.fill("billing-service")
+    browser_page.get_by_role("button", name="Create project").click()
+    page.text("a project named 'billing-service' already exists").wait_for()
+    browser_page.wait_for_function(
+        "() => !Array.from(document.querySelectorAll('.alert'))"
+        ".some(e => e.offsetParent !== null && e.innerText.includes('Created'))"
+    )
+    form = browser_page.locator(".card", has_text="New project").last
+    assert form.locator(".project-key input").count() == 0  # the editor below keeps its own
+    assert form.get_by_text("already exists").count() == 0  # the page's one message says it
+    page.shot("project-name-taken")
+    assert page.errors == []
+
+
 def test_overview_to_endpoint_to_record_to_trace(page: Page, seeded: dict[str, Any]) -> None:
     browser_page = page.open("?range=24h")
     card = browser_page.locator(".card", has_text=PROJECT).first
