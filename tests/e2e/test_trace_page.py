@@ -114,6 +114,22 @@ def planted_record() -> dict[str, Any]:
     return record
 
 
+#: Two more requests of another route that raised the same exception; one message is hostile.
+SAME = [("5e" * 16, 1, "order 7 lists 1 item but the ledger has 0"),
+        ("6e" * 16, 2, "<img src=x onerror=\"window.__pwned=1\"> & <b>bold</b>")]  # fmt: skip
+
+
+def same_exception_records() -> list[dict[str, Any]]:
+    return [
+        make_record(
+            trace_id=trace, path=f"/orders/{minutes}/ship", route="/orders/{id}/ship", status=500,
+            duration=0.02 * minutes, timestamp=datetime.now(timezone.utc) - timedelta(minutes=minutes),
+            error={**ERROR, "message": message},
+        )
+        for trace, minutes, message in SAME
+    ]  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def seeded(mongo_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     home = tmp_path_factory.mktemp("trace-home")
@@ -126,11 +142,11 @@ def seeded(mongo_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         key = collector.create_project(PROJECT, framework="fastapi")["project_key"]
         answer = httpx.post(
             collector.url + "/api/v1/performance/collect",
-            json={"records": [planted_record()]},
+            json={"records": [planted_record(), *same_exception_records()]},
             headers={"X-Project-Key": key},
             timeout=30,
         )
-        assert answer.json()["data"]["accepted"] == 1, answer.text
+        assert answer.json()["data"]["accepted"] == 3, answer.text
         metric = make_metric([0.06, 0.05, 0.07], route="/orders", status_class="5xx", errors=3)
         metric["exceptions"] = {ERROR["type"]: 3}
         answer = httpx.post(
@@ -195,6 +211,37 @@ def test_the_exception_panel_shows_the_planted_exception(page: Page) -> None:
     colours = [frames.nth(i).evaluate("e => getComputedStyle(e).backgroundColor") for i in range(4)]
     assert colours[1] == colours[2] != colours[0] == colours[3]
     page.shot("trace-exception")
+    assert page.errors == []
+
+
+def test_other_requests_with_the_same_exception_are_listed_and_linked(page: Page) -> None:
+    browser_page = open_trace(page)
+    panel = browser_page.locator(".diag.same-exception")
+    assert "2 other sampled requests raised shop.errors.StockMismatch; the newest 2:" in (
+        panel.inner_text()
+    )
+    rows = panel.locator("tbody tr")
+    assert rows.count() == 2
+    newest, older = rows.nth(0), rows.nth(1)
+    assert "GET /orders/1/ship" in newest.inner_text()
+    assert newest.locator(".message").inner_text() == SAME[0][2]
+    assert "20 ms" in newest.inner_text() and "500" in newest.inner_text()
+    # the hostile message is text: no element made of it, no script run
+    assert older.locator(".message").inner_text() == SAME[1][2]
+    assert older.locator(".message img, .message b").count() == 0
+    assert browser_page.evaluate("() => window.__pwned === undefined")
+    link = older.locator("a.trace-link")
+    assert link.inner_text() == SAME[1][0][:12] + "…"
+    assert link.get_attribute("href") == f"?page=trace&project={PROJECT}&trace={SAME[1][0]}"
+    panel.scroll_into_view_if_needed()
+    page.shot("trace-same-exception")
+    link.click()
+    browser_page.wait_for_function(f"() => window.location.search.includes('trace={SAME[1][0]}')")
+    page.text("/orders/2/ship").wait_for()
+    assert browser_page.locator(".diag.exception .exception-message").inner_text() == SAME[1][2]
+    # from there, the first request is one of the others
+    other_links = browser_page.locator(".diag.same-exception a.trace-link").all_inner_texts()
+    assert other_links == [SAME[0][0][:12] + "…", TRACE[:12] + "…"]
     assert page.errors == []
 
 
