@@ -13,7 +13,12 @@ from panel_apps.state import AppState
 from panel_apps.tables import table, update_table
 from pystrument_lab.errors import ParameterError
 from pystrument_lab.markup import markdown_text
-from pystrument_lab.widgets.charts import error_rate_chart, latency_chart, throughput_chart
+from pystrument_lab.widgets.charts import (
+    error_rate_chart,
+    exceptions_chart,
+    latency_chart,
+    throughput_chart,
+)
 from pystrument_lab.widgets.flamegraph import flame_graph
 
 ENDPOINT_TABLE_COLUMNS = [
@@ -148,9 +153,14 @@ class EndpointsPage(Page):
         parts: list[Any] = []
         exceptions = self.lab.exceptions(project, time_range=time_range, route=route)
         if exceptions.height:
+            over_time = self.lab.exception_trends(project, time_range=time_range, route=route)
             parts += [
                 pn.pane.Markdown("#### Exceptions, every request counted"),
                 table(exceptions, ["exception", "method", "count"], css_classes=["exceptions"]),
+                pn.pane.Bokeh(
+                    exceptions_chart(over_time, title=f"Exceptions by type, {route}"),
+                    sizing_mode="stretch_width",
+                ),
             ]
         newest = self.lab.records(project, time_range=time_range, route=route, limit=RECENT)
         failed = newest.filter(

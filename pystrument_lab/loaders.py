@@ -23,6 +23,8 @@ trends (one row per time bucket)
     ``bucket_start, count, errors, error_rate, throughput, avg, min, max, p50, p95, p99``.
 exceptions (one row per route, method and exception type, from the metric stream)
     ``route, method, exception, count``, most frequent first.
+exception trends (one row per exception type and time bucket, from the metric stream)
+    ``bucket_start, exception, count``: the types most frequent first, each over every bucket.
 versions
     ``app_version, count, errors, error_rate, p50, p95, p99, first_seen, last_seen``.
 projects
@@ -56,6 +58,7 @@ if TYPE_CHECKING:
 from pystrument_lab.frames import (
     ENDPOINT_COLUMNS,
     EXCEPTION_COLUMNS,
+    EXCEPTION_TREND_COLUMNS,
     PROJECT_COLUMNS,
     RECORD_COLUMNS,
     TREND_COLUMNS,
@@ -351,13 +354,29 @@ class Lab:
         totals: dict[tuple[str, str, str], int] = {}
         for doc in docs:
             for kind, count in (doc.get("exceptions") or {}).items():
-                key = (doc["route"], doc["method"], kind.replace("\uff0e", "."))
+                key = (doc["route"], doc["method"], trends_module.exception_name(kind))
                 totals[key] = totals.get(key, 0) + int(count)
         rows = [
             {"route": r, "method": m, "exception": k, "count": n}
             for (r, m, k), n in sorted(totals.items(), key=lambda item: -item[1])
         ]
         return to_frame(rows, EXCEPTION_COLUMNS, engine)
+
+    def exception_trends(
+        self,
+        project: str,
+        *,
+        time_range: str | None = "24h",
+        bucket: str | None = None,
+        route: str | None = None,
+        method: str | None = None,
+        engine: Engine = "polars",
+    ) -> pl.DataFrame | pd.DataFrame:
+        """Exceptions per type and time bucket, counted for every request (not sampled)."""
+        span = trends_module.window(time_range, bucket=bucket)
+        docs = self._metric_docs(project, span, route=route, method=method)
+        rows = trends_module.exception_buckets(docs, span)
+        return to_frame(rows, EXCEPTION_TREND_COLUMNS, engine)
 
     @overload
     def versions(

@@ -149,9 +149,14 @@ def seeded(mongo_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         assert answer.json()["data"]["accepted"] == 3, answer.text
         metric = make_metric([0.06, 0.05, 0.07], route="/orders", status_class="5xx", errors=3)
         metric["exceptions"] = {ERROR["type"]: 3}
+        earlier = make_metric(
+            [0.04], route="/orders", status_class="5xx", errors=1,
+            start=datetime.now(timezone.utc) - timedelta(minutes=40),
+        )  # fmt: skip
+        earlier["exceptions"] = {"KeyError": 1}
         answer = httpx.post(
             collector.url + "/api/v1/performance/metrics",
-            json={"batch_id": uuid.uuid4().hex, "metrics": [metric]},
+            json={"batch_id": uuid.uuid4().hex, "metrics": [metric, earlier]},
             headers={"X-Project-Key": key},
             timeout=30,
         )
@@ -343,9 +348,34 @@ def test_the_endpoint_lists_its_exceptions_and_failed_and_slowest_requests(page:
     browser_page = page.open(f"?page=endpoints&project={PROJECT}&route=/orders&range=1h")
     page.text("Failed sampled requests").wait_for()
     exceptions = browser_page.locator(".exceptions .tabulator-row")
-    assert exceptions.count() == 1
+    assert exceptions.count() == 2
     assert exceptions.first.locator("[tabulator-field='exception']").inner_text() == ERROR["type"]
     assert exceptions.first.locator("[tabulator-field='count']").inner_text() == "3"
+    assert exceptions.nth(1).locator("[tabulator-field='exception']").inner_text() == "KeyError"
+    # over time: one stacked series per type, the counts in the buckets they happened in
+    browser_page.wait_for_function("() => window.Bokeh && window.Bokeh.documents.length > 0")
+    series = browser_page.evaluate(
+        """(title) => {
+            for (const doc of window.Bokeh.documents) {
+                for (const model of doc.all_models) {
+                    if (model.title && model.title.text === title && model.renderers) {
+                        const data = model.renderers[0].data_source.data;
+                        const get = (name) => Array.from(data instanceof Map ? data.get(name) : data[name]);
+                        const legend = model.center.find((m) => m.items).items.map((i) => i.label.value);
+                        return {legend, stock: get("type_0"), key: get("type_1"), names: get("name_1")};
+                    }
+                }
+            }
+            return null;
+        }""",
+        "Exceptions by type, /orders",
+    )
+    assert series["legend"] == [ERROR["type"], "KeyError"]
+    assert sum(series["stock"]) == 3 and sum(series["key"]) == 1
+    assert set(series["names"]) == {"KeyError"}
+    newest_bucket = max(i for i, n in enumerate(series["stock"]) if n)
+    assert series["stock"][newest_bucket] == 3  # all three in the newest bucket with any
+    assert max(i for i, n in enumerate(series["key"]) if n) < newest_bucket  # 40 minutes earlier
     failed = browser_page.locator(".failed .tabulator-row")
     assert failed.count() == 1
     assert failed.first.locator("[tabulator-field='error_type']").inner_text() == ERROR["type"]
