@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 import panel as pn
 
+from panel_apps.hotpath import hot_path_html
 from panel_apps.page import Page
 from panel_apps.snippets import no_data
 from panel_apps.state import AppState
@@ -134,10 +135,20 @@ class EndpointsPage(Page):
                 markdown_text(exc.message), alert_type="info"
             )
         else:
-            graph = pn.pane.Bokeh(
-                flame_graph(
-                    tree, title=f"{route}: typical request, {tree.n_trees} sampled requests merged"
+            graph = pn.Column(
+                pn.pane.Bokeh(
+                    flame_graph(
+                        tree,
+                        title=f"{route}: typical request, {tree.n_trees} sampled requests merged",
+                    ),
+                    sizing_mode="stretch_width",
                 ),
+                pn.pane.Markdown(
+                    "#### Merged call tree, opened on the hot path\n"
+                    "Per request, from the application's outermost frame; the heaviest chain "
+                    "is open, click any row to open it."
+                ),
+                pn.pane.HTML(hot_path_html(tree), sizing_mode="stretch_width"),
                 sizing_mode="stretch_width",
             )
         self.detail.objects = [

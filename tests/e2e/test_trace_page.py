@@ -388,3 +388,28 @@ def test_the_endpoint_lists_its_exceptions_and_failed_and_slowest_requests(page:
     browser_page.locator(".diag.exception").wait_for()  # the trace page
     assert f"trace={TRACE}" in browser_page.url
     assert page.errors == []
+
+
+def test_the_endpoint_merged_profile_opens_on_the_hot_path(page: Page) -> None:
+    browser_page = page.open(f"?page=endpoints&project={PROJECT}&route=/orders&range=1h")
+    page.text("Merged call tree, opened on the hot path").wait_for()
+    tree = browser_page.locator(".hot-path")
+    shown = tree.locator(".function").locator("visible=true")
+    # from the application root; the heaviest chain open; jinja2.render closed
+    assert shown.all_inner_texts() == [
+        "shop.list_orders", "shop.load_order_items", "sqlalchemy.execute", "jinja2.render",
+    ]  # fmt: skip
+    hot = tree.locator(".hot > summary .function, .hot > .line .function")
+    assert hot.all_inner_texts() == [
+        "shop.list_orders",
+        "shop.load_order_items",
+        "sqlalchemy.execute",
+    ]
+    execute = tree.locator(".leaf.hot").first
+    assert "32 ms" in execute.inner_text() and "52.5%" in execute.inner_text()  # 32 of 61 ms
+    assert "1 library frame folded" in execute.inner_text()
+    browser_page.locator(".hot-path").scroll_into_view_if_needed()
+    page.shot("endpoint-hot-path")
+    tree.locator("summary", has_text="jinja2.render").click()
+    tree.locator(".function", has_text="shop.format_price").wait_for(state="visible")
+    assert page.errors == []
