@@ -241,12 +241,11 @@ class TracePage(Page):
                 pn.pane.Alert("This request was stored without a call tree.", alert_type="info")
             )
         else:
-            parts.append(
-                pn.pane.Bokeh(
-                    flame_graph(record.tree, title="Flame graph"), sizing_mode="stretch_width"
-                )
+            flame = pn.pane.Bokeh(
+                flame_graph(record.tree, title="Flame graph"), sizing_mode="stretch_width"
             )
-            parts += self._tree_table(record)
+            parts.append(flame)
+            parts += self._tree_table(record, flame)
         slow = ((data.get("performance_metrics") or {}).get("database_metrics") or {}).get(
             "slow_queries"
         )
@@ -259,8 +258,8 @@ class TracePage(Page):
             )
         self.body.objects = parts
 
-    def _tree_table(self, record: Record) -> list[Any]:
-        """The call-tree table, its note and the "show all frames" switch."""
+    def _tree_table(self, record: Record, flame: pn.pane.Bokeh) -> list[Any]:
+        """The call-tree table, its note and the "show all frames" switch (of both views)."""
         show_all = pn.widgets.Checkbox(
             label="Show all frames (server, framework and library internals)",
             value=False,
@@ -273,6 +272,8 @@ class TracePage(Page):
             # A new table, so its columns fit the new rows (fit_data sizes them once).
             holder.objects = [_tree_table(record, show_all=event.new)]
             note.object = focus_note(record, show_all=event.new)
+            assert record.tree is not None
+            flame.object = flame_graph(record.tree, title="Flame graph", show_all=event.new)
 
         show_all.param.watch(switched, "value")
         return [pn.pane.Markdown("#### Call tree"), show_all, note, holder]

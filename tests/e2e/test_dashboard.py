@@ -246,14 +246,16 @@ def test_overview_to_endpoint_to_record_to_trace(page: Page, seeded: dict[str, A
     browser_page.wait_for_timeout(1000)
     trace = browser_page.url.split("trace=")[1].split("&")[0]
     assert len(trace) == 32 and trace.startswith(shortened[:-1])
-    nodes = [
-        node["function_name"]
-        for node in seeded["store"].call_trees.find_one({"trace_id": trace})["nodes"]
-    ]
+    stored = seeded["store"].call_trees.find_one({"trace_id": trace})
+    # The flame graph draws the application root's subtree: every frame below it.
+    below = {stored["application_root"]}
+    for node in stored["nodes"]:  # pre-order: a parent comes before its children
+        if node["parent_call_id"] in below:
+            below.add(node["call_id"])
+    nodes = [node["function_name"] for node in stored["nodes"] if node["call_id"] in below]
     drawn = figure_glyphs(browser_page, "Flame graph")
     assert drawn is not None and sorted(drawn) == sorted(nodes)
     # The tree table opens on the demo's own code, not on the server's and FastAPI's frames.
-    stored = seeded["store"].call_trees.find_one({"trace_id": trace})
     first_row = browser_page.locator(
         ".call-tree .tabulator-row .tabulator-cell[tabulator-field='function']"
     ).first.inner_text()

@@ -9,6 +9,7 @@ folded, and show every frame after one click.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -412,4 +413,62 @@ def test_the_endpoint_merged_profile_opens_on_the_hot_path(page: Page) -> None:
     page.shot("endpoint-hot-path")
     tree.locator("summary", has_text="jinja2.render").click()
     tree.locator(".function", has_text="shop.format_price").wait_for(state="visible")
+    assert page.errors == []
+
+
+def flame_figure(browser_page: Any) -> dict[str, Any]:
+    """What the trace page's flame graph draws: functions, x range, axis label.
+
+    Redrawn, the figure is a new model; the document may still hold the old
+    one, so the newest (last added) figure is the one on the page.
+    """
+    return browser_page.evaluate(
+        """() => {
+            let found = null;
+            for (const doc of window.Bokeh.documents) {
+                for (const model of doc.all_models) {
+                    if (model.title && model.title.text === "Flame graph" && model.renderers) {
+                        const data = model.renderers[0].data_source.data;
+                        const functions = data instanceof Map ? data.get("function") : data["function"];
+                        const label = model.below[0].axis_label;
+                        found = {functions: Array.from(functions), end: model.x_range.end,
+                                 label: typeof label === "string" ? label : label.text};
+                    }
+                }
+            }
+            return found;
+        }"""
+    )
+
+
+def test_the_flame_graph_opens_at_the_application_root_in_ms(page: Page) -> None:
+    browser_page = open_trace(page)
+    browser_page.wait_for_function("() => window.Bokeh && window.Bokeh.documents.length > 0")
+    browser_page.wait_for_timeout(500)
+    drawn = flame_figure(browser_page)
+    assert drawn["functions"][0] == "shop.list_orders"
+    assert sorted(drawn["functions"]) == sorted([
+        "shop.list_orders", "shop.load_order_items", "sqlalchemy.execute",
+        "sqlalchemy._execute_context", "jinja2.render", "jinja2.root_render_func",
+        "shop.format_price",
+    ])  # fmt: skip
+    assert drawn["end"] == pytest.approx(56.0)  # shop.list_orders, in ms
+    assert drawn["label"] == (
+        "ms, from shop.list_orders (4 outer frames of the server and framework not drawn)"
+    )
+    page.text("Show all frames").scroll_into_view_if_needed()
+    page.shot("trace-flame-graph")
+    browser_page.locator(".show-all-frames input").check()
+    deadline = time.monotonic() + 30
+    while "uvicorn.run_asgi" not in flame_figure(browser_page)["functions"]:
+        assert time.monotonic() < deadline, "the flame graph did not redraw every frame"
+        browser_page.wait_for_timeout(100)
+    every = flame_figure(browser_page)
+    assert every["functions"][:5] == [
+        "uvicorn.run_asgi", "starlette.__call__", "starlette.wrapped_app", "starlette.handle",
+        "shop.list_orders",
+    ]  # fmt: skip
+    assert every["end"] == pytest.approx(61.0) and every["label"] == "ms"
+    browser_page.locator(".show-all-frames").scroll_into_view_if_needed()
+    page.shot("trace-flame-graph-all")
     assert page.errors == []
