@@ -235,5 +235,7 @@ def flame_graph(
     if first.depth:
         outer = f"{first.depth} outer frame{'s' if first.depth != 1 else ''}"
         label += f", from {first.function_name} ({outer} of the server and framework not drawn)"
-    plot.xaxis.axis_label = PlainText(text=label)  # the name is the app's: text, never TeX or markup
+    plot.xaxis.axis_label = PlainText(
+        text=label
+    )  # the name is the app's: text, never TeX or markup
     return plot
