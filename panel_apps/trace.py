@@ -16,7 +16,13 @@ import panel as pn
 
 from panel_apps.page import Page
 from panel_apps.state import AppState
-from panel_apps.trace_panels import PANEL_STYLE, allocations_html, exception_html, sql_html
+from panel_apps.trace_panels import (
+    PANEL_STYLE,
+    allocations_html,
+    exception_html,
+    same_exception_html,
+    sql_html,
+)
 from pystrument_lab.errors import PystrumentError
 from pystrument_lab.loaders import Record
 from pystrument_lab.markup import markdown_code, markdown_text
@@ -140,11 +146,26 @@ def focus_note(record: Record, *, show_all: bool) -> str:
     )
 
 
-def diagnostics_panes(record: Record) -> list[pn.pane.HTML]:
-    """The exception, SQL and allocation panels the record has data for."""
+#: Other requests with the same exception listed on the trace page.
+SAME_EXCEPTION_LISTED = 10
+
+
+def diagnostics_panes(record: Record, lab: Any, project: str) -> list[pn.pane.HTML]:
+    """The exception (with the other requests that raised it), SQL and allocation panels."""
     metrics = record.data.get("performance_metrics") or {}
+    error = record.error
+    same = None
+    if error and error.get("type") and record.data.get("project_key"):
+        others, total = lab.store.same_exception_records(
+            record.data["project_key"],
+            str(error["type"]),
+            exclude=record.trace_id,
+            limit=SAME_EXCEPTION_LISTED,
+        )
+        same = same_exception_html(str(error["type"]), others, total, project)
     fragments = [
-        exception_html(record.error),
+        exception_html(error),
+        same,
         sql_html(metrics.get("database_metrics")),
         allocations_html(metrics.get("memory_usage")),
     ]
@@ -213,18 +234,18 @@ class TracePage(Page):
             pn.Column(pn.pane.Markdown("#### Request and response"), _pairs(request_table(record))),
             pn.Column(pn.pane.Markdown("#### Metrics"), _pairs(metrics_table(record))),
         )
-        parts: list[Any] = [header, pn.Row(*links), info, *diagnostics_panes(record)]
+        diagnostics = diagnostics_panes(record, self.lab, self.state.project)
+        parts: list[Any] = [header, pn.Row(*links), info, *diagnostics]
         if record.tree is None:
             parts.append(
                 pn.pane.Alert("This request was stored without a call tree.", alert_type="info")
             )
         else:
-            parts.append(
-                pn.pane.Bokeh(
-                    flame_graph(record.tree, title="Flame graph"), sizing_mode="stretch_width"
-                )
+            flame = pn.pane.Bokeh(
+                flame_graph(record.tree, title="Flame graph"), sizing_mode="stretch_width"
             )
-            parts += self._tree_table(record)
+            parts.append(flame)
+            parts += self._tree_table(record, flame)
         slow = ((data.get("performance_metrics") or {}).get("database_metrics") or {}).get(
             "slow_queries"
         )
@@ -237,8 +258,8 @@ class TracePage(Page):
             )
         self.body.objects = parts
 
-    def _tree_table(self, record: Record) -> list[Any]:
-        """The call-tree table, its note and the "show all frames" switch."""
+    def _tree_table(self, record: Record, flame: pn.pane.Bokeh) -> list[Any]:
+        """The call-tree table, its note and the "show all frames" switch (of both views)."""
         show_all = pn.widgets.Checkbox(
             label="Show all frames (server, framework and library internals)",
             value=False,
@@ -251,6 +272,8 @@ class TracePage(Page):
             # A new table, so its columns fit the new rows (fit_data sizes them once).
             holder.objects = [_tree_table(record, show_all=event.new)]
             note.object = focus_note(record, show_all=event.new)
+            assert record.tree is not None
+            flame.object = flame_graph(record.tree, title="Flame graph", show_all=event.new)
 
         show_all.param.watch(switched, "value")
         return [pn.pane.Markdown("#### Call tree"), show_all, note, holder]

@@ -26,6 +26,7 @@ RECORD_COLUMNS: dict[str, str] = {
     "host": _S, "node_count": _I, "error_type": _S, "statement_count": _I,
 }  # fmt: skip
 EXCEPTION_COLUMNS: dict[str, str] = {"route": _S, "method": _S, "exception": _S, "count": _I}
+EXCEPTION_TREND_COLUMNS: dict[str, str] = {"bucket_start": _T, "exception": _S, "count": _I}
 STAT_COLUMNS: dict[str, str] = {
     "count": _I, "errors": _I, "error_rate": _F, "throughput": _F, "avg": _F,
     "min": _F, "max": _F, "p50": _F, "p95": _F, "p99": _F,

@@ -14,6 +14,7 @@ from pystrument_lab.errors import StoreUnavailable
 from pystrument_lab.settings import Settings, get_settings
 from pystrument_lab.store.analyses import AnalysisQueries
 from pystrument_lab.store.diagnostics import DiagnosticQueries
+from pystrument_lab.store.exceptions import ExceptionQueries
 from pystrument_lab.store.metrics import MetricQueries
 from pystrument_lab.store.projects import ProjectQueries
 from pystrument_lab.store.records import RecordQueries
@@ -53,6 +54,7 @@ class Store(
     ReportQueries,
     SchedulerQueries,
     DiagnosticQueries,
+    ExceptionQueries,
 ):
     """A handle on the pystrument database."""
 

@@ -133,6 +133,8 @@ INDEXES: dict[str, list[IndexModel]] = {
             [("project_key", ASCENDING), ("route", ASCENDING), ("total_duration", DESCENDING)]
         ),
         IndexModel([("ts", ASCENDING)]),
+        # the trace page's other records with the same exception (store.exceptions)
+        IndexModel([("project_key", ASCENDING), ("error.type", ASCENDING), ("ts", DESCENDING)]),
     ],
     CALL_TREES: [
         IndexModel([("project_key", ASCENDING), ("trace_id", ASCENDING)], unique=True),
