@@ -116,7 +116,7 @@ def table_options(columns: list[str]) -> dict[str, Any]:
     return {
         "titles": {name: TITLES[name] for name in columns if name in TITLES},
         "formatters": {name: PERCENT for name in columns if name in RATE_COLUMNS},
-        "hidden_columns": ["trace_id"] if "trace_id" in columns else [],
+        "hidden_columns": [name for name in ("trace_id", "record_key") if name in columns],
     }
 
 

@@ -20,6 +20,7 @@ from pystrument_lab.store.projects import new_project_key
 from pystrument_lab.store.records import (
     RecordFilters,
     compress_session,
+    record_key,
     record_query,
     split_record,
     unstorable_reason,
@@ -81,6 +82,7 @@ __all__ = [
     "new_project_key",
     "ping_url",
     "public",
+    "record_key",
     "record_query",
     "resolve_url",
     "split_record",

@@ -139,6 +139,7 @@ class Store(
         if self._indexes_ready:
             return
         try:
+            self.migrate_record_keys()  # before the unique record_key indexes exist
             for name, indexes in INDEXES.items():
                 self.db[name].create_indexes(indexes)
             self.backfill_epochs()

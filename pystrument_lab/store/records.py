@@ -16,6 +16,7 @@ from pymongo import ASCENDING, DESCENDING
 
 from pystrument_lab.errors import ParameterError
 from pystrument_lab.store.schema import (
+    STORE_META,
     Collections,
     epoch,
     eq,
@@ -32,6 +33,7 @@ class RecordFilters(TypedDict, total=False):
     """The record filters the API, the loaders and the analysis runner share."""
 
     route: str | None
+    trace_id: str | None
     path: str | None
     method: str | None
     status_code: int | None
@@ -39,6 +41,30 @@ class RecordFilters(TypedDict, total=False):
     since: datetime | None
     until: datetime | None
     min_duration: float | None
+
+
+#: The most records :meth:`RecordQueries.trace_records` returns for one trace.
+TRACE_RECORD_LIMIT = 200
+
+
+def trace_member(record: Mapping[str, Any]) -> dict[str, Any]:
+    """What tells one request of a trace from the others: where, which span, what, when."""
+    return {
+        field: record.get(field)
+        for field in (
+            "record_key",
+            "project_key",
+            "trace_id",
+            "span_id",
+            "parent_span_id",
+            "method",
+            "path",
+            "route",
+            "status_code",
+            "total_duration",
+            "timestamp",
+        )
+    }
 
 
 #: A listing counts its matches up to this many, then says "COUNT_LIMIT+"
@@ -66,7 +92,7 @@ def record_query(project_key: str, **filters: Unpack[RecordFilters]) -> dict[str
     server answers from an index (schema module doc).
     """
     query: dict[str, Any] = {"project_key": eq(project_key)}
-    for field in ("route", "path", "status_code", "app_version"):
+    for field in ("route", "trace_id", "path", "status_code", "app_version"):
         if filters.get(field) is not None:
             query[field] = eq(filters[field])
     method = filters.get("method")
@@ -153,8 +179,10 @@ def split_record(
     metrics = record.get("performance_metrics") or {}
     version = record.get("version_info") or {}
     now = utcnow()
+    key = record_key(record["trace_id"], record.get("span_id"))
     lean = {
         **record,
+        "record_key": key,
         "project_key": project_key,
         "method": request.get("method"),
         "path": request.get("path"),
@@ -168,8 +196,9 @@ def split_record(
         "created_at": now,
     }
     tree = {
-        "_id": tree_id(project_key, lean["trace_id"]),
+        "_id": tree_id(project_key, key),
         "project_key": project_key,
+        "record_key": key,
         "trace_id": lean["trace_id"],
         "timestamp": lean["timestamp"],
         "ts": lean["ts"],
@@ -185,9 +214,21 @@ def split_record(
     return lean, tree
 
 
-def tree_id(project_key: str, trace_id: str) -> str:
-    """A call tree's ``_id``: found by ``_id`` (``$in`` too), which the server indexes."""
-    return f"{project_key}/{trace_id}"
+def record_key(trace_id: str, span_id: str | None = None) -> str:
+    """A record's identity within its project: ``<trace id>-<span id>``.
+
+    Requests of one distributed trace share the trace id, so the SDK gives
+    each its own span id. A record sent without one (older SDKs, other
+    senders) is keyed by its trace id alone, as every record stored before
+    span ids existed is (:meth:`RecordQueries.migrate_record_keys`).
+    """
+    return f"{trace_id}-{span_id}" if span_id else trace_id
+
+
+def tree_id(project_key: str, key: str) -> str:
+    """A call tree's ``_id`` (``key`` is the record's :func:`record_key`): found by
+    ``_id`` (``$in`` too), which the server indexes."""
+    return f"{project_key}/{key}"
 
 
 def _epoch_of(value: Any) -> float | None:
@@ -215,8 +256,10 @@ class RecordQueries(Collections):
     ) -> tuple[int, int]:
         """Store validated records idempotently; return (accepted, duplicates).
 
-        A record whose (project_key, trace_id) is already stored is a
-        duplicate and leaves the stored one untouched. Trees are written
+        A record whose (project_key, record_key) is already stored is a
+        duplicate and leaves the stored one untouched: a resent batch stores
+        nothing, while two requests of one trace (their own span ids) are two
+        records. Trees are written
         before records so a record never points at a tree that is missing.
         """
         if not records:
@@ -235,16 +278,16 @@ class RecordQueries(Collections):
 
     def _drop_orphan_trees(self, project_key: str, trees: Sequence[Mapping[str, Any]]) -> None:
         stored = {
-            doc["trace_id"]
+            doc["record_key"]
             for doc in self.records.find(
                 {
                     "project_key": {"$eq": project_key},
-                    "trace_id": {"$in": [tree["trace_id"] for tree in trees]},
+                    "record_key": {"$in": [tree["record_key"] for tree in trees]},
                 },
-                {"trace_id": 1},
+                {"record_key": 1},
             )
         }
-        orphans = [tree["_id"] for tree in trees if tree["trace_id"] not in stored]
+        orphans = [tree["_id"] for tree in trees if tree["record_key"] not in stored]
         if orphans:
             self.call_trees.delete_many({"_id": {"$in": orphans}})
 
@@ -334,40 +377,108 @@ class RecordQueries(Collections):
         matches = len(list(self.records.find(counted, {"_id": 1}).limit(COUNT_LIMIT + 1)))
         return RecordPage(items, min(matches, COUNT_LIMIT), matches <= COUNT_LIMIT, next_cursor)
 
-    def get_record(self, trace_id: str, project_key: str | None = None) -> dict[str, Any] | None:
-        query: dict[str, Any] = {"trace_id": eq(trace_id)}
+    def get_record(self, key: str, project_key: str | None = None) -> dict[str, Any] | None:
+        """The record with this :func:`record_key` (the first one found in any project
+        when ``project_key`` is None)."""
+        query: dict[str, Any] = {"record_key": eq(key)}
         if project_key is not None:
             query["project_key"] = eq(project_key)
         return public(self.records.find_one(query))
+
+    def trace_records(
+        self, trace_id: str, project_key: str | None = None, *, limit: int = TRACE_RECORD_LIMIT
+    ) -> list[dict[str, Any]]:
+        """The records of one trace (every sampled request that shares its trace id),
+        oldest first, in one project or all, at most ``limit``."""
+        query: dict[str, Any] = {"trace_id": eq(trace_id)}
+        if project_key is not None:
+            query["project_key"] = eq(project_key)
+        found = self.records.find(query).limit(limit)
+        return sorted(
+            (public(doc) for doc in found),  # type: ignore[misc]
+            key=lambda doc: (doc.get("ts") or 0.0, doc.get("record_key") or ""),
+        )
+
+    def resolve_record(self, ref: str, project_key: str | None = None) -> dict[str, Any]:
+        """The record a user names: its record key, or a trace id the trace's only record has.
+
+        Raises 404 when nothing matches, and 409 naming the trace's records
+        (``data["records"]``) when several requests share the trace id.
+        """
+        found = self.get_record(ref, project_key)
+        if found is not None:
+            return found
+        records = self.trace_records(ref, project_key)
+        if len(records) == 1:
+            return records[0]
+        if not records:
+            raise ParameterError(f"no record {ref!r}", status=404)
+        raise ParameterError(
+            f"trace {ref!r} has {len(records)} records; name one by its record key "
+            f"(<trace id>-<span id>): {', '.join(r['record_key'] for r in records[:5])}"
+            + (", ..." if len(records) > 5 else ""),
+            status=409,
+            data={"records": [trace_member(r) for r in records]},
+        )
 
     def get_record_by_id(self, record_id: str) -> dict[str, Any] | None:
         if not ObjectId.is_valid(record_id):
             return None
         return public(self.records.find_one({"_id": ObjectId(record_id)}))
 
-    def get_call_tree(self, project_key: str, trace_id: str) -> dict[str, Any] | None:
-        document = public(
-            self.call_trees.find_one({"project_key": eq(project_key), "trace_id": eq(trace_id)})
-        )
-        if document is not None and document.get("session") is not None:
-            document["session"] = bytes(document["session"])
-        return document
+    def get_call_tree(self, project_key: str, key: str) -> dict[str, Any] | None:
+        """The call tree of the record with this :func:`record_key`."""
+        document = self.call_trees.find_one({"_id": tree_id(project_key, key)})
+        if document is None:  # trees stored before their _id was the key
+            document = self.call_trees.find_one(
+                {"project_key": eq(project_key), "record_key": eq(key)}
+            )
+        found = public(document)
+        if found is not None and found.get("session") is not None:
+            found["session"] = bytes(found["session"])
+        return found
 
     def call_tree_nodes(
-        self, project_key: str, trace_ids: Sequence[str]
+        self, project_key: str, keys: Sequence[str]
     ) -> dict[str, list[dict[str, Any]]]:
-        """The nodes of the call trees of these records, by trace id (one ``_id`` ``$in``)."""
-        ids = [tree_id(project_key, trace_id) for trace_id in trace_ids]
+        """The nodes of the call trees of these records, by record key (one ``_id`` ``$in``)."""
+        ids = [tree_id(project_key, key) for key in keys]
         found = {
-            doc["trace_id"]: doc.get("nodes") or []
-            for doc in self.call_trees.find({"_id": {"$in": ids}}, {"trace_id": 1, "nodes": 1})
+            doc["record_key"]: doc.get("nodes") or []
+            for doc in self.call_trees.find({"_id": {"$in": ids}}, {"record_key": 1, "nodes": 1})
         }
-        for trace_id in trace_ids:  # trees stored before their _id was the key
-            if trace_id not in found:
-                tree = self.get_call_tree(project_key, trace_id)
+        for key in keys:  # trees stored before their _id was the key
+            if key not in found:
+                tree = self.get_call_tree(project_key, key)
                 if tree is not None:
-                    found[trace_id] = tree.get("nodes") or []
+                    found[key] = tree.get("nodes") or []
         return found
+
+    def migrate_record_keys(self) -> None:
+        """Key records, trees and analyses stored before span ids existed by their trace id.
+
+        Drops the unique (project_key, trace_id) indexes first: requests of
+        one trace share it. Then gives every document without a
+        ``record_key`` its trace id (once per database, marked in
+        ``store_meta``), so the unique (project_key, record_key) indexes
+        hold on a real MongoDB too, which counts a missing field as a value.
+        """
+        for collection in (self.records, self.call_trees):
+            for name, info in collection.index_information().items():
+                keys = [field for field, _ in info["key"]]
+                # The embedded server names indexes its own way: match on the keys.
+                if info.get("unique") and keys == ["project_key", "trace_id"]:
+                    collection.drop_index(name)
+        meta = self.db[STORE_META]
+        if meta.find_one({"_id": "record_keys"}) is not None:
+            return
+        for collection in (self.records, self.call_trees, self.analyses):
+            for doc in collection.find({"record_key": {"$exists": False}}, {"trace_id": 1}):
+                if doc.get("trace_id"):
+                    collection.update_one(
+                        {"_id": doc["_id"]}, {"$set": {"record_key": doc["trace_id"]}}
+                    )
+        meta.update_one({"_id": "record_keys"}, {"$set": {"done": True}}, upsert=True)
 
     def iter_call_trees(
         self,
@@ -426,10 +537,13 @@ __all__ = [
     "RecordFilters",
     "RecordPage",
     "RecordQueries",
+    "TRACE_RECORD_LIMIT",
     "compress_session",
+    "record_key",
     "record_query",
     "sort_spec",
     "split_record",
     "unstorable_reason",
+    "trace_member",
     "tree_id",
 ]

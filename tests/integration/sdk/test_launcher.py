@@ -179,15 +179,17 @@ def test_uvicorn_workers_server_timing(
         plain = httpx.get(f"{url}/items/8", headers={"traceparent": MALFORMED[1]})
     assert traced.json()["id"] == 7
     key = project["project_key"]
-    assert traced.headers["server-timing"].startswith(f'pystrument;desc="{TRACE_ID}";dur=')
-    duration_ms = float(traced.headers["server-timing"].rsplit("dur=", 1)[1])
     record = _records(store, key, path="/items/7")[0]
+    desc = f'pystrument;desc="{TRACE_ID}-{record["span_id"]}";dur='
+    assert traced.headers["server-timing"].startswith(desc)
+    duration_ms = float(traced.headers["server-timing"].rsplit("dur=", 1)[1])
     assert record["trace_id"] == TRACE_ID and record["parent_span_id"] == PARENT_ID
     assert record["route"] == "/items/{item_id}"
     assert 0 < duration_ms <= record["performance_metrics"]["total_duration"] * 1000
     assert "crunch" in [n["function_name"] for n in call_tree(store, key, TRACE_ID)]
     other = _records(store, key, path="/items/8")[0]
-    assert plain.headers["server-timing"].startswith(f'pystrument;desc="{other["trace_id"]}";')
+    other_key = f"{other['trace_id']}-{other['span_id']}"
+    assert plain.headers["server-timing"].startswith(f'pystrument;desc="{other_key}";')
     assert other["trace_id"] != TRACE_ID
 
 
@@ -210,10 +212,11 @@ def test_django_runserver_with_reloader(
     assert record["trace_id"] == TRACE_ID and record["parent_span_id"] == PARENT_ID
     assert record["performance_metrics"]["database_metrics"]["query_count"] == 3
     assert "article" in [n["function_name"] for n in call_tree(store, key, TRACE_ID)]
-    assert traced.headers["server-timing"].startswith(f'pystrument;desc="{TRACE_ID}";dur=')
+    desc = f'pystrument;desc="{TRACE_ID}-{record["span_id"]}";dur='
+    assert traced.headers["server-timing"].startswith(desc)
     other = _records(store, key, path="/articles/6/")[0]
     assert other.get("parent_span_id") is None
-    assert f'desc="{other["trace_id"]}"' in plain.headers["server-timing"]
+    assert f'desc="{other["trace_id"]}-{other["span_id"]}"' in plain.headers["server-timing"]
 
 
 def test_explicit_middleware_is_not_doubled(
