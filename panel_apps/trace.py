@@ -195,6 +195,7 @@ class TracePage(Page):
                 raise
             self.body.objects = self._trace_requests(self.state.trace)
             return
+        siblings = self.lab.trace(record.trace_id)
         data = record.data
         analyse = pn.widgets.Button(label="Analyse this request", color="primary")
         analyse.on_click(lambda _: self.state.request_analysis("record", record.record_key))
@@ -240,7 +241,10 @@ class TracePage(Page):
             pn.Column(pn.pane.Markdown("#### Request and response"), _pairs(request_table(record))),
             pn.Column(pn.pane.Markdown("#### Metrics"), _pairs(metrics_table(record))),
         )
-        parts: list[Any] = [header, pn.Row(*links), info, *diagnostics_panes(record)]
+        parts: list[Any] = [header, pn.Row(*links)]
+        if siblings.height > 1:
+            parts += self._trace_requests(record.trace_id, requests=siblings, opened=record)
+        parts += [info, *diagnostics_panes(record)]
         if record.tree is None:
             parts.append(
                 pn.pane.Alert("This request was stored without a call tree.", alert_type="info")
@@ -264,23 +268,26 @@ class TracePage(Page):
             )
         self.body.objects = parts
 
-    def _trace_requests(self, trace_id: str) -> list[Any]:
-        """The requests of one trace, oldest first; a click opens one."""
-        requests = self.lab.trace(trace_id)
+    def _trace_requests(
+        self, trace_id: str, *, requests: Any = None, opened: Record | None = None
+    ) -> list[Any]:
+        """The sampled requests of one trace (every project's), oldest first; a click
+        opens one. ``opened``: the request shown above, when there is one."""
+        if requests is None:
+            requests = self.lab.trace(trace_id)
         listing = table(requests, TRACE_COLUMNS, css_classes=["data-table", "trace-requests"])
 
         def open_row(event: Any) -> None:
             self.state.open_trace(str(listing.value.iloc[event.row]["record_key"]))
 
         listing.on_click(open_row)
-        return [
-            pn.pane.Markdown(
-                f"## Trace {markdown_code(trace_id)}\n"
-                f"{requests.height} sampled requests share this trace id. "
-                "Click one to open its profile."
-            ),
-            listing,
-        ]
+        count = f"{requests.height} sampled requests share this trace id"
+        if opened is None:
+            title = f"## Trace {markdown_code(trace_id)}\n{count}. Click one to open its profile."
+        else:
+            span = markdown_code(opened.data.get("span_id") or "–")
+            title = f"#### Requests of this trace\n{count}; this is span {span}. Click another."
+        return [pn.pane.Markdown(title), listing]
 
     def _tree_table(self, record: Record) -> list[Any]:
         """The call-tree table, its note and the "show all frames" switch."""

@@ -120,11 +120,12 @@ INDEXES: dict[str, list[IndexModel]] = {
     # ts (or total_duration); the server picks the index with the most
     # equality fields, so each single filter is served by its own index.
     # A record's identity is its record_key (trace id and span id): requests
-    # of one distributed trace share the trace id (records.record_key).
+    # of one distributed trace share the trace id (records.record_key). The
+    # single-field indexes serve lookups with or without a project (a trace
+    # id or record key is selective alone).
     RECORDS: [
         IndexModel([("project_key", ASCENDING), ("record_key", ASCENDING)], unique=True),
         IndexModel([("record_key", ASCENDING)]),
-        IndexModel([("project_key", ASCENDING), ("trace_id", ASCENDING)]),
         IndexModel([("trace_id", ASCENDING)]),
         IndexModel([("project_key", ASCENDING), ("ts", DESCENDING)]),
         IndexModel([("project_key", ASCENDING), ("route", ASCENDING), ("ts", DESCENDING)]),
