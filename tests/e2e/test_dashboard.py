@@ -222,16 +222,18 @@ def test_overview_to_endpoint_to_record_to_trace(page: Page, seeded: dict[str, A
     page.text("Open in pyinstrument view").wait_for()
     browser_page.wait_for_function("() => window.Bokeh && window.Bokeh.documents.length > 0")
     browser_page.wait_for_timeout(1000)
-    trace = browser_page.url.split("trace=")[1].split("&")[0]
-    assert len(trace) == 32 and trace.startswith(shortened[:-1])
+    # The row opens its request by record key: <trace id>-<span id>.
+    key = browser_page.url.split("trace=")[1].split("&")[0]
+    trace, span = key.split("-")
+    assert len(trace) == 32 and len(span) == 16 and trace.startswith(shortened[:-1])
     nodes = [
         node["function_name"]
-        for node in seeded["store"].call_trees.find_one({"trace_id": trace})["nodes"]
+        for node in seeded["store"].call_trees.find_one({"record_key": key})["nodes"]
     ]
     drawn = figure_glyphs(browser_page, "Flame graph")
     assert drawn is not None and sorted(drawn) == sorted(nodes)
     # The tree table opens on the demo's own code, not on the server's and FastAPI's frames.
-    stored = seeded["store"].call_trees.find_one({"trace_id": trace})
+    stored = seeded["store"].call_trees.find_one({"record_key": key})
     first_row = browser_page.locator(
         ".call-tree .tabulator-row .tabulator-cell[tabulator-field='function']"
     ).first.inner_text()
