@@ -284,8 +284,9 @@ def test_flask_run_explicit_middleware_once_with_server_timing(
     by_path = {r["path"]: r for r in records}
     assert by_path["/orders/1"]["trace_id"] == TRACE_ID
     for n, answer in enumerate(answers, start=1):
-        trace_id = by_path[f"/orders/{n}"]["trace_id"]
-        assert answer.headers["server-timing"].startswith(f'pystrument;desc="{trace_id}";dur=')
+        record = by_path[f"/orders/{n}"]
+        desc = f'pystrument;desc="{record["trace_id"]}-{record["span_id"]}";dur='
+        assert answer.headers["server-timing"].startswith(desc)
         assert answer.headers.get_list("server-timing") == [answer.headers["server-timing"]]
 
 
@@ -335,4 +336,5 @@ def test_uvicorn_django_asgi(
     assert records[0]["trace_id"] == TRACE_ID and records[0]["parent_span_id"] == PARENT_ID
     assert records[0]["route"] == "/articles/<int:pk>/"
     assert records[0]["performance_metrics"]["database_metrics"]["query_count"] == 3
-    assert traced.headers["server-timing"].startswith(f'pystrument;desc="{TRACE_ID}";dur=')
+    desc = f'pystrument;desc="{TRACE_ID}-{records[0]["span_id"]}";dur='
+    assert traced.headers["server-timing"].startswith(desc)
