@@ -38,7 +38,7 @@ ENDPOINT_TABLE_COLUMNS = [
 #: Columns of the route's slowest and failed requests.
 REQUEST_COLUMNS = [
     "timestamp", "total_duration", "status_code", "error_type", "query_count", "app_version",
-    "trace_id",
+    "trace_id", "record_key",
 ]  # fmt: skip
 #: Requests in each list; the failed ones are looked for among the newest RECENT.
 LISTED = 10
@@ -112,7 +112,7 @@ class EndpointsPage(Page):
         """A click handler opening the trace of the clicked row of ``listing``."""
 
         def open_row(event: Any) -> None:
-            self.state.open_trace(str(listing.value.iloc[event.row]["trace_id"]))
+            self.state.open_trace(str(listing.value.iloc[event.row]["record_key"]))
 
         return open_row
 

@@ -1,8 +1,15 @@
 """Trace detail: one sampled request's request/response, metrics, call tree and flame graph.
 
-"Open in pyinstrument view" opens ``/pyinstrument?trace=...`` (pyinstrument's
-own HTML renderer over the stored session, see :func:`pyinstrument_view`);
-"speedscope" downloads the tree for https://www.speedscope.app.
+``?page=trace&trace=<trace id>-<span id>`` (the record key) opens one request;
+``?page=trace&trace=<trace id>`` opens the trace's request when it has one
+and otherwise lists its requests (every project's) to choose from, so a trace
+id copied from Jaeger, Tempo or Sentry, or the ``Server-Timing`` desc from
+devtools, opens the right profile.
+
+"Open in pyinstrument view" opens ``/pyinstrument?trace=<record key>``
+(pyinstrument's own HTML renderer over the stored session, see
+:func:`pyinstrument_view`); "speedscope" downloads the tree for
+https://www.speedscope.app.
 """
 
 from __future__ import annotations
@@ -11,11 +18,13 @@ import io
 import json
 from html import escape
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 import panel as pn
 
 from panel_apps.page import Page
 from panel_apps.state import AppState
+from panel_apps.tables import table
 from panel_apps.trace_panels import (
     PANEL_STYLE,
     allocations_html,
@@ -23,13 +32,18 @@ from panel_apps.trace_panels import (
     same_exception_html,
     sql_html,
 )
-from pystrument_lab.errors import PystrumentError
+from pystrument_lab.errors import ParameterError, PystrumentError
 from pystrument_lab.loaders import Record
 from pystrument_lab.markup import markdown_code, markdown_text
 from pystrument_lab.treefocus import FocusedView
 from pystrument_lab.widgets.flamegraph import flame_graph
 from pystrument_lab.widgets.timefmt import format_ms, format_share
 
+#: Columns of the list of a trace's requests (when a trace id names several).
+TRACE_COLUMNS = [
+    "timestamp", "method", "path", "status_code", "total_duration", "span_id",
+    "parent_span_id", "app_version", "record_key",
+]  # fmt: skip
 #: Call-tree rows shown in the table; the flame graph shows every node.
 TREE_ROWS = 400
 DURATIONS = frozenset({"total duration", "CPU time", "SQL time", "cache time"})
@@ -195,10 +209,17 @@ class TracePage(Page):
                 pn.pane.Markdown("Open a request from the **Records** page to see its trace.")
             ]
             return
-        self.record = record = self.load()
+        try:
+            self.record = record = self.load()
+        except ParameterError as exc:
+            if exc.status != 409:  # 409: the trace id names several requests
+                raise
+            self.body.objects = self._trace_requests(self.state.trace)
+            return
+        siblings = self.lab.trace(record.trace_id)
         data = record.data
         analyse = pn.widgets.Button(label="Analyse this request", color="primary")
-        analyse.on_click(lambda _: self.state.request_analysis("record", record.trace_id))
+        analyse.on_click(lambda _: self.state.request_analysis("record", record.record_key))
         copy = pn.widgets.Button(label="Copy trace id", color="light", css_classes=["copy-trace"])
         # The id travels as a value, never as code (it came from the monitored app).
         copy.js_on_click(args={"text": record.trace_id}, code="navigator.clipboard.writeText(text)")
@@ -206,7 +227,7 @@ class TracePage(Page):
         if record.session is not None:
             links.append(
                 pn.pane.HTML(
-                    f"<a class='pyinstrument-link' href='pyinstrument?trace={escape(record.trace_id)}' "
+                    f"<a class='pyinstrument-link' href='pyinstrument?trace={quote(record.record_key)}' "
                     "target='_blank'>Open in pyinstrument view ↗</a>",
                     margin=(12, 10),
                 )
@@ -215,7 +236,7 @@ class TracePage(Page):
             links.append(
                 pn.widgets.FileDownload(
                     callback=lambda: io.StringIO(json.dumps(record.speedscope())),
-                    filename=f"{record.trace_id}.speedscope.json",
+                    filename=f"{record.record_key}.speedscope.json",
                     label="Download for speedscope",
                     color="light",
                     embed=False,
@@ -228,14 +249,24 @@ class TracePage(Page):
         header = pn.pane.Markdown(
             f"## {markdown_text(data.get('method'))} {markdown_text(data.get('path'))} → "
             f"{markdown_text(data.get('status_code'))}\n"
-            f"trace {markdown_code(record.trace_id)} · {data.get('total_duration', 0) * 1000:.1f} ms"
+            f"trace {markdown_code(record.trace_id)}"
+            + (f" · span {markdown_code(data['span_id'])}" if data.get("span_id") else "")
+            + (
+                f" · parent span {markdown_code(data['parent_span_id'])}"
+                if data.get("parent_span_id")
+                else ""
+            )
+            + f" · {data.get('total_duration', 0) * 1000:.1f} ms"
         )
         info = pn.Row(
             pn.Column(pn.pane.Markdown("#### Request and response"), _pairs(request_table(record))),
             pn.Column(pn.pane.Markdown("#### Metrics"), _pairs(metrics_table(record))),
         )
         diagnostics = diagnostics_panes(record, self.lab, self.state.project)
-        parts: list[Any] = [header, pn.Row(*links), info, *diagnostics]
+        parts: list[Any] = [header, pn.Row(*links)]
+        if siblings.height > 1:
+            parts += self._trace_requests(record.trace_id, requests=siblings, opened=record)
+        parts += [info, *diagnostics]
         if record.tree is None:
             parts.append(
                 pn.pane.Alert("This request was stored without a call tree.", alert_type="info")
@@ -257,6 +288,27 @@ class TracePage(Page):
                 )
             )
         self.body.objects = parts
+
+    def _trace_requests(
+        self, trace_id: str, *, requests: Any = None, opened: Record | None = None
+    ) -> list[Any]:
+        """The sampled requests of one trace (every project's), oldest first; a click
+        opens one. ``opened``: the request shown above, when there is one."""
+        if requests is None:
+            requests = self.lab.trace(trace_id)
+        listing = table(requests, TRACE_COLUMNS, css_classes=["data-table", "trace-requests"])
+
+        def open_row(event: Any) -> None:
+            self.state.open_trace(str(listing.value.iloc[event.row]["record_key"]))
+
+        listing.on_click(open_row)
+        count = f"{requests.height} sampled requests share this trace id"
+        if opened is None:
+            title = f"## Trace {markdown_code(trace_id)}\n{count}. Click one to open its profile."
+        else:
+            span = markdown_code(opened.data.get("span_id") or "–")
+            title = f"#### Requests of this trace\n{count}; this is span {span}. Click another."
+        return [pn.pane.Markdown(title), listing]
 
     def _tree_table(self, record: Record, flame: pn.pane.Bokeh) -> list[Any]:
         """The call-tree table, its note and the "show all frames" switch (of both views)."""

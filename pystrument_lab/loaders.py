@@ -8,14 +8,17 @@ with the full schema. Datetimes are timezone-aware UTC.
 Columns, documented once:
 
 records (one row per sampled request)
-    ``id, trace_id, timestamp, method, path, route, status_code,
+    ``id, record_key, trace_id, span_id, parent_span_id, timestamp, method,
+    path, route, status_code,
     total_duration, cpu_time, query_count, query_time, slow_query_count,
     cache_hits, cache_misses, cache_time, peak_memory, memory_delta,
     response_size, app_version, git_commit, framework, python_version, host,
     node_count, error_type, statement_count`` (durations in s, memory in MB,
     sizes in bytes; ``error_type`` null unless the request failed with an
     exception, ``statement_count`` the distinct SQL statements stored, null
-    for records without them).
+    for records without them). ``record_key`` (``<trace id>-<span id>``, or the
+    trace id for records without a span id) names one request; requests of one
+    distributed trace share ``trace_id``.
 endpoints (one row per route and method, from the metric stream of ALL requests)
     ``route, method, count, errors, error_rate, throughput`` (req/s over the
     range) ``, avg, min, max, p50, p95, p99`` (s; percentiles within 4.4 %).
@@ -125,6 +128,11 @@ class Record:
         return str(self.data["trace_id"])
 
     @property
+    def record_key(self) -> str:
+        """The request's identity: ``<trace id>-<span id>`` (the trace id without a span id)."""
+        return str(self.data.get("record_key") or self.trace_id)
+
+    @property
     def error(self) -> dict[str, Any] | None:
         """``{type, message, traceback, frames_omitted}`` if the request failed with an exception."""
         return self.data.get("error") or None
@@ -147,7 +155,7 @@ class Record:
 
         if self.session is None:
             raise ParameterError(
-                f"record {self.trace_id} was stored without a pyinstrument session"
+                f"record {self.record_key} was stored without a pyinstrument session"
             )
         return pyinstrument_html(self.session)
 
@@ -155,7 +163,7 @@ class Record:
         from pystrument_lab.treeformats import to_speedscope
 
         if self.tree is None:
-            raise ParameterError(f"record {self.trace_id} has no call tree")
+            raise ParameterError(f"record {self.record_key} has no call tree")
         return to_speedscope(self.tree, name=f"{self.data.get('method')} {self.data.get('path')}")
 
 
@@ -249,13 +257,33 @@ class Lab:
         )
         return to_frame([record_row(doc) for doc in docs], RECORD_COLUMNS, engine)
 
-    def record(self, trace_id: str, project: str | None = None) -> Record:
-        """One record with its call tree and pyinstrument session."""
+    @overload
+    def trace(
+        self, trace_id: str, project: str | None = ..., *, engine: Literal["polars"] = ...
+    ) -> pl.DataFrame: ...
+    @overload
+    def trace(
+        self, trace_id: str, project: str | None = ..., *, engine: Literal["pandas"]
+    ) -> pd.DataFrame: ...
+    def trace(
+        self, trace_id: str, project: str | None = None, *, engine: Engine = "polars"
+    ) -> pl.DataFrame | pd.DataFrame:
+        """Every sampled request of one distributed trace, oldest first (columns:
+        RECORD_COLUMNS), in one project or, by default, all of them."""
         key = self.project_key(project) if project is not None else None
-        data = self.store.get_record(trace_id, key)
-        if data is None:
-            raise ParameterError(f"no record with trace_id {trace_id!r}")
-        tree_doc = self.store.get_call_tree(data["project_key"], trace_id)
+        docs = self.store.trace_records(trace_id, key)
+        return to_frame([record_row(doc) for doc in docs], RECORD_COLUMNS, engine)
+
+    def record(self, ref: str, project: str | None = None) -> Record:
+        """One record with its call tree and pyinstrument session.
+
+        ``ref`` is the record's ``record_key``, or a trace id only one record
+        has; a trace with several raises a 409 :class:`ParameterError` whose
+        ``data["records"]`` names each (see :meth:`trace`).
+        """
+        key = self.project_key(project) if project is not None else None
+        data = self.store.resolve_record(ref, key)
+        tree_doc = self.store.get_call_tree(data["project_key"], data["record_key"])
         tree = (
             CallTree.from_nodes(
                 tree_doc["nodes"], application_root=tree_doc.get("application_root")

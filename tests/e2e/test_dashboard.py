@@ -244,9 +244,11 @@ def test_overview_to_endpoint_to_record_to_trace(page: Page, seeded: dict[str, A
     page.text("Open in pyinstrument view").wait_for()
     browser_page.wait_for_function("() => window.Bokeh && window.Bokeh.documents.length > 0")
     browser_page.wait_for_timeout(1000)
-    trace = browser_page.url.split("trace=")[1].split("&")[0]
-    assert len(trace) == 32 and trace.startswith(shortened[:-1])
-    stored = seeded["store"].call_trees.find_one({"trace_id": trace})
+    # The row opens its request by record key: <trace id>-<span id>.
+    key = browser_page.url.split("trace=")[1].split("&")[0]
+    trace, span = key.split("-")
+    assert len(trace) == 32 and len(span) == 16 and trace.startswith(shortened[:-1])
+    stored = seeded["store"].call_trees.find_one({"record_key": key})
     # The flame graph draws the application root's subtree: every frame below it.
     below = {stored["application_root"]}
     for node in stored["nodes"]:  # pre-order: a parent comes before its children

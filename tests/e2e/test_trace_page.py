@@ -32,6 +32,9 @@ playwright_api = pytest.importorskip(
 
 PROJECT = "bookshop"
 TRACE = "7f" * 16
+#: Two requests of one distributed trace (a page calling the cart API twice).
+SHARED = "5e" * 16
+SPANS = ("0a0a0a0a0a0a0a01", "0b0b0b0b0b0b0b02")
 #: uvicorn/starlette frames above the view, a library call below it, and a
 #: template callback (application code again) under a library frame.
 TREE: Spec = (
@@ -141,13 +144,24 @@ def seeded(mongo_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     collector.start()
     try:
         key = collector.create_project(PROJECT, framework="fastapi")["project_key"]
+        twins = [
+            make_record(
+                trace_id=SHARED,
+                span_id=span,
+                parent_span_id="c0ffee00c0ffee00",
+                path=f"/cart/{n}",
+                route="/cart/{n}",
+                timestamp=datetime.now(timezone.utc) - timedelta(minutes=2 - n),
+            )
+            for n, span in enumerate(SPANS, start=1)
+        ]
         answer = httpx.post(
             collector.url + "/api/v1/performance/collect",
-            json={"records": [planted_record(), *same_exception_records()]},
+            json={"records": [planted_record(), *same_exception_records(), *twins]},
             headers={"X-Project-Key": key},
             timeout=30,
         )
-        assert answer.json()["data"]["accepted"] == 3, answer.text
+        assert answer.json()["data"]["accepted"] == 5, answer.text
         metric = make_metric([0.06, 0.05, 0.07], route="/orders", status_class="5xx", errors=3)
         metric["exceptions"] = {ERROR["type"]: 3}
         earlier = make_metric(
@@ -471,4 +485,39 @@ def test_the_flame_graph_opens_at_the_application_root_in_ms(page: Page) -> None
     assert every["end"] == pytest.approx(61.0) and every["label"] == "ms"
     browser_page.locator(".show-all-frames").scroll_into_view_if_needed()
     page.shot("trace-flame-graph-all")
+    assert page.errors == []
+
+
+def test_a_trace_with_several_requests_lists_them_and_opens_each(page: Page) -> None:
+    browser_page = page.open(f"?page=trace&project={PROJECT}&trace={SHARED}")
+    rows = browser_page.locator(".trace-requests .tabulator-row")
+    rows.first.wait_for()
+    assert rows.count() == 2
+    assert rows.locator("[tabulator-field='span_id']").all_inner_texts() == list(SPANS)
+    assert rows.locator("[tabulator-field='path']").all_inner_texts() == ["/cart/1", "/cart/2"]
+    assert page.text("2 sampled requests share this trace id").is_visible()
+    page.shot("trace-requests")
+    rows.nth(1).locator("[tabulator-field='path']").click()
+    page.text("Call tree").wait_for()
+    assert f"trace={SHARED}-{SPANS[1]}" in browser_page.url
+    header = page.text(f"span {SPANS[1]}").inner_text()
+    assert f"trace {SHARED}" in header and "parent span c0ffee00c0ffee00" in header
+    assert page.text("GET /cart/2").is_visible()
+    # The other request of the trace is listed beside the open one, one click away.
+    assert page.text("this is span").is_visible()
+    siblings = browser_page.locator(".trace-requests .tabulator-row")
+    assert siblings.count() == 2
+    siblings.nth(0).locator("[tabulator-field='path']").click()
+    browser_page.wait_for_url(f"**trace={SHARED}-{SPANS[0]}**")
+    page.text(f"span {SPANS[0]}").wait_for()
+    assert page.text("GET /cart/1").is_visible()
+    assert page.errors == []
+
+
+def test_a_record_key_in_the_url_opens_that_request(page: Page) -> None:
+    browser_page = page.open(f"?page=trace&project={PROJECT}&trace={SHARED}-{SPANS[0]}")
+    page.text("Call tree").wait_for()
+    assert page.text("GET /cart/1").is_visible()
+    assert "parent span c0ffee00c0ffee00" in page.text(f"span {SPANS[0]}").inner_text()
+    assert "trace=" + SHARED + "-" + SPANS[0] in browser_page.url
     assert page.errors == []

@@ -125,7 +125,7 @@ def _as_httpx(response: Any) -> httpx.Response:
         ("POST /api/v1/projects", "DELETE /api/v1/projects/{project_key}"),
         (
             "GET /api/v1/performance/records",
-            "GET /api/v1/performance/records/{project_key}/{trace_id}",
+            "GET /api/v1/performance/records/{project_key}/{record_key}",
         ),
         (
             "POST /api/v1/analysis/analyze/{performance_record_id}",

@@ -28,7 +28,7 @@ from .request import RequestState
 from .schedstat import waits_since
 from .sender import Sender
 from .statements import statements_summary
-from .trace_context import trace_id_of
+from .trace_context import span_id_of, trace_id_of
 
 #: How long a flush waits for responses the server is still finishing (seconds).
 FINISHING_WAIT = 1.0
@@ -290,6 +290,7 @@ class Monitor:
         profiler = state.profiler
         captured = CapturedRequest(
             trace_id=trace_id_of(state),
+            span_id=span_id_of(state),
             parent_span_id=extra.get("parent_span_id"),
             timestamp=state.start_wall,
             method=state.method,
