@@ -119,7 +119,7 @@ def planted_record() -> dict[str, Any]:
 
 
 #: Two more requests of another route that raised the same exception; one message is hostile.
-SAME = [("5e" * 16, 1, "order 7 lists 1 item but the ledger has 0"),
+SAME = [("4e" * 16, 1, "order 7 lists 1 item but the ledger has 0"),
         ("6e" * 16, 2, "<img src=x onerror=\"window.__pwned=1\"> & <b>bold</b>")]  # fmt: skip
 
 
