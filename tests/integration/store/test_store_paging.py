@@ -10,7 +10,7 @@ from collector.ingest import validate_records
 from pystrument_lab.errors import ParameterError
 from pystrument_lab.store import Store
 from pystrument_lab.store.metrics import metric_id
-from pystrument_lab.store.records import COUNT_LIMIT, MAX_SKIP
+from pystrument_lab.store.records import COUNT_LIMIT, MAX_SKIP, record_query
 from tests.utils.factories import make_metric, make_record
 
 
@@ -93,6 +93,15 @@ def test_counts_stop_at_the_limit(store: Store) -> None:
     assert (errors.count, errors.count_exact) == ((COUNT_LIMIT + 5) // 2, True)
     assert len(errors.items) == 5 and {item["status_code"] for item in errors.items} == {500}
     assert store.find_records("k", limit=1)[1] == COUNT_LIMIT
+    # every filter of the listing counts its own matches, never another project's
+    assert store.page_records("k", limit=5, status_code=404).count == 0
+    assert store.page_records("k", limit=5, min_duration=0.05).count == COUNT_LIMIT
+    assert store.page_records("k", limit=5, min_duration=0.2).count == 0
+    assert store.page_records("k", limit=5, since=now + timedelta(seconds=1)).count == 0
+    _ingest(store, "j", [make_record(trace_id="j1", status=500, timestamp=now, nodes=[])])
+    assert store.page_records("j", limit=5, status_code=500).count == 1
+    assert store.count_records_upto(record_query("k", status_code=500), 10) == 10
+    assert store.count_records_upto(record_query("k", method="post"), 10) == 0
 
 
 def test_call_tree_nodes_by_trace_id(store: Store) -> None:
