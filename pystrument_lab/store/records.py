@@ -344,7 +344,11 @@ class RecordQueries(Collections):
         the matching ids (0.2-0.7 ms each: the server decodes the whole
         document to project ``_id``).
         """
-        pipeline = [{"$match": dict(query)}, {"$limit": bound}, {"$count": "n"}]
+        pipeline: list[dict[str, Any]] = [
+            {"$match": dict(query)},
+            {"$limit": bound},
+            {"$count": "n"},
+        ]
         counted = list(self.records.aggregate(pipeline))
         return int(counted[0]["n"]) if counted else 0
 
