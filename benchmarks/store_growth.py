@@ -264,10 +264,12 @@ class Case:
         self.store.close()
 
 
-def interleaved(cases: list[Case], runs: int) -> dict[str, list[float]]:
+def interleaved(
+    cases: list[Case], runs: int, only: list[str] | None = None
+) -> dict[str, list[float]]:
     """Median seconds per path and case, every path run on every case in turn."""
     actions = [case.paths() for case in cases]
-    names = list(actions[0])
+    names = [name for name in actions[0] if not only or any(part in name for part in only)]
     samples: dict[str, list[list[float]]] = {name: [[] for _ in cases] for name in names}
     for name in names:
         for action in actions:
@@ -328,6 +330,7 @@ def main() -> None:
         help="keep stores here (one embedded server each); a later run reuses a size "
         "seeded in any of them, new sizes go to the first",
     )
+    parser.add_argument("--paths", nargs="+", help="time only the paths naming one of these")
     parser.add_argument("--seed-only", action="store_true", help="seed, then stop (with --home)")
     args = parser.parse_args()
     now = datetime.now(timezone.utc)
@@ -346,10 +349,11 @@ def main() -> None:
                 cases.append(case)
                 case.seed(now, args.http_limit, args.metric_slot, args.other_records)
             if not args.seed_only:
-                for case in cases:
-                    case.prepare_cursor()
+                if not args.paths or any(part in "list cursor p200" for part in args.paths):
+                    for case in cases:
+                        case.prepare_cursor()
                 print(f"load average before: {os.getloadavg()}", flush=True)
-                medians = interleaved(cases, args.runs)
+                medians = interleaved(cases, args.runs, args.paths)
                 print(f"load average after: {os.getloadavg()}")
                 print(table(cases, medians))
         finally:
