@@ -167,3 +167,34 @@ def test_documents_from_before_the_epoch_fields_get_them_once(store: Store) -> N
     assert [
         r["trace_id"] for r in store.find_records("k", since=when, until=when + timedelta(1))[0]
     ] == ["old"]
+
+
+def test_a_duration_filter_matching_many_pages_newest_first(store: Store) -> None:
+    now = datetime.now(timezone.utc)
+    batch = [
+        make_record(
+            trace_id=f"d{i}",
+            duration=0.05 if i % 4 == 0 else 0.3 + i * 1e-4,
+            timestamp=now - timedelta(minutes=7 * i),
+            nodes=[],
+        )
+        for i in range(1400)
+    ]
+    for offset in range(0, len(batch), 500):
+        _ingest(store, "k", batch[offset : offset + 500])
+    slow = [f"d{i}" for i in range(1400) if i % 4]  # newest first, 1,050 of them
+    first = store.page_records("k", limit=20, min_duration=0.2)
+    assert [item["trace_id"] for item in first.items] == slow[:20]
+    assert (first.count, first.count_exact) == (COUNT_LIMIT, False)
+    third = store.page_records("k", limit=20, skip=40, min_duration=0.2)
+    assert [item["trace_id"] for item in third.items] == slow[40:60]
+    second = store.page_records("k", limit=20, cursor=first.next_cursor, min_duration=0.2)
+    assert [item["trace_id"] for item in second.items] == slow[20:40]
+    deep = store.page_records("k", limit=20, skip=1040, min_duration=0.2)
+    assert [item["trace_id"] for item in deep.items] == slow[1040:]
+    rows, _ = store.find_records("k", limit=None, with_total=False, min_duration=0.2)
+    assert [row["trace_id"] for row in rows] == slow
+    few = store.page_records("k", limit=20, min_duration=0.4339)
+    assert [item["trace_id"] for item in few.items] == [
+        f"d{i}" for i in range(1339, 1400) if i % 4
+    ][:20]
