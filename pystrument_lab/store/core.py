@@ -14,6 +14,7 @@ from pystrument_lab.errors import StoreUnavailable
 from pystrument_lab.settings import Settings, get_settings
 from pystrument_lab.store.analyses import AnalysisQueries
 from pystrument_lab.store.diagnostics import DiagnosticQueries
+from pystrument_lab.store.listing import ListingQueries
 from pystrument_lab.store.metrics import MetricQueries
 from pystrument_lab.store.projects import ProjectQueries
 from pystrument_lab.store.records import RecordQueries
@@ -48,6 +49,7 @@ DELETE_CHUNK = 2000
 class Store(
     ProjectQueries,
     RecordQueries,
+    ListingQueries,
     MetricQueries,
     AnalysisQueries,
     ReportQueries,

@@ -9,8 +9,9 @@ import pytest
 from collector.ingest import validate_records
 from pystrument_lab.errors import ParameterError
 from pystrument_lab.store import Store
+from pystrument_lab.store.listing import COUNT_LIMIT, MAX_SKIP
 from pystrument_lab.store.metrics import metric_id
-from pystrument_lab.store.records import COUNT_LIMIT, MAX_SKIP, record_query
+from pystrument_lab.store.records import record_query
 from tests.utils.factories import make_metric, make_record
 
 
