@@ -35,6 +35,7 @@ import random
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -283,6 +284,46 @@ def interleaved(
     return {name: [statistics.median(s) for s in per_case] for name, per_case in samples.items()}
 
 
+def cleanup_under_ingest(case: Case, idle_batches: int) -> str:
+    """Ingest latency (batches of 100 over HTTP) idle, then while the oldest day is deleted."""
+    assert case.seeded is not None
+    post = case.ingest()
+
+    def timed() -> float:
+        started = time.perf_counter()
+        post()
+        return time.perf_counter() - started
+
+    start = datetime.fromisoformat(case.seeded.week_end) - WEEK
+    # first what a daily job would long have removed: minute and 10-minute metric
+    # documents past their retention, so the timed run removes one day of everything
+    case.store.delete_older_than(start)
+    idle = [timed() for _ in range(idle_batches)]
+    cutoff = start + timedelta(days=1)
+    removed: dict[str, Any] = {}
+
+    def clean() -> None:
+        removed.update(case.store.delete_older_than(cutoff))
+
+    worker = threading.Thread(target=clean)
+    started = time.perf_counter()
+    worker.start()
+    busy = []
+    while worker.is_alive():
+        busy.append(timed())
+    took = time.perf_counter() - started
+
+    def p99(values: list[float]) -> float:
+        return statistics.quantiles(values, n=100, method="inclusive")[98] * 1000
+
+    return (
+        f"cleanup of the oldest day at {case.size:,} records: {removed} in {took:.0f} s; "
+        f"ingest of 100 records idle p50 {statistics.median(idle) * 1000:.0f} ms / "
+        f"p99 {p99(idle):.0f} ms ({len(idle)} batches), during the cleanup p50 "
+        f"{statistics.median(busy) * 1000:.0f} ms / p99 {p99(busy):.0f} ms ({len(busy)} batches)"
+    )
+
+
 def table(cases: list[Case], medians: dict[str, list[float]]) -> str:
     sizes = [case.size for case in cases]
     head = "| path | " + " | ".join(f"{size:,} ms" for size in sizes)
@@ -331,6 +372,11 @@ def main() -> None:
         "seeded in any of them, new sizes go to the first",
     )
     parser.add_argument("--paths", nargs="+", help="time only the paths naming one of these")
+    parser.add_argument(
+        "--cleanup",
+        action="store_true",
+        help="then delete the largest store's oldest day while timing ingest (changes it)",
+    )
     parser.add_argument("--seed-only", action="store_true", help="seed, then stop (with --home)")
     args = parser.parse_args()
     now = datetime.now(timezone.utc)
@@ -355,7 +401,9 @@ def main() -> None:
                 print(f"load average before: {os.getloadavg()}", flush=True)
                 medians = interleaved(cases, args.runs, args.paths)
                 print(f"load average after: {os.getloadavg()}")
-                print(table(cases, medians))
+                print(table(cases, medians), flush=True)
+                if args.cleanup:
+                    print(cleanup_under_ingest(cases[-1], 30))
         finally:
             for case in cases:
                 case.close(keep=args.home is not None)
