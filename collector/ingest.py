@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from collector.envelope import describe_validation_error
 from collector.schemas.performance import MetricBatch, RecordIn
 from pystrument_lab.errors import InvalidPerformanceData
-from pystrument_lab.store import unstorable_reason
+from pystrument_lab.store import record_key, unstorable_reason
 
 #: BSON's document limit, less room for the fields the store adds.
 
@@ -63,16 +63,17 @@ def validate_records(
                 {"index": index, "field": field if reason else "", "error": reason or message}
             )
             continue
-        if record.trace_id in seen:
+        key = record_key(record.trace_id, record.span_id)
+        if key in seen:
             rejected.append(
                 {
                     "index": index,
-                    "field": "trace_id",
-                    "error": "duplicate trace_id within the batch",
+                    "field": "span_id" if record.span_id else "trace_id",
+                    "error": "the same record (trace_id and span_id) twice in the batch",
                 }
             )
             continue
-        seen.add(record.trace_id)
+        seen.add(key)
         document = record.model_dump(mode="python")
         if record.profile_session:
             document["profile_session"] = _decode_session(record.profile_session)

@@ -119,7 +119,7 @@ class AnalysisPage(Page):
             raise PystrumentError(
                 f"No sampled requests in the {self.state.time_range} range to analyse."
             )
-        return slowest["trace_id"].to_list()
+        return slowest["record_key"].to_list()
 
     def _run_clicked(self, _: Any) -> None:
         self.start()

@@ -7,13 +7,19 @@ from typing import Any, ClassVar
 
 import panel as pn
 
+from panel_apps.hotpath import hot_path_html
 from panel_apps.page import Page
 from panel_apps.snippets import no_data
 from panel_apps.state import AppState
 from panel_apps.tables import table, update_table
 from pystrument_lab.errors import ParameterError
 from pystrument_lab.markup import markdown_text
-from pystrument_lab.widgets.charts import error_rate_chart, latency_chart, throughput_chart
+from pystrument_lab.widgets.charts import (
+    error_rate_chart,
+    exceptions_chart,
+    latency_chart,
+    throughput_chart,
+)
 from pystrument_lab.widgets.flamegraph import flame_graph
 
 ENDPOINT_TABLE_COLUMNS = [
@@ -32,7 +38,7 @@ ENDPOINT_TABLE_COLUMNS = [
 #: Columns of the route's slowest and failed requests.
 REQUEST_COLUMNS = [
     "timestamp", "total_duration", "status_code", "error_type", "query_count", "app_version",
-    "trace_id",
+    "trace_id", "record_key",
 ]  # fmt: skip
 #: Requests in each list; the failed ones are looked for among the newest RECENT.
 LISTED = 10
@@ -106,7 +112,7 @@ class EndpointsPage(Page):
         """A click handler opening the trace of the clicked row of ``listing``."""
 
         def open_row(event: Any) -> None:
-            self.state.open_trace(str(listing.value.iloc[event.row]["trace_id"]))
+            self.state.open_trace(str(listing.value.iloc[event.row]["record_key"]))
 
         return open_row
 
@@ -129,10 +135,20 @@ class EndpointsPage(Page):
                 markdown_text(exc.message), alert_type="info"
             )
         else:
-            graph = pn.pane.Bokeh(
-                flame_graph(
-                    tree, title=f"{route}: typical request, {tree.n_trees} sampled requests merged"
+            graph = pn.Column(
+                pn.pane.Bokeh(
+                    flame_graph(
+                        tree,
+                        title=f"{route}: typical request, {tree.n_trees} sampled requests merged",
+                    ),
+                    sizing_mode="stretch_width",
                 ),
+                pn.pane.Markdown(
+                    "#### Merged call tree, opened on the hot path\n"
+                    "Per request, from the application's outermost frame; the heaviest chain "
+                    "is open, click any row to open it."
+                ),
+                pn.pane.HTML(hot_path_html(tree), sizing_mode="stretch_width"),
                 sizing_mode="stretch_width",
             )
         self.detail.objects = [
@@ -148,9 +164,14 @@ class EndpointsPage(Page):
         parts: list[Any] = []
         exceptions = self.lab.exceptions(project, time_range=time_range, route=route)
         if exceptions.height:
+            over_time = self.lab.exception_trends(project, time_range=time_range, route=route)
             parts += [
                 pn.pane.Markdown("#### Exceptions, every request counted"),
                 table(exceptions, ["exception", "method", "count"], css_classes=["exceptions"]),
+                pn.pane.Bokeh(
+                    exceptions_chart(over_time, title=f"Exceptions by type, {route}"),
+                    sizing_mode="stretch_width",
+                ),
             ]
         newest = self.lab.records(project, time_range=time_range, route=route, limit=RECENT)
         failed = newest.filter(

@@ -75,6 +75,8 @@ class ProjectsPage(Page):
         actions[event.obj]()
 
     def create(self) -> dict[str, Any] | None:
+        # The answer to this click replaces the previous one (an earlier "Created" included).
+        self.created.objects = []
         name = (self.new_name.value or "").strip()
         if not name:
             self.warn("Give the project a name.")

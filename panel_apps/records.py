@@ -13,7 +13,7 @@ from pystrument_lab.markup import markdown_text
 
 RECORD_TABLE_COLUMNS = [
     "timestamp", "method", "route", "path", "status_code", "total_duration", "cpu_time",
-    "query_count", "app_version", "trace_id",
+    "query_count", "app_version", "trace_id", "record_key",
 ]  # fmt: skip
 SORTS = {
     "newest first": "-timestamp",
@@ -120,4 +120,4 @@ class RecordsPage(Page):
         ]
 
     def _clicked(self, event: Any) -> None:
-        self.state.open_trace(str(self.listing.value.iloc[event.row]["trace_id"]))
+        self.state.open_trace(str(self.listing.value.iloc[event.row]["record_key"]))

@@ -58,7 +58,11 @@ class AppState(param.Parameterized):
     )
     project = param.String(default="", doc="project name")
     route = param.String(default="", doc="route template of the chosen endpoint")
-    trace = param.String(default="", doc="trace id of the chosen record")
+    trace = param.String(
+        default="",
+        doc="record key (<trace id>-<span id>) of the chosen request, or a trace id: "
+        "the trace page opens its request, or lists them when the trace has several",
+    )
     time_range: str = param.Selector(  # type: ignore[assignment]
         objects=list(TIME_RANGES), default="24h"
     )
@@ -75,6 +79,7 @@ class AppState(param.Parameterized):
         self.param.update(project=project, route="", trace="", page=page)
 
     def open_trace(self, trace: str) -> None:
+        """Open a request by its record key (or a trace id: its requests to choose from)."""
         self.param.update(trace=trace, page="trace")
 
     def request_analysis(self, kind: str, target: str) -> None:

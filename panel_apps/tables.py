@@ -43,7 +43,7 @@ TITLES: dict[str, str] = {
     "timestamp": "time (UTC)", "created_at": "created (UTC)", "updated_at": "updated (UTC)",
     "last_activity": "last activity (UTC)", "first_seen": "first seen (UTC)",
     "last_seen": "last seen (UTC)", "trace": "trace id", "regression": "regressed",
-    "error_type": "exception",
+    "error_type": "exception", "span_id": "span", "parent_span_id": "parent span",
 }  # fmt: skip
 PERCENT = {"type": "money", "symbol": "%", "symbolAfter": True, "precision": 2}
 #: Characters of a trace id shown in a table (the full id opens the trace).
@@ -54,7 +54,7 @@ WIDE: dict[str, str | int] = {
     "error_type": "22%", "exception": "40%",
     "regression": 96,  # one long word and the sort arrow
     # texts of a known length, shown whole
-    "timestamp": 150, "created_at": 150, "trace": 118,
+    "timestamp": 150, "created_at": 150, "trace": 118, "span_id": 150, "parent_span_id": 150,
 }  # fmt: skip
 #: A compact table, so a page's columns fit beside the sidebar at 1400 px.
 COMPACT = """
@@ -116,7 +116,7 @@ def table_options(columns: list[str]) -> dict[str, Any]:
     return {
         "titles": {name: TITLES[name] for name in columns if name in TITLES},
         "formatters": {name: PERCENT for name in columns if name in RATE_COLUMNS},
-        "hidden_columns": ["trace_id"] if "trace_id" in columns else [],
+        "hidden_columns": [name for name in ("trace_id", "record_key") if name in columns],
     }
 
 

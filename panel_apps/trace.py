@@ -1,8 +1,15 @@
 """Trace detail: one sampled request's request/response, metrics, call tree and flame graph.
 
-"Open in pyinstrument view" opens ``/pyinstrument?trace=...`` (pyinstrument's
-own HTML renderer over the stored session, see :func:`pyinstrument_view`);
-"speedscope" downloads the tree for https://www.speedscope.app.
+``?page=trace&trace=<trace id>-<span id>`` (the record key) opens one request;
+``?page=trace&trace=<trace id>`` opens the trace's request when it has one
+and otherwise lists its requests (every project's) to choose from, so a trace
+id copied from Jaeger, Tempo or Sentry, or the ``Server-Timing`` desc from
+devtools, opens the right profile.
+
+"Open in pyinstrument view" opens ``/pyinstrument?trace=<record key>``
+(pyinstrument's own HTML renderer over the stored session, see
+:func:`pyinstrument_view`); "speedscope" downloads the tree for
+https://www.speedscope.app.
 """
 
 from __future__ import annotations
@@ -11,19 +18,32 @@ import io
 import json
 from html import escape
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 import panel as pn
 
 from panel_apps.page import Page
 from panel_apps.state import AppState
-from panel_apps.trace_panels import PANEL_STYLE, allocations_html, exception_html, sql_html
-from pystrument_lab.errors import PystrumentError
+from panel_apps.tables import table
+from panel_apps.trace_panels import (
+    PANEL_STYLE,
+    allocations_html,
+    exception_html,
+    same_exception_html,
+    sql_html,
+)
+from pystrument_lab.errors import ParameterError, PystrumentError
 from pystrument_lab.loaders import Record
 from pystrument_lab.markup import markdown_code, markdown_text
 from pystrument_lab.treefocus import FocusedView
 from pystrument_lab.widgets.flamegraph import flame_graph
 from pystrument_lab.widgets.timefmt import format_ms, format_share
 
+#: Columns of the list of a trace's requests (when a trace id names several).
+TRACE_COLUMNS = [
+    "timestamp", "method", "path", "status_code", "total_duration", "span_id",
+    "parent_span_id", "app_version", "record_key",
+]  # fmt: skip
 #: Call-tree rows shown in the table; the flame graph shows every node.
 TREE_ROWS = 400
 DURATIONS = frozenset({"total duration", "CPU time", "SQL time", "cache time"})
@@ -140,11 +160,26 @@ def focus_note(record: Record, *, show_all: bool) -> str:
     )
 
 
-def diagnostics_panes(record: Record) -> list[pn.pane.HTML]:
-    """The exception, SQL and allocation panels the record has data for."""
+#: Other requests with the same exception listed on the trace page.
+SAME_EXCEPTION_LISTED = 10
+
+
+def diagnostics_panes(record: Record, lab: Any, project: str) -> list[pn.pane.HTML]:
+    """The exception (with the other requests that raised it), SQL and allocation panels."""
     metrics = record.data.get("performance_metrics") or {}
+    error = record.error
+    same = None
+    if error and error.get("type") and record.data.get("project_key"):
+        others, total = lab.store.same_exception_records(
+            record.data["project_key"],
+            str(error["type"]),
+            exclude=record.trace_id,
+            limit=SAME_EXCEPTION_LISTED,
+        )
+        same = same_exception_html(str(error["type"]), others, total, project)
     fragments = [
-        exception_html(record.error),
+        exception_html(error),
+        same,
         sql_html(metrics.get("database_metrics")),
         allocations_html(metrics.get("memory_usage")),
     ]
@@ -174,10 +209,17 @@ class TracePage(Page):
                 pn.pane.Markdown("Open a request from the **Records** page to see its trace.")
             ]
             return
-        self.record = record = self.load()
+        try:
+            self.record = record = self.load()
+        except ParameterError as exc:
+            if exc.status != 409:  # 409: the trace id names several requests
+                raise
+            self.body.objects = self._trace_requests(self.state.trace)
+            return
+        siblings = self.lab.trace(record.trace_id)
         data = record.data
         analyse = pn.widgets.Button(label="Analyse this request", color="primary")
-        analyse.on_click(lambda _: self.state.request_analysis("record", record.trace_id))
+        analyse.on_click(lambda _: self.state.request_analysis("record", record.record_key))
         copy = pn.widgets.Button(label="Copy trace id", color="light", css_classes=["copy-trace"])
         # The id travels as a value, never as code (it came from the monitored app).
         copy.js_on_click(args={"text": record.trace_id}, code="navigator.clipboard.writeText(text)")
@@ -185,7 +227,7 @@ class TracePage(Page):
         if record.session is not None:
             links.append(
                 pn.pane.HTML(
-                    f"<a class='pyinstrument-link' href='pyinstrument?trace={escape(record.trace_id)}' "
+                    f"<a class='pyinstrument-link' href='pyinstrument?trace={quote(record.record_key)}' "
                     "target='_blank'>Open in pyinstrument view ↗</a>",
                     margin=(12, 10),
                 )
@@ -194,7 +236,7 @@ class TracePage(Page):
             links.append(
                 pn.widgets.FileDownload(
                     callback=lambda: io.StringIO(json.dumps(record.speedscope())),
-                    filename=f"{record.trace_id}.speedscope.json",
+                    filename=f"{record.record_key}.speedscope.json",
                     label="Download for speedscope",
                     color="light",
                     embed=False,
@@ -207,24 +249,34 @@ class TracePage(Page):
         header = pn.pane.Markdown(
             f"## {markdown_text(data.get('method'))} {markdown_text(data.get('path'))} → "
             f"{markdown_text(data.get('status_code'))}\n"
-            f"trace {markdown_code(record.trace_id)} · {data.get('total_duration', 0) * 1000:.1f} ms"
+            f"trace {markdown_code(record.trace_id)}"
+            + (f" · span {markdown_code(data['span_id'])}" if data.get("span_id") else "")
+            + (
+                f" · parent span {markdown_code(data['parent_span_id'])}"
+                if data.get("parent_span_id")
+                else ""
+            )
+            + f" · {data.get('total_duration', 0) * 1000:.1f} ms"
         )
         info = pn.Row(
             pn.Column(pn.pane.Markdown("#### Request and response"), _pairs(request_table(record))),
             pn.Column(pn.pane.Markdown("#### Metrics"), _pairs(metrics_table(record))),
         )
-        parts: list[Any] = [header, pn.Row(*links), info, *diagnostics_panes(record)]
+        diagnostics = diagnostics_panes(record, self.lab, self.state.project)
+        parts: list[Any] = [header, pn.Row(*links)]
+        if siblings.height > 1:
+            parts += self._trace_requests(record.trace_id, requests=siblings, opened=record)
+        parts += [info, *diagnostics]
         if record.tree is None:
             parts.append(
                 pn.pane.Alert("This request was stored without a call tree.", alert_type="info")
             )
         else:
-            parts.append(
-                pn.pane.Bokeh(
-                    flame_graph(record.tree, title="Flame graph"), sizing_mode="stretch_width"
-                )
+            flame = pn.pane.Bokeh(
+                flame_graph(record.tree, title="Flame graph"), sizing_mode="stretch_width"
             )
-            parts += self._tree_table(record)
+            parts.append(flame)
+            parts += self._tree_table(record, flame)
         slow = ((data.get("performance_metrics") or {}).get("database_metrics") or {}).get(
             "slow_queries"
         )
@@ -237,8 +289,29 @@ class TracePage(Page):
             )
         self.body.objects = parts
 
-    def _tree_table(self, record: Record) -> list[Any]:
-        """The call-tree table, its note and the "show all frames" switch."""
+    def _trace_requests(
+        self, trace_id: str, *, requests: Any = None, opened: Record | None = None
+    ) -> list[Any]:
+        """The sampled requests of one trace (every project's), oldest first; a click
+        opens one. ``opened``: the request shown above, when there is one."""
+        if requests is None:
+            requests = self.lab.trace(trace_id)
+        listing = table(requests, TRACE_COLUMNS, css_classes=["data-table", "trace-requests"])
+
+        def open_row(event: Any) -> None:
+            self.state.open_trace(str(listing.value.iloc[event.row]["record_key"]))
+
+        listing.on_click(open_row)
+        count = f"{requests.height} sampled requests share this trace id"
+        if opened is None:
+            title = f"## Trace {markdown_code(trace_id)}\n{count}. Click one to open its profile."
+        else:
+            span = markdown_code(opened.data.get("span_id") or "–")
+            title = f"#### Requests of this trace\n{count}; this is span {span}. Click another."
+        return [pn.pane.Markdown(title), listing]
+
+    def _tree_table(self, record: Record, flame: pn.pane.Bokeh) -> list[Any]:
+        """The call-tree table, its note and the "show all frames" switch (of both views)."""
         show_all = pn.widgets.Checkbox(
             label="Show all frames (server, framework and library internals)",
             value=False,
@@ -251,6 +324,8 @@ class TracePage(Page):
             # A new table, so its columns fit the new rows (fit_data sizes them once).
             holder.objects = [_tree_table(record, show_all=event.new)]
             note.object = focus_note(record, show_all=event.new)
+            assert record.tree is not None
+            flame.object = flame_graph(record.tree, title="Flame graph", show_all=event.new)
 
         show_all.param.watch(switched, "value")
         return [pn.pane.Markdown("#### Call tree"), show_all, note, holder]

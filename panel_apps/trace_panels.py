@@ -12,11 +12,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import urlencode
 
 from pystrument_lab.markup import html_text
 from pystrument_lab.widgets.timefmt import format_ms
 
-__all__ = ["PANEL_STYLE", "allocations_html", "exception_html", "format_bytes", "sql_html"]
+__all__ = [
+    "PANEL_STYLE",
+    "allocations_html",
+    "exception_html",
+    "format_bytes",
+    "same_exception_html",
+    "sql_html",
+]
 
 #: Shared by the three panels (scoped to their classes).
 PANEL_STYLE = """
@@ -90,6 +98,49 @@ def exception_html(error: Mapping[str, Any] | None) -> str | None:
         f"<span class='exception-message'>{html_text(error.get('message'))}</span></div>"
         f"<p class='note'>Traceback, outermost call first. {' · '.join(notes)}</p>"
         f"<ol class='traceback'>{''.join(items)}</ol></div>"
+    )
+
+
+def trace_href(project: str, trace_id: str) -> str:
+    """The dashboard address of a trace page (a query string, escaped for an attribute)."""
+    return html_text("?" + urlencode({"page": "trace", "project": project, "trace": trace_id}))
+
+
+def same_exception_html(
+    error_type: str, others: Sequence[Mapping[str, Any]], total: int, project: str
+) -> str:
+    """The project's other sampled requests that raised ``error_type``, newest first, linked.
+
+    ``total`` counts them (bounded by the store: at its bound the page says "or more").
+    """
+    kind = f"<code>{html_text(error_type)}</code>"
+    if not others:
+        return (
+            "<div class='diag same-exception'><h4>Other requests with this exception</h4>"
+            f"<p class='note'>No other sampled request of this project raised {kind}.</p></div>"
+        )
+    from pystrument_lab.store.exceptions import COUNT_LIMIT
+
+    counted = f"{total} or more" if total >= COUNT_LIMIT else str(total)
+    rows = []
+    for doc in others:
+        when = doc.get("timestamp")
+        rows.append(
+            f"<tr><td class='num'>{html_text(f'{when:%Y-%m-%d %H:%M:%S}' if when else '–')}</td>"
+            f"<td><code>{html_text(doc.get('method'))} {html_text(doc.get('path'))}</code></td>"
+            f"<td class='num'>{html_text(doc.get('status_code'))}</td>"
+            f"<td class='num'>{format_ms(float(doc.get('total_duration') or 0.0))}</td>"
+            f"<td class='message'>{html_text((doc.get('error') or {}).get('message'))}</td>"
+            f"<td><a class='trace-link' href='{trace_href(project, str(doc['trace_id']))}'>"
+            f"{html_text(str(doc['trace_id'])[:12])}…</a></td></tr>"
+        )
+    return (
+        "<div class='diag same-exception'><h4>Other requests with this exception</h4>"
+        f"<p class='note'>{counted} other sampled request{'s' if total != 1 else ''} raised "
+        f"{kind}; the newest {len(others)}:</p>"
+        "<table><thead><tr><th class='num'>time (UTC)</th><th>request</th>"
+        "<th class='num'>status</th><th class='num'>duration</th><th>message</th><th>trace</th>"
+        f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
     )
 
 

@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import os
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from panel_apps.cli import add_commands as add_dashboard_commands
@@ -19,6 +14,7 @@ from pystrument_lab.demo import add_commands as add_demo_commands
 from pystrument_lab.doctor import CHECKS as DOCTOR_CHECKS
 from pystrument_lab.errors import PystrumentError
 from pystrument_lab.reports.commands import add_commands as add_report_commands
+from pystrument_lab.up import cmd_status, cmd_up
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -140,113 +136,6 @@ def cmd_collector(args: argparse.Namespace) -> int:
     return 0
 
 
-@dataclass
-class Service:
-    name: str
-    command: list[str]
-    url: str | None = None
-    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
-
-
-def services_for_up(settings: Any) -> list[Service]:
-    """The processes ``pystrument up`` runs, in start order."""
-    python = sys.executable
-    return [
-        Service(
-            "collector",
-            [python, "-m", "pystrument_lab.cli", "collector"],
-            url=f"{settings.collector_url}  (API docs: {settings.collector_url}/docs)",
-        ),
-        Service("worker", [python, "-m", "pystrument_lab.cli", "worker"]),
-        Service("scheduler", [python, "-m", "pystrument_lab.cli", "scheduler"]),
-        Service(
-            "demo",
-            [python, "-m", "pystrument_lab.cli", "demo"],
-            url=f"http://127.0.0.1:{os.environ.get('PYSTRUMENT_DEMO_PORT', '8050')}",
-        ),
-        Service(
-            "dashboard",
-            [python, "-m", "pystrument_lab.cli", "dashboard"],
-            url=f"http://127.0.0.1:{settings.dashboard_port}",
-        ),
-    ]
-
-
-def _wait_http(url: str, timeout: float) -> bool:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1.0):
-                return True
-        except OSError:
-            time.sleep(0.2)
-    return False
-
-
-def cmd_up(args: argparse.Namespace) -> int:
-    from pystrument_lab.settings import admin_token
-
-    settings = _settings()
-    started_store = False
-    if not settings.mongodb_url:
-        server = _embedded()
-        started_store = server.state() is None
-        url = server.ensure_running()
-    else:
-        url = settings.mongodb_url
-    env = {
-        **os.environ,
-        "PYSTRUMENT_MONGODB_URL": url,
-        "PYSTRUMENT_ADMIN_TOKEN": admin_token(settings),
-    }
-    services = services_for_up(settings)
-    stopping = False
-
-    def stop(*_: Any) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    try:
-        for service in services:
-            service.process = subprocess.Popen(service.command, env=env)
-        if not _wait_http(f"{settings.collector_url}/health", timeout=60):
-            print("the collector did not come up; see its output above", file=sys.stderr)
-            return 1
-        print("\nPystrument is up.")
-        print(f"  store:     {url}{'  (embedded)' if not settings.mongodb_url else ''}")
-        for service in services:
-            if service.url:
-                print(f"  {service.name + ':':<10} {service.url}")
-        print(f"  admin token: {admin_token(settings)}")
-        print("Press Ctrl-C to stop.\n", flush=True)
-        while not stopping:
-            for service in services:
-                if service.process is not None and service.process.poll() is not None:
-                    print(
-                        f"{service.name} exited with {service.process.returncode}", file=sys.stderr
-                    )
-                    stopping = True
-            time.sleep(0.5)
-    finally:
-        for service in reversed(services):
-            if service.process is not None and service.process.poll() is None:
-                service.process.terminate()
-        for service in services:
-            if service.process is not None:
-                try:
-                    service.process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    service.process.kill()
-        if started_store:
-            _embedded().stop()
-        print("stopped.")
-    return 0
-
-
 # -- parser ----------------------------------------------------------------
 
 
@@ -261,6 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
         "up", help="start the store, collector and other services; Ctrl-C stops them"
     )
     up.set_defaults(handler=cmd_up)
+    status = commands.add_parser(
+        "status", help="print the banner of the running `pystrument up` again (URLs, token, key)"
+    )
+    status.set_defaults(handler=cmd_status)
 
     collector = commands.add_parser(
         "collector", help="run the collector (FastAPI) in the foreground"

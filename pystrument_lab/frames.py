@@ -18,7 +18,8 @@ Engine = Literal["polars", "pandas"]
 _F, _I, _S, _B, _T = "float", "int", "str", "bool", "time"
 
 RECORD_COLUMNS: dict[str, str] = {
-    "id": _S, "trace_id": _S, "timestamp": _T, "method": _S, "path": _S, "route": _S,
+    "id": _S, "record_key": _S, "trace_id": _S, "span_id": _S, "parent_span_id": _S,
+    "timestamp": _T, "method": _S, "path": _S, "route": _S,
     "status_code": _I, "total_duration": _F, "cpu_time": _F, "query_count": _I,
     "query_time": _F, "slow_query_count": _I, "cache_hits": _I, "cache_misses": _I,
     "cache_time": _F, "peak_memory": _F, "memory_delta": _F, "response_size": _I,
@@ -26,6 +27,7 @@ RECORD_COLUMNS: dict[str, str] = {
     "host": _S, "node_count": _I, "error_type": _S, "statement_count": _I,
 }  # fmt: skip
 EXCEPTION_COLUMNS: dict[str, str] = {"route": _S, "method": _S, "exception": _S, "count": _I}
+EXCEPTION_TREND_COLUMNS: dict[str, str] = {"bucket_start": _T, "exception": _S, "count": _I}
 STAT_COLUMNS: dict[str, str] = {
     "count": _I, "errors": _I, "error_rate": _F, "throughput": _F, "avg": _F,
     "min": _F, "max": _F, "p50": _F, "p95": _F, "p99": _F,
@@ -90,7 +92,10 @@ def record_row(doc: Mapping[str, Any]) -> dict[str, Any]:
     statements = database.get("statements") or {}
     return {
         "id": str(doc["_id"]) if "_id" in doc else doc.get("id"),
+        "record_key": doc.get("record_key") or doc.get("trace_id"),
         "trace_id": doc.get("trace_id"),
+        "span_id": doc.get("span_id"),
+        "parent_span_id": doc.get("parent_span_id"),
         "timestamp": doc.get("timestamp"),
         "method": doc.get("method"),
         "path": doc.get("path"),

@@ -8,14 +8,17 @@ with the full schema. Datetimes are timezone-aware UTC.
 Columns, documented once:
 
 records (one row per sampled request)
-    ``id, trace_id, timestamp, method, path, route, status_code,
+    ``id, record_key, trace_id, span_id, parent_span_id, timestamp, method,
+    path, route, status_code,
     total_duration, cpu_time, query_count, query_time, slow_query_count,
     cache_hits, cache_misses, cache_time, peak_memory, memory_delta,
     response_size, app_version, git_commit, framework, python_version, host,
     node_count, error_type, statement_count`` (durations in s, memory in MB,
     sizes in bytes; ``error_type`` null unless the request failed with an
     exception, ``statement_count`` the distinct SQL statements stored, null
-    for records without them).
+    for records without them). ``record_key`` (``<trace id>-<span id>``, or the
+    trace id for records without a span id) names one request; requests of one
+    distributed trace share ``trace_id``.
 endpoints (one row per route and method, from the metric stream of ALL requests)
     ``route, method, count, errors, error_rate, throughput`` (req/s over the
     range) ``, avg, min, max, p50, p95, p99`` (s; percentiles within 4.4 %).
@@ -23,6 +26,8 @@ trends (one row per time bucket)
     ``bucket_start, count, errors, error_rate, throughput, avg, min, max, p50, p95, p99``.
 exceptions (one row per route, method and exception type, from the metric stream)
     ``route, method, exception, count``, most frequent first.
+exception trends (one row per exception type and time bucket, from the metric stream)
+    ``bucket_start, exception, count``: the types most frequent first, each over every bucket.
 versions
     ``app_version, count, errors, error_rate, p50, p95, p99, first_seen, last_seen``.
 projects
@@ -32,11 +37,13 @@ projects
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, overload
 
+from pystrument_lab import guidance
 from pystrument_lab import store as store_module
 from pystrument_lab import trends as trends_module
 from pystrument_lab.calltree import CallTree
@@ -54,6 +61,7 @@ if TYPE_CHECKING:
 from pystrument_lab.frames import (
     ENDPOINT_COLUMNS,
     EXCEPTION_COLUMNS,
+    EXCEPTION_TREND_COLUMNS,
     PROJECT_COLUMNS,
     RECORD_COLUMNS,
     TREND_COLUMNS,
@@ -120,6 +128,11 @@ class Record:
         return str(self.data["trace_id"])
 
     @property
+    def record_key(self) -> str:
+        """The request's identity: ``<trace id>-<span id>`` (the trace id without a span id)."""
+        return str(self.data.get("record_key") or self.trace_id)
+
+    @property
     def error(self) -> dict[str, Any] | None:
         """``{type, message, traceback, frames_omitted}`` if the request failed with an exception."""
         return self.data.get("error") or None
@@ -142,7 +155,7 @@ class Record:
 
         if self.session is None:
             raise ParameterError(
-                f"record {self.trace_id} was stored without a pyinstrument session"
+                f"record {self.record_key} was stored without a pyinstrument session"
             )
         return pyinstrument_html(self.session)
 
@@ -150,15 +163,17 @@ class Record:
         from pystrument_lab.treeformats import to_speedscope
 
         if self.tree is None:
-            raise ParameterError(f"record {self.trace_id} has no call tree")
+            raise ParameterError(f"record {self.record_key} has no call tree")
         return to_speedscope(self.tree, name=f"{self.data.get('method')} {self.data.get('path')}")
 
 
 class Lab:
     """Loaders over one store. Create with :func:`pystrument_lab.connect`."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, notice: str | None = None) -> None:
         self.store = store
+        #: What opening the store did that the user should know (it started an empty one).
+        self.notice = notice
 
     def __repr__(self) -> str:
         return f"Lab({self.store.url!r}, database={self.store.database_name!r})"
@@ -171,7 +186,7 @@ class Lab:
             return str(project["project_key"])
         found = self.store.find_project(project) or self.store.project_by_name(project)
         if found is None:
-            raise ProjectNotFound(f"no project named or keyed {project!r}; see lab.projects()")
+            raise ProjectNotFound(guidance.missing_project(project, self.store))
         return str(found["project_key"])
 
     @overload
@@ -242,13 +257,33 @@ class Lab:
         )
         return to_frame([record_row(doc) for doc in docs], RECORD_COLUMNS, engine)
 
-    def record(self, trace_id: str, project: str | None = None) -> Record:
-        """One record with its call tree and pyinstrument session."""
+    @overload
+    def trace(
+        self, trace_id: str, project: str | None = ..., *, engine: Literal["polars"] = ...
+    ) -> pl.DataFrame: ...
+    @overload
+    def trace(
+        self, trace_id: str, project: str | None = ..., *, engine: Literal["pandas"]
+    ) -> pd.DataFrame: ...
+    def trace(
+        self, trace_id: str, project: str | None = None, *, engine: Engine = "polars"
+    ) -> pl.DataFrame | pd.DataFrame:
+        """Every sampled request of one distributed trace, oldest first (columns:
+        RECORD_COLUMNS), in one project or, by default, all of them."""
         key = self.project_key(project) if project is not None else None
-        data = self.store.get_record(trace_id, key)
-        if data is None:
-            raise ParameterError(f"no record with trace_id {trace_id!r}")
-        tree_doc = self.store.get_call_tree(data["project_key"], trace_id)
+        docs = self.store.trace_records(trace_id, key)
+        return to_frame([record_row(doc) for doc in docs], RECORD_COLUMNS, engine)
+
+    def record(self, ref: str, project: str | None = None) -> Record:
+        """One record with its call tree and pyinstrument session.
+
+        ``ref`` is the record's ``record_key``, or a trace id only one record
+        has; a trace with several raises a 409 :class:`ParameterError` whose
+        ``data["records"]`` names each (see :meth:`trace`).
+        """
+        key = self.project_key(project) if project is not None else None
+        data = self.store.resolve_record(ref, key)
+        tree_doc = self.store.get_call_tree(data["project_key"], data["record_key"])
         tree = (
             CallTree.from_nodes(
                 tree_doc["nodes"], application_root=tree_doc.get("application_root")
@@ -347,13 +382,29 @@ class Lab:
         totals: dict[tuple[str, str, str], int] = {}
         for doc in docs:
             for kind, count in (doc.get("exceptions") or {}).items():
-                key = (doc["route"], doc["method"], kind.replace("\uff0e", "."))
+                key = (doc["route"], doc["method"], trends_module.exception_name(kind))
                 totals[key] = totals.get(key, 0) + int(count)
         rows = [
             {"route": r, "method": m, "exception": k, "count": n}
             for (r, m, k), n in sorted(totals.items(), key=lambda item: -item[1])
         ]
         return to_frame(rows, EXCEPTION_COLUMNS, engine)
+
+    def exception_trends(
+        self,
+        project: str,
+        *,
+        time_range: str | None = "24h",
+        bucket: str | None = None,
+        route: str | None = None,
+        method: str | None = None,
+        engine: Engine = "polars",
+    ) -> pl.DataFrame | pd.DataFrame:
+        """Exceptions per type and time bucket, counted for every request (not sampled)."""
+        span = trends_module.window(time_range, bucket=bucket)
+        docs = self._metric_docs(project, span, route=route, method=method)
+        rows = trends_module.exception_buckets(docs, span)
+        return to_frame(rows, EXCEPTION_TREND_COLUMNS, engine)
 
     @overload
     def versions(
@@ -559,6 +610,11 @@ class Lab:
         span = trends_module.window(time_range)
         docs_a = self._metric_docs(project, span, app_version=a)
         docs_b = self._metric_docs(project, span, app_version=b)
+        missing = [version for version, docs in ((a, docs_a), (b, docs_b)) if not docs]
+        if missing:
+            seen = sorted({str(doc.get("app_version")) for doc in self._metric_docs(project, span)})
+            message = guidance.missing_versions(project, missing, seen, time_range or "range")
+            warnings.warn(message, guidance.NoDataWarning, stacklevel=2)
         rows = compare_endpoint_docs(docs_a, docs_b, alpha=alpha, min_change=min_change)
         return to_frame(rows, COMPARISON_COLUMNS, engine)
 
@@ -573,6 +629,33 @@ def _range(
     return end - span, until
 
 
+def open_lab(url: str | None = None, *, database: str | None = None) -> Lab:
+    """A :class:`Lab` on the store; its ``notice`` says if the embedded store had to start."""
+    from pystrument_lab.settings import get_settings
+
+    settings = get_settings()
+    if url is not None or settings.mongodb_url:
+        return Lab(store_module.connect(url, database=database))
+    from pystrument_lab.embedded import EmbeddedServer
+
+    server = EmbeddedServer(settings.home, port=settings.store_port)
+    if server.state() is not None:
+        return Lab(store_module.connect(database=database))
+    lab = Lab(store_module.connect(server.ensure_running(), database=database))
+    _, projects = lab.store.list_projects(page=1, size=1)
+    lab.notice = guidance.started_store(lab.store.url, server.data_dir, settings.home, projects)
+    return lab
+
+
 def connect(url: str | None = None, *, database: str | None = None) -> Lab:
-    """A :class:`Lab` on the configured store (the embedded one when no URL is set)."""
-    return Lab(store_module.connect(url, database=database))
+    """A :class:`Lab` on the configured store (the embedded one when no URL is set).
+
+    Starting the embedded store (it was not running) is said with a
+    :class:`~pystrument_lab.guidance.StoreNotice` warning naming its data directory.
+    """
+    lab = open_lab(url, database=database)
+    if lab.notice:
+        warnings.warn(
+            lab.notice, guidance.StoreNotice, stacklevel=3
+        )  # pystrument_lab.connect's caller
+    return lab

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from pystrument_lab.calltree import CallNode, CallTree
 
-__all__ = ["FocusedView", "application_root"]
+__all__ = ["FocusedView", "application_root", "hot_path"]
 
 
 def application_root(tree: CallTree) -> CallNode:
@@ -116,3 +116,12 @@ class FocusedView:
             chain.append(parent)
             parent = self.parent.get(parent)
         return chain
+
+
+def hot_path(view: FocusedView) -> list[CallNode]:
+    """The heaviest chain of ``view``: from its top, each time the shown child with the most
+    total time, down to a row with no shown children (where the time is spent)."""
+    path = [view.top]
+    while view.children[path[-1].call_id]:
+        path.append(max(view.children[path[-1].call_id], key=lambda node: node.duration))
+    return path

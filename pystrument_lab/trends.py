@@ -202,6 +202,41 @@ def trend_buckets(docs: Iterable[Mapping[str, Any]], span: Window) -> list[dict[
     return [{"bucket_start": key, **acc.stats(seconds)} for key, acc in accumulators.items()]
 
 
+def exception_name(key: str) -> str:
+    """An exception type as stored in a metric document's ``exceptions`` (dots escaped) read back."""
+    return key.replace("\uff0e", ".")
+
+
+def exception_buckets(docs: Iterable[Mapping[str, Any]], span: Window) -> list[dict[str, Any]]:
+    """Exceptions per type and bucket, every request counted: one row per type and bucket.
+
+    Types seen in the window, most frequent first; each has every bucket of
+    the window (zero where it did not occur), oldest first.
+    """
+    start = floor_time(span.since, span.bucket)
+    buckets = []
+    cursor = start
+    while cursor < span.until:
+        buckets.append(cursor)
+        cursor += span.bucket
+    counts: dict[tuple[datetime, str], int] = {}
+    totals: dict[str, int] = {}
+    for doc in docs:
+        key = floor_time(doc["bucket_start"], span.bucket)
+        if key < start:
+            continue
+        for kind, count in (doc.get("exceptions") or {}).items():
+            name = exception_name(kind)
+            counts[(key, name)] = counts.get((key, name), 0) + int(count)
+            totals[name] = totals.get(name, 0) + int(count)
+    order = sorted(totals, key=lambda name: (-totals[name], name))
+    return [
+        {"bucket_start": bucket, "exception": name, "count": counts.get((bucket, name), 0)}
+        for name in order
+        for bucket in buckets
+    ]
+
+
 def endpoint_rows(
     docs: Iterable[Mapping[str, Any]], seconds: float, *, by: tuple[str, ...] = ("route", "method")
 ) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import FastAPI
 
 PROJECT_KEY = "$response.body#/data/project_key"
-FIRST_RECORD = "$response.body#/data/items/0/trace_id"
+FIRST_RECORD = "$response.body#/data/items/0/record_key"
 
 #: source operation id -> {link name: (target operation id, parameters)}
 LINKS: dict[str, dict[str, tuple[str, dict[str, str]]]] = {
@@ -47,8 +47,8 @@ LINKS: dict[str, dict[str, tuple[str, dict[str, str]]]] = {
     },
     "records_api_v1_performance_records_get": {
         "GetRecord": (
-            "record_api_v1_performance_records__project_key___trace_id__get",
-            {"project_key": "$request.query.project_key", "trace_id": FIRST_RECORD},
+            "record_api_v1_performance_records__project_key___record_key__get",
+            {"project_key": "$request.query.project_key", "record_key": FIRST_RECORD},
         ),
         "AnalyzeRecord": (
             "analyze_api_v1_analysis_analyze__performance_record_id__post",

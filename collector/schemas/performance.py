@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from performance_monitor.core.redaction import DEFAULT_POLICY, RedactionPolicy
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -199,12 +200,25 @@ class Environment(_Section):
     _clean = field_validator("server_info", mode="before")(cleaned_field)
 
 
+def _valid_span(value: str) -> str:
+    if value == "0" * 16:
+        raise ValueError("an all-zero span id is invalid (W3C Trace Context)")
+    return value
+
+
+#: A W3C span id: 16 lowercase hex characters, not all zero.
+SpanId = Annotated[str, Field(pattern=r"^[0-9a-f]{16}$"), AfterValidator(_valid_span)]
+
+
 class RecordIn(BaseModel):
     model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     trace_id: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
+    # The request's own span (16 lowercase hex, not all zero): with the trace id, the
+    # record's identity. Records of older SDKs have none and are keyed by trace id alone.
+    span_id: SpanId | None = None
     # The caller's span when the request carried a W3C traceparent (16 lowercase hex).
-    parent_span_id: Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")] | None = None
+    parent_span_id: SpanId | None = None
     timestamp: datetime
     request_info: RequestInfo
     response_info: ResponseInfo

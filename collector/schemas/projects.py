@@ -6,6 +6,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+#: Admin bodies come from JSON clients: no unknown keys, and no coercion across
+#: types (``true`` is not a rate, ``"5"`` not a threshold); integers are floats.
+BODY = ConfigDict(extra="forbid", strict=True)
+
 Framework = Literal["flask", "django", "fastapi", "other"]
 Status = Literal["active", "inactive", "archived"]
 
@@ -22,7 +26,7 @@ def sampling_fraction(value: float | None) -> float | None:
 
 
 class AlertThreshold(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = BODY
 
     response_time: Annotated[float, Field(gt=0)] | None = None
     error_rate: Annotated[float, Field(ge=0, le=1)] | None = None
@@ -30,7 +34,7 @@ class AlertThreshold(BaseModel):
 
 
 class ProjectCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = BODY
 
     name: Annotated[str, Field(min_length=1, max_length=100)]
     description: Annotated[str, Field(max_length=2000)] = ""
@@ -52,7 +56,7 @@ class ProjectCreate(BaseModel):
 
 
 class ProjectConfigUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = BODY
 
     sampling_rate: float | None = None
     enabled: bool | None = None
@@ -63,7 +67,7 @@ class ProjectConfigUpdate(BaseModel):
 
 
 class ProjectUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = BODY
 
     name: Annotated[str, Field(min_length=1, max_length=100)] | None = None
     description: Annotated[str, Field(max_length=2000)] | None = None

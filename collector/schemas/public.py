@@ -101,7 +101,10 @@ class RecordPublic(_Document):
     """A sampled request's record, without its call tree."""
 
     id: str
-    trace_id: str
+    record_key: str = Field(
+        description="the record's identity: <trace id>-<span id> (the trace id for records sent without a span id)"
+    )
+    trace_id: str = Field(description="shared by every request of one distributed trace")
     project_key: str
 
 
@@ -150,6 +153,7 @@ class AnalysisQueued(BaseModel):
     analysis_id: str
     status: str
     trace_id: str
+    record_key: str
 
 
 class BatchItemQueued(BaseModel):
@@ -185,6 +189,7 @@ class TaskStatus(_Document):
     status: str
     project_key: str
     trace_id: str | None
+    record_key: str | None = None
     attempts: int
     worker: Any = None
     error: Any = None

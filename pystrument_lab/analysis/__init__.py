@@ -47,7 +47,8 @@ def analyze(
     fallback: bool | None = None,
     save: bool = True,
 ) -> AnalysisReport:
-    """Analyse a record, a stored record's trace id, or an endpoint ``(project, route)``.
+    """Analyse a record, a stored record's key (or a trace id only it has), or an
+    endpoint ``(project, route)``.
 
     ``project`` is a project key or name. ``service`` names an AI service of
     the configuration (``"rules"`` for the rule engine; default: the
@@ -62,21 +63,24 @@ def analyze(
 
     project_key = ""
     trace_id: str | None = None
+    key: str | None = None
     route: str | None = None
     if isinstance(target, Mapping):
         nodes = target.get("function_calls")
         trace_id = target.get("trace_id")
+        key = target.get("record_key") or trace_id
         project_key = str(target.get("project_key") or "")
-        if nodes is None and trace_id and project_key:
+        if nodes is None and key and project_key:
             store = store or _connect()
-            tree = store.get_call_tree(project_key, str(trace_id))
+            tree = store.get_call_tree(project_key, str(key))
             nodes = (tree or {}).get("nodes") or []
         profile = profiles.from_record(target, nodes or [])
         save = save and store is not None and bool(project_key)
     elif isinstance(target, str):
         store = store or _connect()
-        trace_id = target
-        profile = runner.record_profile(store, target)
+        record = store.resolve_record(target)
+        trace_id, key = record["trace_id"], record["record_key"]
+        profile = runner.record_profile(store, key, record["project_key"])
         project_key = profile.project_key
     elif isinstance(target, tuple) and len(target) == 2:
         store = store or _connect()
@@ -100,6 +104,7 @@ def analyze(
     report = AnalysisReport(
         project_key=project_key,
         trace_id=trace_id,
+        record_key=key,
         route=route or profile.route,
         analysis_type="manual",
         **outcome,

@@ -32,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pystrument_lab.errors import AnalysisInProgress, ParameterError
-from pystrument_lab.store import Store, public, utcnow
+from pystrument_lab.store import Store, public, record_key, utcnow
 
 __all__ = [
     "ACTIVE",
@@ -63,6 +63,7 @@ def create_job(
     project_key: str,
     *,
     trace_id: str | None = None,
+    span_id: str | None = None,
     route: str | None = None,
     method: str | None = None,
     app_version: str | None = None,
@@ -72,8 +73,10 @@ def create_job(
     analysis_type: str = "manual",
     batch_id: str | None = None,
 ) -> dict[str, Any]:
-    """Queue an analysis of one record (``trace_id``) or an endpoint (``route``).
+    """Queue an analysis of one record (``trace_id`` and its ``span_id``, when it has
+    one) or an endpoint (``route``).
 
+    The job names the record by its ``record_key`` and keeps its trace id.
     Raises 20006 when the record already has a pending or running analysis.
     """
     if (trace_id is None) == (route is None):
@@ -82,11 +85,13 @@ def create_job(
         )
     if analysis_type not in ANALYSIS_TYPES:
         raise ParameterError(f"analysis_type must be one of {', '.join(ANALYSIS_TYPES)}")
+    key = None
     if trace_id is not None:
-        active = store.active_analysis(project_key, trace_id)
+        key = record_key(trace_id, span_id)
+        active = store.active_analysis(project_key, key)
         if active is not None:
             raise AnalysisInProgress(
-                f"record {trace_id} is already being analysed (analysis {active['_id']}, {active['status']})",
+                f"record {key} is already being analysed (analysis {active['_id']}, {active['status']})",
                 data={
                     "analysis_id": str(active["_id"]),
                     "task_id": active["task_id"],
@@ -108,6 +113,7 @@ def create_job(
         "task_id": uuid.uuid4().hex,
         "project_key": project_key,
         "trace_id": trace_id,
+        "record_key": key,
         "route": route,
         "target": target,
         "analysis_type": analysis_type,
@@ -161,12 +167,14 @@ def enqueue_auto_analyses(
             trace_id = record.get("trace_id")
             if not trace_id or (duration <= threshold and not requested):
                 continue
-            if store.has_analysis(project_key, str(trace_id)):
+            span_id = record.get("span_id")
+            if store.has_analysis(project_key, record_key(str(trace_id), span_id)):
                 continue
             create_job(
                 store,
                 project_key,
                 trace_id=str(trace_id),
+                span_id=span_id,
                 priority=PRIORITY_AUTO,
                 analysis_type="auto",
             )
@@ -266,6 +274,7 @@ def get_task(store: Store, task_id: str) -> dict[str, Any] | None:
         "status": job["status"],
         "project_key": job["project_key"],
         "trace_id": job.get("trace_id"),
+        "record_key": job.get("record_key"),
         "attempts": job.get("attempts", 0),
         "worker": job.get("worker"),
         "error": job.get("error"),

@@ -17,7 +17,12 @@ from pystrument_lab.analysis import profile as profiles
 from pystrument_lab.analysis.config import RULES, AIConfig, load_config
 from pystrument_lab.analysis.profile import Profile
 from pystrument_lab.analysis.rules import analyze_profile, rules_confidence
-from pystrument_lab.errors import AIServiceUnavailable, ErrorCode, InvalidPerformanceData
+from pystrument_lab.errors import (
+    AIServiceUnavailable,
+    ErrorCode,
+    InvalidPerformanceData,
+    ParameterError,
+)
 from pystrument_lab.store import Store
 
 __all__ = ["ENDPOINT_RECORD_LIMIT", "endpoint_profile", "record_profile", "run_analysis"]
@@ -27,11 +32,14 @@ ENDPOINT_RECORD_LIMIT = 200
 RULES_VERSION = "1"
 
 
-def record_profile(store: Store, trace_id: str, project_key: str | None = None) -> Profile:
-    record = store.get_record(trace_id, project_key)
-    if record is None:
-        raise InvalidPerformanceData(f"no record with trace id {trace_id!r}", status=404)
-    tree = store.get_call_tree(record["project_key"], trace_id)
+def record_profile(store: Store, ref: str, project_key: str | None = None) -> Profile:
+    """The profile of one stored record: ``ref`` is its record key, or a trace id
+    that only one record has (``Store.resolve_record``)."""
+    try:
+        record = store.resolve_record(ref, project_key)
+    except ParameterError as exc:  # 404, or 409 for a trace with several records
+        raise InvalidPerformanceData(exc.message, status=exc.status, data=exc.data) from exc
+    tree = store.get_call_tree(record["project_key"], record["record_key"])
     return profiles.from_record(record, (tree or {}).get("nodes") or [])
 
 
@@ -54,8 +62,8 @@ def endpoint_profile(
     )
     if not records:
         raise InvalidPerformanceData(f"no records for route {route!r} in this project", status=404)
-    nodes = store.call_tree_nodes(project_key, [r["trace_id"] for r in records])
-    trees = [nodes[r["trace_id"]] for r in records if nodes.get(r["trace_id"])]
+    nodes = store.call_tree_nodes(project_key, [r["record_key"] for r in records])
+    trees = [nodes[r["record_key"]] for r in records if nodes.get(r["record_key"])]
     return profiles.from_records(records, trees)
 
 

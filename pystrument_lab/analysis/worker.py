@@ -58,7 +58,8 @@ def execute_job(store: Store, job: Mapping[str, Any], config: AIConfig) -> dict[
                 app_version=target.get("app_version"),
             )
         else:
-            profile = runner.record_profile(store, str(job["trace_id"]), project_key)
+            key = job.get("record_key") or job["trace_id"]  # jobs queued before record keys
+            profile = runner.record_profile(store, str(key), project_key)
     except PystrumentError as exc:
         return _failure(exc.message, exc.code)
     return runner.run_analysis(

@@ -28,10 +28,10 @@ def connect(magic: Pystrument, line: str) -> Any:
     args = parse(connect, line)
     if args is None:
         return None
-    import pystrument_lab
+    from pystrument_lab.loaders import open_lab
 
     with usage_errors(args.url):  # the URL asked for, in the message if it does not answer
-        lab = pystrument_lab.connect(args.url, database=args.database)
+        lab = open_lab(args.url, database=args.database)
         lab.store.check()  # fail here, not at the first query
     magic.lab = lab
     return lab

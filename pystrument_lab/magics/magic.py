@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
@@ -72,15 +73,18 @@ class Pystrument(Magics):
     def lab(self) -> Lab:
         """The connection of ``%pystrument connect``, or the configured store on first use."""
         if self._lab is None:
-            import pystrument_lab
+            from pystrument_lab.loaders import open_lab
 
             with usage_errors():
-                self._lab = pystrument_lab.connect()
+                self.lab = open_lab()
+        assert self._lab is not None
         return self._lab
 
     @lab.setter
     def lab(self, value: Lab) -> None:
         self._lab = value
+        if value.notice:  # it started the embedded store: say so, with its data directory
+            print(value.notice, file=sys.stderr)
 
     def table_engine(self) -> Engine:
         """The configured DataFrame library, typed for the loaders."""

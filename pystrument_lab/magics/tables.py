@@ -5,6 +5,7 @@ Columns are documented once, in :mod:`pystrument_lab.loaders`.
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.magic_arguments import argument, magic_arguments
@@ -31,7 +32,7 @@ def records(magic: Pystrument, line: str) -> Any:
     args = parse(records, line)
     if args is None:
         return None
-    return magic.lab.records(
+    table = magic.lab.records(
         args.project,
         time_range=args.range,
         route=args.route,
@@ -42,6 +43,14 @@ def records(magic: Pystrument, line: str) -> Any:
         limit=args.limit if args.limit is not None else magic.record_limit,
         engine=magic.table_engine(),
     )
+    filtered = any(
+        value is not None
+        for value in (args.route, args.method, args.status, args.version, args.min_duration)
+    )
+    if not filtered:
+        when = f"in the last {args.range}" if args.range else "at all"
+        say_if_empty(magic, table, args.project, f"sampled requests {when}")
+    return table
 
 
 @magic_arguments(name="pystrument endpoints")
@@ -53,12 +62,15 @@ def endpoints(magic: Pystrument, line: str) -> Any:
     args = parse(endpoints, line)
     if args is None:
         return None
+    time_range = args.range or magic.time_range
     table = magic.lab.endpoints(
         args.project,
-        time_range=args.range or magic.time_range,
+        time_range=time_range,
         app_version=args.version,
         engine=magic.table_engine(),
     )
+    if args.version is None:
+        say_if_empty(magic, table, args.project, f"requests in the last {time_range}")
     return _slowest_first(table, magic.engine)
 
 
@@ -72,13 +84,31 @@ def trends(magic: Pystrument, line: str) -> Any:
     args = parse(trends, line)
     if args is None:
         return None
-    return magic.lab.trends(
+    time_range = args.range or magic.time_range
+    table = magic.lab.trends(
         args.project,
-        time_range=args.range or magic.time_range,
+        time_range=time_range,
         bucket=args.bucket,
         route=args.route,
         engine=magic.table_engine(),
     )
+    if args.route is None and not int(table["count"].sum()):
+        say_if_empty(magic, table.head(0), args.project, f"requests in the last {time_range}")
+    return table
+
+
+def say_if_empty(magic: Pystrument, table: Any, project: str, what: str) -> None:
+    """An empty table gets what to check (key, sampling, collector URL) on stderr."""
+    if len(table):
+        return
+    from pystrument_lab.guidance import no_data
+    from pystrument_lab.settings import get_settings
+
+    store = magic.lab.store
+    found = store.find_project(magic.lab.project_key(project))
+    if found is None:
+        return
+    print(no_data(found, store, what, get_settings().collector_url), file=sys.stderr)
 
 
 def _slowest_first(table: Any, engine: str) -> Any:

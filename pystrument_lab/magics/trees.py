@@ -39,7 +39,7 @@ def tree(magic: Pystrument, line: str) -> Any:
                 f"record {args.target} has no call tree (it was stored without function_calls)"
             )
         data = record.data
-        title = f"{data.get('method')} {data.get('path')} ({record.trace_id})"
+        title = f"{data.get('method')} {data.get('path')} ({record.record_key})"
         return show_tree(magic, record.tree, title=title, flame=args.flame)
     merged = magic.lab.merged_tree(args.target, args.route, app_version=args.version)
     title = f"{args.route}" + (f" in {args.version}" if args.version else "")

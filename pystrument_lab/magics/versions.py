@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from IPython.core.magic_arguments import argument, magic_arguments
 
+from pystrument_lab.guidance import missing_versions
 from pystrument_lab.magics.args import parse
 from pystrument_lab.magics.errors import PystrumentUsageError
 
@@ -70,12 +71,7 @@ def check_versions(lab: Any, project: str, wanted: tuple[str, ...], time_range: 
     seen = [str(v) for v in lab.versions(project, time_range=time_range)["app_version"].to_list()]
     missing = [version for version in wanted if version not in seen]
     if missing:
-        have = ", ".join(seen) if seen else "none"
-        raise PystrumentUsageError(
-            f"project {project} has no requests of version {', '.join(missing)} in the last "
-            f"{time_range}; versions with data: {have}. (Versions come from the SDK's app_version; "
-            "--range looks further back.)"
-        )
+        raise PystrumentUsageError(missing_versions(project, missing, seen, time_range))
 
 
 def _regressions_first(table: Any, engine: str) -> Any:

@@ -91,16 +91,21 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
             )
         return 0 if all(r is None or r["status"] == "completed" for r in results) else 1
 
+    stopped = False
+
     def stop(*_: Any) -> None:
-        # Ctrl-C under `pystrument up` brings SIGINT from the terminal and SIGTERM from
-        # the parent: the second must not find the scheduler already stopped.
+        # A second signal (Ctrl-C, then the parent's SIGTERM) must not find the
+        # scheduler already stopped; one before the start means do not start.
+        nonlocal stopped
+        stopped = True
         if runner.scheduler.running:
             runner.scheduler.shutdown(wait=False)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     print(f"scheduler: {len(schedule.jobs)} jobs from {schedule.source}", flush=True)
-    runner.start()
+    if not stopped:
+        runner.start()
     return 0
 
 

@@ -7,6 +7,7 @@ imports pymongo or bson (a test checks it). One module per kind of data:
 - :mod:`.schema` — collection names, indexes, shared helpers and the
   embedded server's general gaps;
 - :mod:`.projects`, :mod:`.records` (records and call trees),
+  :mod:`.identity` (a record's key, lookups by key or trace id),
   :mod:`.listing` (the records listing's pages and bounded count),
   :mod:`.metrics`, :mod:`.analyses`, :mod:`.reports`, :mod:`.scheduler`
   (scheduler state and job runs) — the queries, each embedded-server quirk
@@ -17,6 +18,7 @@ imports pymongo or bson (a test checks it). One module per kind of data:
 from __future__ import annotations
 
 from pystrument_lab.store.core import Store, connect, ping_url, resolve_url
+from pystrument_lab.store.identity import record_key
 from pystrument_lab.store.projects import new_project_key
 from pystrument_lab.store.records import (
     RecordFilters,
@@ -82,6 +84,7 @@ __all__ = [
     "new_project_key",
     "ping_url",
     "public",
+    "record_key",
     "record_query",
     "resolve_url",
     "split_record",

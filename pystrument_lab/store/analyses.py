@@ -41,22 +41,24 @@ class AnalysisQueries(Collections):
         """Store an analysis document; its id as a string."""
         return str(self.analyses.insert_one(dict(document)).inserted_id)
 
-    def active_analysis(self, project_key: str, trace_id: str) -> dict[str, Any] | None:
-        """The pending or running analysis of one record, if any."""
+    def active_analysis(self, project_key: str, record_key: str) -> dict[str, Any] | None:
+        """The pending or running analysis of one record (by its record key), if any."""
         for status in ACTIVE:  # two $eq lookups: $in is never served from an index
             found = self.analyses.find_one(
-                {"trace_id": eq(trace_id), "status": eq(status), "project_key": eq(project_key)}
+                {
+                    "record_key": eq(record_key),
+                    "status": eq(status),
+                    "project_key": eq(project_key),
+                }
             )
             if found is not None:
                 return found
         return None
 
-    def has_analysis(self, project_key: str, trace_id: str) -> bool:
-        """Whether any analysis (in any state) exists for the record."""
-        return (
-            self.analyses.find_one({"project_key": project_key, "trace_id": trace_id}, {"_id": 1})
-            is not None
-        )
+    def has_analysis(self, project_key: str, record_key: str) -> bool:
+        """Whether any analysis (in any state) exists for the record (by its record key)."""
+        query = {"project_key": eq(project_key), "record_key": eq(record_key)}
+        return self.analyses.find_one(query, {"_id": 1}) is not None
 
     def claim_analysis(
         self,

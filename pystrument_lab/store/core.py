@@ -14,6 +14,8 @@ from pystrument_lab.errors import StoreUnavailable
 from pystrument_lab.settings import Settings, get_settings
 from pystrument_lab.store.analyses import AnalysisQueries
 from pystrument_lab.store.diagnostics import DiagnosticQueries
+from pystrument_lab.store.exceptions import ExceptionQueries
+from pystrument_lab.store.identity import IdentityQueries
 from pystrument_lab.store.listing import ListingQueries
 from pystrument_lab.store.metrics import MetricQueries
 from pystrument_lab.store.projects import ProjectQueries
@@ -49,12 +51,14 @@ DELETE_CHUNK = 2000
 class Store(
     ProjectQueries,
     RecordQueries,
+    IdentityQueries,
     ListingQueries,
     MetricQueries,
     AnalysisQueries,
     ReportQueries,
     SchedulerQueries,
     DiagnosticQueries,
+    ExceptionQueries,
 ):
     """A handle on the pystrument database."""
 
@@ -141,6 +145,7 @@ class Store(
         if self._indexes_ready:
             return
         try:
+            self.migrate_record_keys()  # before the unique record_key indexes exist
             for name, indexes in INDEXES.items():
                 self.db[name].create_indexes(indexes)
             self.backfill_epochs()

@@ -11,6 +11,7 @@ import bson
 from bson import Binary, ObjectId
 from pymongo import DESCENDING
 
+from pystrument_lab.store.identity import record_key, tree_id
 from pystrument_lab.store.schema import (
     Collections,
     epoch,
@@ -28,6 +29,7 @@ class RecordFilters(TypedDict, total=False):
     """The record filters the API, the loaders and the analysis runner share."""
 
     route: str | None
+    trace_id: str | None
     path: str | None
     method: str | None
     status_code: int | None
@@ -54,7 +56,7 @@ def record_query(project_key: str, **filters: Unpack[RecordFilters]) -> dict[str
     server answers from an index (schema module doc).
     """
     query: dict[str, Any] = {"project_key": eq(project_key)}
-    for field in ("route", "path", "status_code", "app_version"):
+    for field in ("route", "trace_id", "path", "status_code", "app_version"):
         if filters.get(field) is not None:
             query[field] = eq(filters[field])
     method = filters.get("method")
@@ -87,8 +89,10 @@ def split_record(
     metrics = record.get("performance_metrics") or {}
     version = record.get("version_info") or {}
     now = utcnow()
+    key = record_key(record["trace_id"], record.get("span_id"))
     lean = {
         **record,
+        "record_key": key,
         "project_key": project_key,
         "method": request.get("method"),
         "path": request.get("path"),
@@ -102,8 +106,9 @@ def split_record(
         "created_at": now,
     }
     tree = {
-        "_id": tree_id(project_key, lean["trace_id"]),
+        "_id": tree_id(project_key, key),
         "project_key": project_key,
+        "record_key": key,
         "trace_id": lean["trace_id"],
         "timestamp": lean["timestamp"],
         "ts": lean["ts"],
@@ -117,11 +122,6 @@ def split_record(
         "created_at": now,
     }
     return lean, tree
-
-
-def tree_id(project_key: str, trace_id: str) -> str:
-    """A call tree's ``_id``: found by ``_id`` (``$in`` too), which the server indexes."""
-    return f"{project_key}/{trace_id}"
 
 
 def _epoch_of(value: Any) -> float | None:
@@ -149,8 +149,10 @@ class RecordQueries(Collections):
     ) -> tuple[int, int]:
         """Store validated records idempotently; return (accepted, duplicates).
 
-        A record whose (project_key, trace_id) is already stored is a
-        duplicate and leaves the stored one untouched. Trees are written
+        A record whose (project_key, record_key) is already stored is a
+        duplicate and leaves the stored one untouched: a resent batch stores
+        nothing, while two requests of one trace (their own span ids) are two
+        records. Trees are written
         before records so a record never points at a tree that is missing.
         """
         if not records:
@@ -169,52 +171,50 @@ class RecordQueries(Collections):
 
     def _drop_orphan_trees(self, project_key: str, trees: Sequence[Mapping[str, Any]]) -> None:
         stored = {
-            doc["trace_id"]
+            doc["record_key"]
             for doc in self.records.find(
                 {
                     "project_key": {"$eq": project_key},
-                    "trace_id": {"$in": [tree["trace_id"] for tree in trees]},
+                    "record_key": {"$in": [tree["record_key"] for tree in trees]},
                 },
-                {"trace_id": 1},
+                {"record_key": 1},
             )
         }
-        orphans = [tree["_id"] for tree in trees if tree["trace_id"] not in stored]
+        orphans = [tree["_id"] for tree in trees if tree["record_key"] not in stored]
         if orphans:
             self.call_trees.delete_many({"_id": {"$in": orphans}})
-
-    def get_record(self, trace_id: str, project_key: str | None = None) -> dict[str, Any] | None:
-        query: dict[str, Any] = {"trace_id": eq(trace_id)}
-        if project_key is not None:
-            query["project_key"] = eq(project_key)
-        return public(self.records.find_one(query))
 
     def get_record_by_id(self, record_id: str) -> dict[str, Any] | None:
         if not ObjectId.is_valid(record_id):
             return None
         return public(self.records.find_one({"_id": ObjectId(record_id)}))
 
-    def get_call_tree(self, project_key: str, trace_id: str) -> dict[str, Any] | None:
-        document = public(
-            self.call_trees.find_one({"project_key": eq(project_key), "trace_id": eq(trace_id)})
-        )
-        if document is not None and document.get("session") is not None:
-            document["session"] = bytes(document["session"])
-        return document
+    def get_call_tree(self, project_key: str, key: str) -> dict[str, Any] | None:
+        """The call tree of the record with this :func:`record_key`."""
+        document = self.call_trees.find_one({"_id": tree_id(project_key, key)})
+        if document is None:  # trees stored before their _id was the key
+            document = self.call_trees.find_one(
+                {"project_key": eq(project_key), "record_key": eq(key)}
+            )
+        found = public(document)
+        if found is not None and found.get("session") is not None:
+            found["session"] = bytes(found["session"])
+        return found
 
     def call_tree_nodes(
-        self, project_key: str, trace_ids: Sequence[str]
+        self, project_key: str, keys: Sequence[str]
     ) -> dict[str, list[dict[str, Any]]]:
-        """The nodes of the call trees of these records, by trace id (one ``_id`` ``$in``)."""
-        ids = [tree_id(project_key, trace_id) for trace_id in trace_ids]
+        """The nodes of the call trees of these records, by record key (one ``_id`` ``$in``)."""
+        ids = [tree_id(project_key, key) for key in keys]
         found = {
-            doc["trace_id"]: doc.get("nodes") or []
-            for doc in self.call_trees.find({"_id": {"$in": ids}}, {"trace_id": 1, "nodes": 1})
+            doc["record_key"]: doc.get("nodes") or []
+            for doc in self.call_trees.find({"_id": {"$in": ids}}, {"record_key": 1, "nodes": 1})
         }
-        for trace_id in trace_ids:  # trees stored before their _id was the key
-            if trace_id not in found:
-                tree = self.get_call_tree(project_key, trace_id)
+        for key in keys:  # trees stored before their _id was the key
+            if key not in found:
+                tree = self.get_call_tree(project_key, key)
                 if tree is not None:
-                    found[trace_id] = tree.get("nodes") or []
+                    found[key] = tree.get("nodes") or []
         return found
 
     def iter_call_trees(

@@ -123,8 +123,13 @@ INDEXES: dict[str, list[IndexModel]] = {
     # Every filter of the records listing leads with project_key and pages on
     # ts (or total_duration); the server picks the index with the most
     # equality fields, so each single filter is served by its own index.
+    # A record's identity is its record_key (trace id and span id): requests
+    # of one distributed trace share the trace id (records.record_key). The
+    # single-field indexes serve lookups with or without a project (a trace
+    # id or record key is selective alone).
     RECORDS: [
-        IndexModel([("project_key", ASCENDING), ("trace_id", ASCENDING)], unique=True),
+        IndexModel([("project_key", ASCENDING), ("record_key", ASCENDING)], unique=True),
+        IndexModel([("record_key", ASCENDING)]),
         IndexModel([("trace_id", ASCENDING)]),
         IndexModel([("project_key", ASCENDING), ("ts", DESCENDING)]),
         IndexModel([("project_key", ASCENDING), ("route", ASCENDING), ("ts", DESCENDING)]),
@@ -137,9 +142,11 @@ INDEXES: dict[str, list[IndexModel]] = {
             [("project_key", ASCENDING), ("route", ASCENDING), ("total_duration", DESCENDING)]
         ),
         IndexModel([("ts", ASCENDING)]),
+        # the trace page's other records with the same exception (store.exceptions)
+        IndexModel([("project_key", ASCENDING), ("error.type", ASCENDING), ("ts", DESCENDING)]),
     ],
     CALL_TREES: [
-        IndexModel([("project_key", ASCENDING), ("trace_id", ASCENDING)], unique=True),
+        IndexModel([("project_key", ASCENDING), ("record_key", ASCENDING)], unique=True),
         IndexModel([("project_key", ASCENDING), ("route", ASCENDING), ("ts", DESCENDING)]),
         IndexModel(
             [
@@ -177,6 +184,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     ANALYSES: [
         IndexModel([("project_key", ASCENDING), ("created_at", DESCENDING)]),
         IndexModel([("trace_id", ASCENDING), ("status", ASCENDING)]),
+        IndexModel([("record_key", ASCENDING), ("status", ASCENDING)]),
         IndexModel([("status", ASCENDING), ("priority", DESCENDING), ("created_at", ASCENDING)]),
         IndexModel([("status", ASCENDING), ("completed_epoch", ASCENDING)]),
         IndexModel([("task_id", ASCENDING)]),

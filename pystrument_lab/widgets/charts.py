@@ -14,11 +14,20 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from bokeh.plotting import figure as Figure
 
-__all__ = ["error_rate_chart", "latency_chart", "sparkline", "throughput_chart", "trend_columns"]
+__all__ = [
+    "error_rate_chart",
+    "exceptions_chart",
+    "latency_chart",
+    "sparkline",
+    "throughput_chart",
+    "trend_columns",
+]
 
 LATENCY_COLOURS = {"p50": "#2a9d8f", "p95": "#e9c46a", "p99": "#e76f51"}
 THROUGHPUT_COLOUR = "#8ecae6"
 ERROR_COLOUR = "#d62828"
+#: One colour per exception type, most frequent first; the rest share the last.
+EXCEPTION_COLOURS = ("#d62828", "#f77f00", "#6a4c93", "#1982c4", "#8ac926", "#8d99ae")
 
 
 def trend_columns(trends: Any) -> dict[str, list[Any]]:
@@ -173,6 +182,64 @@ def error_rate_chart(
         )
     )
     plot.y_range.start = 0  # type: ignore[attr-defined]
+    return plot
+
+
+def exceptions_chart(
+    exception_trends: Any,
+    *,
+    title: str = "Exceptions by type",
+    height: int = 220,
+    width: int = 700,
+) -> Figure:
+    """Exceptions per bucket stacked by type (a ``lab.exception_trends()`` frame).
+
+    The type names come from the monitored app: they reach the browser as
+    data (legend text, tooltip fields), never as markup.
+    """
+    from bokeh.models import ColumnDataSource, HoverTool
+
+    columns = trend_columns(exception_trends)
+    by_type: dict[str, dict[Any, int]] = {}
+    for bucket, kind, count in zip(
+        columns.get("bucket_start", []), columns.get("exception", []), columns.get("count", []),
+        strict=True,
+    ):  # fmt: skip
+        by_type.setdefault(str(kind), {})[bucket] = int(count)
+    times = sorted({bucket for counts in by_type.values() for bucket in counts})
+    plot = _time_figure(title, "exceptions", times, height=height, width=width)
+    data: dict[str, list[Any]] = {"time": times}
+    stackers = []
+    for index, (kind, counts) in enumerate(by_type.items()):
+        stackers.append(f"type_{index}")
+        data[f"type_{index}"] = [counts.get(time, 0) for time in times]
+        data[f"name_{index}"] = [kind] * len(times)
+    source = ColumnDataSource(data)
+    colours = [EXCEPTION_COLOURS[min(i, len(EXCEPTION_COLOURS) - 1)] for i in range(len(stackers))]
+    bars = plot.vbar_stack(
+        stackers,
+        x="time",
+        width=_bucket_width_ms(times),
+        source=source,
+        color=colours,
+        legend_label=list(by_type),
+    )
+    for index, renderer in enumerate(bars):
+        plot.add_tools(
+            HoverTool(
+                renderers=[renderer],
+                formatters={"@time": "datetime"},
+                tooltips=[
+                    ("time", "@time{%F %H:%M}"),
+                    ("exception", f"@name_{index}"),
+                    ("count", f"@type_{index}"),
+                ],
+            )
+        )
+    plot.y_range.start = 0  # type: ignore[attr-defined]
+    if stackers:
+        plot.legend.location = "top_left"
+        plot.legend.label_text_font_size = "11px"
     return plot
 
 

@@ -2,8 +2,13 @@
 
 One box per node: ``x`` is its start offset (children are laid out one after
 another from their parent's start), ``width`` its duration and ``depth`` its
-row, root at the bottom. Times are per request, so a merged tree reads as
-an endpoint's typical request. The notebook and the Panel dashboard draw the
+row, the first drawn frame at the bottom. The axis is in milliseconds per
+request, so a merged tree reads as an endpoint's typical request.
+
+Like the tree views, the graph opens at the application root
+(:func:`~pystrument_lab.treefocus.application_root`): the server's and the
+framework's frames above it are not drawn (``show_all=True`` draws them);
+everything below it is, library internals included. The notebook and the Panel dashboard draw the
 same figure; :func:`flame_graph_data` is its data, testable by value.
 
 Diff mode colours each box by the change of its *self* time per request
@@ -19,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pystrument_lab.calltree import CallNode, CallTree
 from pystrument_lab.treediff import DiffNode, TreeDiff, diff_trees
+from pystrument_lab.treefocus import application_root
 from pystrument_lab.widgets.timefmt import format_seconds, format_share
 
 if TYPE_CHECKING:
@@ -65,10 +71,10 @@ def _label(name: str, fraction: float) -> str:
     return name if len(name) <= fits else name[: fits - 1] + "…"
 
 
-def _layout(tree: CallTree) -> list[tuple[CallNode, float]]:
-    """(node, start offset in the tree's summed seconds), pre-order."""
+def _layout(top: CallNode) -> list[tuple[CallNode, float]]:
+    """(node, start offset in the tree's summed seconds) of ``top``'s subtree, pre-order."""
     placed: list[tuple[CallNode, float]] = []
-    stack = [(tree.root, 0.0)]
+    stack = [(top, 0.0)]
     while stack:
         node, start = stack.pop()
         placed.append((node, start))
@@ -85,24 +91,31 @@ def flame_graph_data(
     *,
     diff: TreeDiff | CallTree | None = None,
     colour_by: ColourBy = "self",
+    show_all: bool = False,
 ) -> dict[str, list[Any]]:
-    """The figure's ColumnDataSource data, one entry per node in pre-order.
+    """The figure's ColumnDataSource data, one entry per drawn node in pre-order.
 
-    ``diff`` is a :class:`TreeDiff` whose b side is ``tree``, or a baseline
-    tree (then the diff is ``diff_trees(diff, tree)``). Columns: ``call_id``,
-    ``function``, ``location``, ``x``, ``width``, ``depth``, ``left``,
-    ``right``, ``bottom``, ``top``, ``total``, ``self_time``, ``share``,
-    ``count``, ``colour``, ``label``, the display strings ``total_text``,
-    ``self_text``, ``share_text``, and in diff mode ``delta``,
-    ``self_delta``, ``delta_text``.
+    The nodes drawn are the application root's subtree (every node with
+    ``show_all``). ``diff`` is a :class:`TreeDiff` whose b side is ``tree``,
+    or a baseline tree (then the diff is ``diff_trees(diff, tree)``).
+    Columns: ``call_id``, ``function``, ``location``, the geometry in
+    milliseconds per request ``x``, ``width``, ``left``, ``right``, the rows
+    ``depth``, ``bottom``, ``top`` (0 for the first drawn frame), ``total``
+    and ``self_time`` in seconds per request, ``share`` of the whole
+    request, ``count``, ``colour``, ``label``, the display strings
+    ``total_text``, ``self_text``, ``share_text``, and in diff mode
+    ``delta``, ``self_delta``, ``delta_text``.
     """
     if isinstance(diff, CallTree):
         diff = diff_trees(diff, tree)
-    placed = _layout(tree)
-    root_total = tree.root.duration
+    first = tree.root if show_all else application_root(tree)
+    placed = _layout(first)
+    root_total, shown_total = tree.root.duration, first.duration
     data: dict[str, list[Any]] = {name: [] for name in _COLUMNS}
     for node, start in placed:
-        x, width = tree.per_request(start), tree.per_request(node.duration)
+        seconds = tree.per_request(node.duration)
+        x, width = tree.per_request(start) * 1000, seconds * 1000
+        depth = node.depth - first.depth
         share = node.duration / root_total if root_total else 0.0
         row = {
             "call_id": node.call_id,
@@ -110,18 +123,18 @@ def flame_graph_data(
             "location": node.location,
             "x": x,
             "width": width,
-            "depth": node.depth,
+            "depth": depth,
             "left": x,
             "right": x + width,
-            "bottom": node.depth,
-            "top": node.depth + 0.95,
-            "total": width,
+            "bottom": depth,
+            "top": depth + 0.95,
+            "total": seconds,
             "self_time": tree.per_request(node.self_time),
             "share": share,
             "count": node.count,
             "colour": _base_colour(node),
-            "label": _label(node.function_name, share),
-            "total_text": format_seconds(width),
+            "label": _label(node.function_name, node.duration / shown_total if shown_total else 0),
+            "total_text": format_seconds(seconds),
             "self_text": format_seconds(tree.per_request(node.self_time)),
             "share_text": format_share(share),
         }
@@ -166,12 +179,15 @@ def flame_graph(
     colour_by: ColourBy = "self",
     width: int = 900,
     height: int | None = None,
+    show_all: bool = False,
 ) -> Figure:
-    """A bokeh figure: wheel zoom (horizontal), pan, reset, save, hover details."""
+    """A bokeh figure from the application root (every frame with ``show_all``): wheel zoom
+    (horizontal), pan, reset, save, hover details; the axis in ms per request."""
     from bokeh.models import (
         ColumnDataSource,
         HoverTool,
         PanTool,
+        PlainText,
         Range1d,
         ResetTool,
         SaveTool,
@@ -179,7 +195,8 @@ def flame_graph(
     )
     from bokeh.plotting import figure
 
-    data = flame_graph_data(tree, diff=diff, colour_by=colour_by)
+    data = flame_graph_data(tree, diff=diff, colour_by=colour_by, show_all=show_all)
+    first = tree.root if show_all else application_root(tree)
     levels = max(data["depth"]) + 1
     source = ColumnDataSource(data)
     wheel = WheelZoomTool(dimensions="width")
@@ -187,7 +204,7 @@ def flame_graph(
         title=title,
         width=width,
         height=height or min(900, 90 + 22 * levels),
-        x_range=Range1d(start=0, end=tree.per_request(tree.root.duration) or 1.0),
+        x_range=Range1d(start=0, end=tree.per_request(first.duration) * 1000 or 1.0),
         y_range=Range1d(start=0, end=levels),
         tools=[wheel, PanTool(), ResetTool(), SaveTool()],
         sizing_mode="stretch_width",
@@ -214,5 +231,11 @@ def flame_graph(
     plot.toolbar.active_scroll = wheel
     plot.yaxis.visible = False
     plot.ygrid.visible = False
-    plot.xaxis.axis_label = "seconds per request" if tree.n_trees > 1 else "seconds"
+    label = "ms per request" if tree.n_trees > 1 else "ms"
+    if first.depth:
+        outer = f"{first.depth} outer frame{'s' if first.depth != 1 else ''}"
+        label += f", from {first.function_name} ({outer} of the server and framework not drawn)"
+    plot.xaxis.axis_label = PlainText(
+        text=label
+    )  # the name is the app's: text, never TeX or markup
     return plot

@@ -20,7 +20,7 @@ from typing import Any
 
 from .core.lifecycle import MonitoredRequest
 from .core.monitor import Monitor
-from .core.profiler import profiled_in_thread, timed_in_thread
+from .core.profiler import add_thread_time, profiled_in_thread, timed_in_thread
 from .core.record import BODY_CAPTURE_LIMIT
 from .core.redaction import RedactionPolicy
 from .core.request import current_request
@@ -237,14 +237,13 @@ def install_threadpool_profiling() -> None:
         state = current_request()
         if state is None:
             return await original(func, *args, **kwargs)
-        spent = [0.0]
+        spent = [0.0, 0.0, 0.0]
         if state.profiler is not None and state.profiler.running:
             func = profiled_in_thread(func, state)
         try:
             return await original(timed_in_thread(func, spent), *args, **kwargs)
         finally:
-            # Added here, on the event loop, so the worker never writes to the state.
-            state.thread_cpu += spent[0]
+            add_thread_time(state, spent)
 
     anyio.to_thread.run_sync = run_sync  # type: ignore[assignment]
     _threadpool_installed = True

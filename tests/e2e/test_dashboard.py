@@ -201,6 +201,28 @@ def test_creating_a_project_shows_its_key(page: Page, seeded: dict[str, Any]) ->
     assert page.errors == []
 
 
+def test_a_taken_name_replaces_the_earlier_created_message(
+    page: Page, seeded: dict[str, Any]
+) -> None:
+    browser_page = page.open("?page=projects")
+    name_box = browser_page.get_by_placeholder("shop-api")
+    name_box.fill("billing-service")
+    browser_page.get_by_role("button", name="Create project").click()
+    page.text("Created").wait_for()
+    name_box.fill("billing-service")
+    browser_page.get_by_role("button", name="Create project").click()
+    page.text("a project named 'billing-service' already exists").wait_for()
+    browser_page.wait_for_function(
+        "() => !Array.from(document.querySelectorAll('.alert'))"
+        ".some(e => e.offsetParent !== null && e.innerText.includes('Created'))"
+    )
+    form = browser_page.locator(".card", has_text="New project").last
+    assert form.locator(".project-key input").count() == 0  # the editor below keeps its own
+    assert form.get_by_text("already exists").count() == 0  # the page's one message says it
+    page.shot("project-name-taken")
+    assert page.errors == []
+
+
 def test_overview_to_endpoint_to_record_to_trace(page: Page, seeded: dict[str, Any]) -> None:
     browser_page = page.open("?range=24h")
     card = browser_page.locator(".card", has_text=PROJECT).first
@@ -222,16 +244,20 @@ def test_overview_to_endpoint_to_record_to_trace(page: Page, seeded: dict[str, A
     page.text("Open in pyinstrument view").wait_for()
     browser_page.wait_for_function("() => window.Bokeh && window.Bokeh.documents.length > 0")
     browser_page.wait_for_timeout(1000)
-    trace = browser_page.url.split("trace=")[1].split("&")[0]
-    assert len(trace) == 32 and trace.startswith(shortened[:-1])
-    nodes = [
-        node["function_name"]
-        for node in seeded["store"].call_trees.find_one({"trace_id": trace})["nodes"]
-    ]
+    # The row opens its request by record key: <trace id>-<span id>.
+    key = browser_page.url.split("trace=")[1].split("&")[0]
+    trace, span = key.split("-")
+    assert len(trace) == 32 and len(span) == 16 and trace.startswith(shortened[:-1])
+    stored = seeded["store"].call_trees.find_one({"record_key": key})
+    # The flame graph draws the application root's subtree: every frame below it.
+    below = {stored["application_root"]}
+    for node in stored["nodes"]:  # pre-order: a parent comes before its children
+        if node["parent_call_id"] in below:
+            below.add(node["call_id"])
+    nodes = [node["function_name"] for node in stored["nodes"] if node["call_id"] in below]
     drawn = figure_glyphs(browser_page, "Flame graph")
     assert drawn is not None and sorted(drawn) == sorted(nodes)
     # The tree table opens on the demo's own code, not on the server's and FastAPI's frames.
-    stored = seeded["store"].call_trees.find_one({"trace_id": trace})
     first_row = browser_page.locator(
         ".call-tree .tabulator-row .tabulator-cell[tabulator-field='function']"
     ).first.inner_text()

@@ -247,7 +247,11 @@ def test_store_killed_under_traffic(private_server: EmbeddedServer, tmp_path: Pa
                 wait_health(collector.url, 0)
             time.sleep(STEADY)
         figures = settle(ledger, store, key)
-        refused = [status for _, status in ledger.attempts if status == 503]
+        # A send meets the outage as a 503 (the collector's store call gave up after
+        # its 1 s timeout) or, on a loaded machine where that answer comes after the
+        # SDK's 2 s request timeout, as a send that timed out (status 0); both are
+        # retried, and everything sent must end stored once.
+        refused = [status for _, status in ledger.attempts if status in (0, 503)]
         assert refused, "no send met the outage"
         assert figures["failed"] == 0
         assert figures["stored"] == figures["sent"] == figures["requests"] - figures["dropped"]

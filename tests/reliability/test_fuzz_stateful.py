@@ -59,7 +59,23 @@ def test_call_sequences_answer_envelopes_and_keep_state(
             label = f"{case.method} {case.path}"
             seen.setdefault(label, set()).add(response.status_code)
             if label == "POST /api/v1/projects" and response.status_code == 200:
-                _send_records(shared_collector.url, response.json()["data"]["project_key"])
+                created = response.json()["data"]["project_key"]
+                self.created.append(created)
+                _send_records(shared_collector.url, created)
+
+        def setup(self) -> None:
+            self.created: list[str] = []
+
+        def teardown(self) -> None:
+            # Each scenario starts from the same store: a name taken by an earlier
+            # scenario would answer 409 where the same steps once got 200, and
+            # hypothesis requires the same steps to behave the same.
+            for project_key in self.created:
+                httpx.delete(
+                    f"{shared_collector.url}/api/v1/projects/{project_key}",
+                    headers=shared_collector.admin_headers,
+                    timeout=30.0,
+                )
 
         def validate_response(self, response: Any, case: Any, **kwargs: Any) -> None:
             # A 5xx only as a documented "unavailable" code (an AI service that is not
@@ -109,7 +125,7 @@ def _as_httpx(response: Any) -> httpx.Response:
         ("POST /api/v1/projects", "DELETE /api/v1/projects/{project_key}"),
         (
             "GET /api/v1/performance/records",
-            "GET /api/v1/performance/records/{project_key}/{trace_id}",
+            "GET /api/v1/performance/records/{project_key}/{record_key}",
         ),
         (
             "POST /api/v1/analysis/analyze/{performance_record_id}",

@@ -10,7 +10,7 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from collector.deps import AdminDep, ReadStoreDep, StoreDep
 from collector.envelope import Envelope, ok
@@ -33,6 +33,8 @@ MAX_BATCH = 500
 
 
 class AnalyzeRequest(BaseModel):
+    model_config = ConfigDict(strict=True)  # no coercion across types (7.0 is not a priority)
+
     service: str | None = Field(None, description="AI service name; 'rules' for the rule engine")
     model: str | None = Field(None, description="override the service's model")
     priority: int = Field(jobs.PRIORITY_MANUAL, ge=0, le=9, description="higher runs first")
@@ -45,17 +47,20 @@ class BatchRequest(AnalyzeRequest):
 
 
 def _record(store: Store, record_id: str, project_key: str | None) -> dict[str, Any]:
-    """A record by its id (as the records API returns it), or by trace id within a project."""
+    """A record by its id (as the records API returns it), or within a project by its
+    record key or a trace id that only one of its records has (409 when several do)."""
     if project_key is not None:
         store.get_project(project_key)
     record = store.get_record_by_id(record_id)
     if record is not None and project_key in (None, record["project_key"]):
         return record
     if project_key is not None:
-        record = store.get_record(record_id, project_key)
-        if record is not None:
-            return record
-    hint = "" if project_key else " (for a trace id, pass project_key)"
+        try:
+            return store.resolve_record(record_id, project_key)
+        except ParameterError as exc:
+            if exc.status != 404:
+                raise
+    hint = "" if project_key else " (for a record key or trace id, pass project_key)"
     raise InvalidPerformanceData(f"no performance record {record_id!r}{hint}", status=404)
 
 
@@ -70,6 +75,7 @@ def _queue(
         store,
         record["project_key"],
         trace_id=record["trace_id"],
+        span_id=record.get("span_id"),
         service=body.service,
         model=body.model,
         priority=body.priority,
@@ -89,7 +95,8 @@ def analyze(
     body = body or AnalyzeRequest()
     _check_service(body.service)
     record = _record(store, performance_record_id, project_key)
-    return ok({**_queue(store, record, body), "trace_id": record["trace_id"]})
+    queued = _queue(store, record, body)
+    return ok({**queued, "trace_id": record["trace_id"], "record_key": record["record_key"]})
 
 
 @router.post("/batch", summary="Queue analyses of many records")

@@ -24,7 +24,7 @@ from collector.schemas.public import (
 )
 from pystrument_lab import trends
 from pystrument_lab.analysis.jobs import enqueue_auto_analyses
-from pystrument_lab.errors import InvalidPerformanceData
+from pystrument_lab.errors import InvalidPerformanceData, ParameterError
 from pystrument_lab.store import Store
 
 router = APIRouter(prefix="/api/v1/performance", tags=["performance"])
@@ -91,6 +91,9 @@ def records(
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,  # skip = (page - 1) * size fits int64
     size: Annotated[int, Query(ge=1, le=500)] = 20,
     route: str | None = None,
+    trace_id: Annotated[
+        str | None, Query(max_length=128, description="every record of one distributed trace")
+    ] = None,
     path: str | None = None,
     method: str | None = None,
     status_code: Annotated[int | None, Query(ge=100, le=599)] = None,
@@ -121,6 +124,7 @@ def records(
     found = store.page_records(
         project_key,
         route=route,
+        trace_id=trace_id,
         path=path,
         method=method,
         status_code=status_code,
@@ -146,15 +150,23 @@ def records(
 
 
 @router.get(
-    "/records/{project_key}/{trace_id}",
+    "/records/{project_key}/{record_key}",
     summary="One record with its call tree",
     dependencies=[AdminDep],
 )
-def record(project_key: str, trace_id: str, store: ReadStoreDep) -> Envelope[RecordDetail]:
-    found = store.get_record(trace_id, project_key)
-    if found is None:
-        raise InvalidPerformanceData(f"no record {trace_id!r} in this project", status=404)
-    tree = store.get_call_tree(project_key, trace_id)
+def record(project_key: str, record_key: str, store: ReadStoreDep) -> Envelope[RecordDetail]:
+    """``record_key`` is ``<trace id>-<span id>``, or a trace id that only one record
+    of the project has; a trace with several is answered 409 with ``data.records``
+    naming each (``/records?trace_id=`` lists them too)."""
+    try:
+        found = store.resolve_record(record_key, project_key)
+    except ParameterError as exc:
+        if exc.status != 404:
+            raise
+        raise InvalidPerformanceData(
+            f"no record {record_key!r} in this project", status=404
+        ) from exc
+    tree = store.get_call_tree(project_key, found["record_key"])
     found["function_calls"] = tree["nodes"] if tree else []
     found["application_root"] = tree.get("application_root") if tree else None
     found["has_session"] = bool(tree and tree.get("session"))

@@ -28,7 +28,7 @@ from .request import RequestState
 from .schedstat import waits_since
 from .sender import Sender
 from .statements import statements_summary
-from .trace_context import trace_id_of
+from .trace_context import span_id_of, trace_id_of
 
 #: How long a flush waits for responses the server is still finishing (seconds).
 FINISHING_WAIT = 1.0
@@ -279,8 +279,9 @@ class Monitor:
         if waits is not None:
             # Linux adds a wait to the counter when the thread next runs: a wait
             # begun before the request can land inside it. Never more than its time.
-            metrics["run_queue_time"] = min(waits[0], duration)
-            metrics["context_switches"] = waits[1]
+            # Worker threads the request handed sync code to count as its own.
+            metrics["run_queue_time"] = min(waits[0] + state.thread_run_queue, duration)
+            metrics["context_switches"] = waits[1] + state.thread_switches
         if memory is not None:
             metrics["memory_usage"] = memory
         tags = {**config.tags, **state.tags}
@@ -289,6 +290,7 @@ class Monitor:
         profiler = state.profiler
         captured = CapturedRequest(
             trace_id=trace_id_of(state),
+            span_id=span_id_of(state),
             parent_span_id=extra.get("parent_span_id"),
             timestamp=state.start_wall,
             method=state.method,

@@ -21,6 +21,7 @@ from pyinstrument.session import Session
 from pyinstrument.stack_sampler import get_stack_sampler
 
 from ..utils.logger import capture_internal_exceptions
+from .schedstat import thread_waits, waits_since
 
 if TYPE_CHECKING:
     from .request import RequestState
@@ -261,17 +262,38 @@ class RequestProfiler:
 
 
 def timed_in_thread(func: Callable[..., Any], spent: list[float]) -> Callable[..., Any]:
-    """``func`` adding the CPU time of the worker thread that runs it to ``spent[0]``."""
+    """``func`` adding what the worker thread that runs it spent to ``spent``.
+
+    ``spent`` is ``[cpu seconds, run-queue seconds, voluntary switches]``: the
+    worker's share of the request's ``cpu_time``, ``run_queue_time`` and
+    ``context_switches`` (the thread that handed the work over only awaited it).
+    """
 
     @functools.wraps(func)
     def run(*args: Any, **kwargs: Any) -> Any:
         started = time.thread_time()
+        waits = thread_waits()
         try:
             return func(*args, **kwargs)
         finally:
             spent[0] += time.thread_time() - started
+            since = waits_since(waits)
+            if since is not None:
+                spent[1] += since[0]
+                spent[2] += since[1]
 
     return run
+
+
+def add_thread_time(state: RequestState, spent: list[float]) -> None:
+    """Add a worker thread's ``spent`` (see :func:`timed_in_thread`) to ``state``.
+
+    Called on the thread that awaited the worker, so the worker never writes
+    to the state.
+    """
+    state.thread_cpu += spent[0]
+    state.thread_run_queue += spent[1]
+    state.thread_switches += int(spent[2])
 
 
 def profiled_in_thread(func: Callable[..., Any], state: RequestState) -> Callable[..., Any]:

@@ -124,6 +124,7 @@ class CapturedRequest:
     """Everything a sampled request recorded; :meth:`build` makes the record dict."""
 
     trace_id: str
+    span_id: str
     timestamp: float
     method: str
     path: str
@@ -179,6 +180,7 @@ class CapturedRequest:
             response_info["body"] = self.response_body
         record: dict[str, Any] = {
             "trace_id": self.trace_id,
+            "span_id": self.span_id,
             "timestamp": iso(self.timestamp),
             "request_info": request_info,
             "response_info": response_info,

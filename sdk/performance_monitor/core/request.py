@@ -58,6 +58,8 @@ class RequestState:
         "memory_peak_at_start",
         "memory_overlapped",
         "thread_cpu",
+        "thread_run_queue",
+        "thread_switches",
         "extra",
     )
 
@@ -92,6 +94,8 @@ class RequestState:
             self.memory_peak_at_start = 0
             self.memory_overlapped = False
             self.thread_cpu = 0.0
+            self.thread_run_queue = 0.0
+            self.thread_switches = 0
             self.slow_query_threshold = 0.1
             self.extra: dict[str, Any] = {}
 

@@ -8,7 +8,7 @@
   remote configuration every ``config_poll_interval``.
 - Retries with exponential backoff and jitter on connection errors and 5xx;
   a 4xx is final. Metric batches carry a ``batch_id`` and records a
-  ``trace_id``, so a retried send is deduplicated by the collector.
+  ``trace_id`` and ``span_id``, so a retried send is deduplicated by the collector.
 - ``atexit`` flushes with a deadline; after ``fork`` the child starts a fresh
   thread with an empty queue (the parent still sends its own data).
 """

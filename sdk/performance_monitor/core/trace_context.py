@@ -7,9 +7,16 @@ valid header per https://www.w3.org/TR/trace-context/#traceparent-header is
 ignored and the request gets the SDK's own id (32 lowercase hex characters,
 the same format).
 
-The parsing and formatting are pure functions; :func:`adopt_traceparent` and
-:func:`trace_id_of` keep the result in the request state's ``extra`` dict,
-which only sampled requests have.
+Every sampled request also gets a span id of its own (16 lowercase hex, as
+OpenTelemetry and Sentry give each span): several requests of one trace
+(a page calling the same API twice, retries, a service calling itself) share
+the trace id, and ``<trace id>-<span id>``, the record's key, tells them apart.
+The ``Server-Timing`` header names that key, so devtools show which request
+to open.
+
+The parsing and formatting are pure functions; :func:`adopt_traceparent`,
+:func:`trace_id_of` and :func:`span_id_of` keep the result in the request
+state's ``extra`` dict, which only sampled requests have.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from typing import TYPE_CHECKING, NamedTuple
 if TYPE_CHECKING:
     from .request import RequestState
 
-#: The Server-Timing metric name (``Server-Timing: pystrument;desc="<trace id>";dur=<ms>``).
+#: The Server-Timing metric name (``Server-Timing: pystrument;desc="<trace id>-<span id>";dur=<ms>``).
 SERVER_TIMING_METRIC = "pystrument"
 _HEX = "0123456789abcdef"
 # version "-" trace-id "-" parent-id "-" trace-flags, lowercase hex only (HEXDIGLC).
@@ -78,12 +85,21 @@ def new_trace_id() -> str:
     return os.urandom(16).hex()
 
 
-def server_timing(trace_id: str, duration: float) -> str:
-    """The ``Server-Timing`` value for a request: its trace id and ``duration`` (s) in ms."""
-    if not all(char in _HEX for char in trace_id):
+def new_span_id() -> str:
+    """A fresh span id in the W3C format (8 random bytes as lowercase hex, never all zero)."""
+    while True:
+        span_id = os.urandom(8).hex()
+        if span_id != _INVALID_PARENT_ID:
+            return span_id
+
+
+def server_timing(trace_id: str, span_id: str, duration: float) -> str:
+    """The ``Server-Timing`` value for a request: its record key and ``duration`` (s) in ms."""
+    if not all(char in _HEX for char in trace_id + span_id):
         # Only our ids and validated W3C ids get here; never emit a header we did not check.
-        raise ValueError(f"not a hex trace id: {trace_id!r}")
-    return f'{SERVER_TIMING_METRIC};desc="{trace_id}";dur={max(0.0, duration) * 1000:.1f}'
+        raise ValueError(f"not a hex trace or span id: {trace_id!r}, {span_id!r}")
+    duration_ms = max(0.0, duration) * 1000
+    return f'{SERVER_TIMING_METRIC};desc="{trace_id}-{span_id}";dur={duration_ms:.1f}'
 
 
 def adopt_traceparent(state: RequestState, header: str | bytes | None) -> None:
@@ -104,6 +120,14 @@ def trace_id_of(state: RequestState) -> str:
     return str(trace_id)
 
 
+def span_id_of(state: RequestState) -> str:
+    """The span id of a sampled request's record (assigned on first use)."""
+    span_id = state.extra.get("span_id")
+    if span_id is None:
+        span_id = state.extra["span_id"] = new_span_id()
+    return str(span_id)
+
+
 def server_timing_of(state: RequestState) -> str:
     """The ``Server-Timing`` value of a sampled request, timed up to now."""
-    return server_timing(trace_id_of(state), time.perf_counter() - state.start)
+    return server_timing(trace_id_of(state), span_id_of(state), time.perf_counter() - state.start)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
-from ..core.profiler import profiled_in_thread, timed_in_thread
+from ..core.profiler import add_thread_time, profiled_in_thread, timed_in_thread
 from ..core.request import current_request
 from ..utils.logger import capture_internal_exceptions
 
@@ -169,13 +169,12 @@ def install_thread_profiling() -> None:
             state = current_request()
             if state is None or state.profiler is None or not state.profiler.running:
                 return await plain(*call_args, **call_kwargs)
-            spent = [0.0]
+            spent = [0.0, 0.0, 0.0]
             profiled = timed_in_thread(profiled_in_thread(func, state), spent)
             try:
                 return await original(profiled, *args, **kwargs)(*call_args, **call_kwargs)
             finally:
-                # Added here, on the event loop, so the worker never writes to the state.
-                state.thread_cpu += spent[0]
+                add_thread_time(state, spent)
 
         return run_sync
 

@@ -96,7 +96,11 @@ def test_resent_records_are_not_duplicated(
     ).json()
     assert in_batch["data"]["accepted"] == 1
     assert in_batch["data"]["rejected"] == [
-        {"index": 1, "field": "trace_id", "error": "duplicate trace_id within the batch"}
+        {
+            "index": 1,
+            "field": "trace_id",
+            "error": "the same record (trace_id and span_id) twice in the batch",
+        }
     ]
 
 

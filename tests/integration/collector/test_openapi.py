@@ -139,7 +139,7 @@ def test_real_answers_match_the_declared_schemas(collector: CollectorProcess) ->
         assert [item["trace_id"] for item in page["items"]] == [record["trace_id"]]
         detail = conform.check(
             api.get(f"/api/v1/performance/records/{key}/{record['trace_id']}"),
-            "/api/v1/performance/records/{project_key}/{trace_id}",
+            "/api/v1/performance/records/{project_key}/{record_key}",
         )["data"]
         assert [n["function_name"] for n in detail["function_calls"]] == ["wsgi_app", "handler"]
         assert detail["request_info"]["route"] == "/api/users/{id}"  # undeclared, kept

@@ -85,6 +85,15 @@ def test_project_errors(collector: CollectorProcess) -> None:
         assert "framework" in bad.json()["msg"]
         rate = api.post("/api/v1/projects", json={"name": "y", "sampling_rate": 150})
         assert rate.json()["code"] == 10001 and "sampling_rate" in rate.json()["msg"]
+        # Found by the stateful fuzz: a boolean was taken as the rate 1.0.
+        for body in (
+            {"name": "z", "alert_threshold": {"error_rate": True}},
+            {"name": "z", "sampling_rate": "0.5"},
+        ):
+            coerced = api.post("/api/v1/projects", json=body)
+            assert (coerced.status_code, coerced.json()["code"]) == (400, 10001), body
+        whole = api.post("/api/v1/projects", json={"name": "z", "sampling_rate": 1})
+        assert whole.json()["data"]["config"]["sampling_rate"] == 1.0
         unknown = api.put("/api/v1/projects/pk_nope", json={"description": "x"})
         assert (unknown.status_code, unknown.json()["code"]) == (404, 20001)
 

@@ -179,15 +179,17 @@ def test_uvicorn_workers_server_timing(
         plain = httpx.get(f"{url}/items/8", headers={"traceparent": MALFORMED[1]})
     assert traced.json()["id"] == 7
     key = project["project_key"]
-    assert traced.headers["server-timing"].startswith(f'pystrument;desc="{TRACE_ID}";dur=')
-    duration_ms = float(traced.headers["server-timing"].rsplit("dur=", 1)[1])
     record = _records(store, key, path="/items/7")[0]
+    desc = f'pystrument;desc="{TRACE_ID}-{record["span_id"]}";dur='
+    assert traced.headers["server-timing"].startswith(desc)
+    duration_ms = float(traced.headers["server-timing"].rsplit("dur=", 1)[1])
     assert record["trace_id"] == TRACE_ID and record["parent_span_id"] == PARENT_ID
     assert record["route"] == "/items/{item_id}"
     assert 0 < duration_ms <= record["performance_metrics"]["total_duration"] * 1000
     assert "crunch" in [n["function_name"] for n in call_tree(store, key, TRACE_ID)]
     other = _records(store, key, path="/items/8")[0]
-    assert plain.headers["server-timing"].startswith(f'pystrument;desc="{other["trace_id"]}";')
+    other_key = f"{other['trace_id']}-{other['span_id']}"
+    assert plain.headers["server-timing"].startswith(f'pystrument;desc="{other_key}";')
     assert other["trace_id"] != TRACE_ID
 
 
@@ -210,10 +212,11 @@ def test_django_runserver_with_reloader(
     assert record["trace_id"] == TRACE_ID and record["parent_span_id"] == PARENT_ID
     assert record["performance_metrics"]["database_metrics"]["query_count"] == 3
     assert "article" in [n["function_name"] for n in call_tree(store, key, TRACE_ID)]
-    assert traced.headers["server-timing"].startswith(f'pystrument;desc="{TRACE_ID}";dur=')
+    desc = f'pystrument;desc="{TRACE_ID}-{record["span_id"]}";dur='
+    assert traced.headers["server-timing"].startswith(desc)
     other = _records(store, key, path="/articles/6/")[0]
     assert other.get("parent_span_id") is None
-    assert f'desc="{other["trace_id"]}"' in plain.headers["server-timing"]
+    assert f'desc="{other["trace_id"]}-{other["span_id"]}"' in plain.headers["server-timing"]
 
 
 def test_explicit_middleware_is_not_doubled(
@@ -281,8 +284,9 @@ def test_flask_run_explicit_middleware_once_with_server_timing(
     by_path = {r["path"]: r for r in records}
     assert by_path["/orders/1"]["trace_id"] == TRACE_ID
     for n, answer in enumerate(answers, start=1):
-        trace_id = by_path[f"/orders/{n}"]["trace_id"]
-        assert answer.headers["server-timing"].startswith(f'pystrument;desc="{trace_id}";dur=')
+        record = by_path[f"/orders/{n}"]
+        desc = f'pystrument;desc="{record["trace_id"]}-{record["span_id"]}";dur='
+        assert answer.headers["server-timing"].startswith(desc)
         assert answer.headers.get_list("server-timing") == [answer.headers["server-timing"]]
 
 
@@ -332,4 +336,5 @@ def test_uvicorn_django_asgi(
     assert records[0]["trace_id"] == TRACE_ID and records[0]["parent_span_id"] == PARENT_ID
     assert records[0]["route"] == "/articles/<int:pk>/"
     assert records[0]["performance_metrics"]["database_metrics"]["query_count"] == 3
-    assert traced.headers["server-timing"].startswith(f'pystrument;desc="{TRACE_ID}";dur=')
+    desc = f'pystrument;desc="{TRACE_ID}-{records[0]["span_id"]}";dur='
+    assert traced.headers["server-timing"].startswith(desc)

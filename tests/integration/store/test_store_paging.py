@@ -105,14 +105,17 @@ def test_counts_stop_at_the_limit(store: Store) -> None:
     assert store.count_records_upto(record_query("k", method="post"), 10) == 0
 
 
-def test_call_tree_nodes_by_trace_id(store: Store) -> None:
+def test_call_tree_nodes_by_record_key(store: Store) -> None:
     _ingest(store, "k", [make_record(trace_id="a"), make_record(trace_id="b", nodes=[])])
     _ingest(store, "j", [make_record(trace_id="a")])
     store.call_trees.update_one({"_id": "j/a"}, {"$set": {"nodes": []}})
-    # a tree stored before tree ids were keys is found by its fields
+    # a tree stored before tree ids were keys (and before record keys) is found by
+    # its fields once the store has keyed it by its trace id
     store.call_trees.insert_one(
         {"project_key": "k", "trace_id": "legacy", "nodes": [{"function_name": "old"}]}
     )
+    store.db["store_meta"].delete_one({"_id": "record_keys"})
+    store.migrate_record_keys()
     found = store.call_tree_nodes("k", ["a", "b", "legacy", "missing"])
     assert sorted(found) == ["a", "b", "legacy"]
     assert [node["function_name"] for node in found["a"]] == ["wsgi_app", "handler"]

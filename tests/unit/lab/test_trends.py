@@ -89,3 +89,23 @@ def test_explicit_bucket_is_rounded_to_whole_documents() -> None:
     assert trends.window("24h", until=until, bucket="15m").bucket == timedelta(minutes=20)
     assert trends.window("7d", until=until, bucket="5m").bucket == timedelta(hours=1)
     assert trends.window("24h", until=until, bucket="30m").bucket == timedelta(minutes=30)
+
+
+def test_exception_buckets_count_each_type_per_bucket_most_frequent_first() -> None:
+    until = HOUR
+    span = trends.window("10m", until=until, bucket="5m")
+    first, second = span.since, span.since + timedelta(minutes=5)
+    docs = [
+        {"bucket_start": until - timedelta(minutes=9), "exceptions": {"KeyError": 1}},
+        {"bucket_start": until - timedelta(minutes=8),
+         "exceptions": {"shop\uff0eStockMismatch": 2, "KeyError": 1}},
+        {"bucket_start": until - timedelta(minutes=2), "exceptions": {"shop\uff0eStockMismatch": 2}},
+        {"bucket_start": until - timedelta(minutes=1)},  # no exception in this document
+    ]  # fmt: skip
+    assert trends.exception_buckets(docs, span) == [
+        {"bucket_start": first, "exception": "shop.StockMismatch", "count": 2},
+        {"bucket_start": second, "exception": "shop.StockMismatch", "count": 2},
+        {"bucket_start": first, "exception": "KeyError", "count": 2},
+        {"bucket_start": second, "exception": "KeyError", "count": 0},
+    ]
+    assert trends.exception_buckets(docs[3:], span) == []

@@ -28,14 +28,14 @@ def test_flame_graph_geometry_of_known_nodes() -> None:
     data = flame_graph_data(tree(SIMPLE))
     assert data["call_id"] == list(range(7))
     root = by_function(data, "app.handler")
-    assert (root["x"], root["width"], root["depth"], root["share"]) == (0.0, 3.1875, 0, 1.0)
+    assert (root["x"], root["width"], root["depth"], root["share"]) == (0.0, 3187.5, 0, 1.0)
     fetch = by_function(data, "db.fetch")
-    assert (fetch["x"], fetch["width"], fetch["depth"]) == (1.5, 0.5, 2)
-    assert (fetch["left"], fetch["right"], fetch["bottom"]) == (1.5, 2.0, 2)
+    assert (fetch["x"], fetch["width"], fetch["depth"]) == (1500.0, 500.0, 2)  # ms
+    assert (fetch["left"], fetch["right"], fetch["bottom"]) == (1500.0, 2000.0, 2)
     render = by_function(data, "app.render")
-    assert (render["x"], render["width"], render["depth"]) == (2.25, 0.75, 1)
-    assert by_function(data, "json.dumps")["x"] == 2.25
-    assert by_function(data, OTHER)["x"] == 3.0
+    assert (render["x"], render["width"], render["depth"]) == (2250.0, 750.0, 1)
+    assert by_function(data, "json.dumps")["x"] == 2250.0
+    assert by_function(data, OTHER)["x"] == 3000.0
     assert by_function(data, OTHER)["colour"] == OTHER_COLOUR
     assert fetch["location"] == "/srv/db.py:18"
     assert fetch["total_text"] == "500 ms" and fetch["self_text"] == "500 ms"
@@ -44,10 +44,30 @@ def test_flame_graph_geometry_of_known_nodes() -> None:
     assert "delta" not in data
 
 
+def test_flame_graph_opens_at_the_application_root_in_ms() -> None:
+    served = tree(("uvicorn.run", 0.001, [("starlette.handle", 0.002, [SIMPLE])]))
+    data = flame_graph_data(served)
+    assert data["function"][0] == "app.handler" and len(data["function"]) == 7
+    root = by_function(data, "app.handler")
+    assert (root["x"], root["width"], root["depth"]) == (0.0, 3187.5, 0)
+    assert root["share"] == pytest.approx(3.1875 / 3.1905)  # of the whole request
+    assert root["label"] == "app.handler"
+    assert by_function(data, "db.fetch")["depth"] == 2
+    plot = flame_graph(served, title="GET /users")
+    assert plot.x_range.end == 3187.5
+    assert plot.xaxis[0].axis_label.text == (
+        "ms, from app.handler (2 outer frames of the server and framework not drawn)"
+    )
+    every = flame_graph_data(served, show_all=True)
+    assert every["function"][:3] == ["uvicorn.run", "starlette.handle", "app.handler"]
+    assert by_function(every, "app.handler")["depth"] == 2
+    assert flame_graph(served, show_all=True).x_range.end == pytest.approx(3190.5)
+
+
 def test_flame_graph_of_a_merged_tree_is_per_request() -> None:
     data = flame_graph_data(merge_trees([tree(SIMPLE)] * 4))
     execute = by_function(data, "db.execute")
-    assert (execute["width"], execute["total"], execute["count"]) == (1.5, 1.5, 4)
+    assert (execute["width"], execute["total"], execute["count"]) == (1500.0, 1.5, 4)
 
 
 def test_flame_graph_diff_colours_slower_red_and_faster_blue() -> None:
@@ -90,8 +110,9 @@ def test_flame_graph_figure_has_the_tools_and_the_data() -> None:
     assert ("change", "@delta_text") in hover.tooltips
     sources = {r.data_source for r in plot.renderers if isinstance(r.data_source, ColumnDataSource)}
     (source,) = sources
-    assert source.data["width"][1] == 2.25
-    assert plot.x_range.end == 3.1875
+    assert source.data["width"][1] == 2250.0
+    assert plot.x_range.end == 3187.5
+    assert plot.xaxis[0].axis_label.text == "ms"
 
 
 @pytest.mark.parametrize("resources", ["cdn", "inline", None])

@@ -108,10 +108,12 @@ def test_endpoints_table_trends_and_merged_tree(app_state: AppState) -> None:
     row = list(page.listing.value["route"]).index(SEARCH)
     click(page, row)
     assert app_state.route == SEARCH
-    graph = page.detail.objects[2]
-    assert isinstance(graph, pn.pane.Bokeh)
-    source = graph.object.renderers[0].data_source
+    flame, title, hot_path = page.detail.objects[2].objects
+    assert isinstance(flame, pn.pane.Bokeh)
+    source = flame.object.renderers[0].data_source
     assert "rank_results" in source.data["function"]
+    assert "opened on the hot path" in title.object
+    assert "<code class='function'>rank_results</code>" in hot_path.object
     # below it, the route's slowest sampled requests, slowest first, each opening its trace
     [slowest] = [o for o in page.detail.objects if "slowest" in getattr(o, "css_classes", [])]
     durations = list(slowest.value["total_duration"])
@@ -156,7 +158,12 @@ def test_trace_detail_shows_metrics_tree_and_flame_graph(app_state: AppState) ->
     every = call_tree_rows(page.record, show_all=True)
     assert [r["function"].strip("\u2003") for r in every][:2] == ["dispatch", "search"]
     graphs = [o for o in page.body.objects if isinstance(o, pn.pane.Bokeh)]
-    assert len(graphs[0].object.renderers[0].data_source.data["function"]) == 4
+    drawn = graphs[0].object.renderers[0].data_source.data["function"]
+    assert list(drawn) == ["search", "fetch_products", "rank_results"]  # from the application root
+    [switch] = [o for o in page.body.objects if "show-all-frames" in getattr(o, "css_classes", [])]
+    switch.value = True
+    drawn = graphs[0].object.renderers[0].data_source.data["function"]
+    assert list(drawn) == ["dispatch", "search", "fetch_products", "rank_results"]
     links = page.body.objects[1]
     assert any(isinstance(o, pn.widgets.FileDownload) for o in links.objects)
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 import time
 from typing import Any
@@ -60,6 +61,25 @@ def test_cpu_time_includes_the_thread_pool_running_a_sync_endpoint(sink: Sink) -
     metrics = records_by_path(sink)["/cpu"]["performance_metrics"]
     # Before: only the event loop's few ms. (Wall time can exceed CPU on a busy machine.)
     assert 0.3 <= metrics["cpu_time"] <= metrics["total_duration"] * 1.05 + 0.02
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="schedstat and RUSAGE_THREAD")
+def test_waits_include_the_thread_pool_running_a_sync_endpoint(sink: Sink) -> None:
+    app = FastAPI()
+
+    @app.get("/naps")
+    def naps() -> dict[str, int]:
+        for _ in range(20):
+            time.sleep(0.002)  # each a voluntary context switch of the worker thread
+        return {"naps": 20}
+
+    (response,) = asyncio.run(get_all(middleware_for(app, sink), "/naps"))
+    assert response.status_code == 200
+    assert performance_monitor.flush(5)
+    metrics = records_by_path(sink)["/naps"]["performance_metrics"]
+    # Before: the event loop's own switches only (it awaited the worker once).
+    assert metrics["context_switches"] >= 20
+    assert 0.0 <= metrics["run_queue_time"] <= metrics["total_duration"]
 
 
 def test_stored_session_shows_a_sync_endpoint_under_the_await(sink: Sink) -> None:

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from performance_monitor._wsgi_common import MonitoredWSGIApp
 from performance_monitor.core.trace_context import (
     TraceParent,
+    new_span_id,
     new_trace_id,
     parse_traceparent,
     server_timing,
@@ -66,12 +67,24 @@ def test_malformed_traceparent_is_ignored(header: str | bytes | None) -> None:
 
 
 def test_server_timing_value() -> None:
-    trace_id = new_trace_id()
+    trace_id, span_id = new_trace_id(), new_span_id()
     assert len(trace_id) == 32 and int(trace_id, 16) >= 0
-    assert server_timing(trace_id, 0.01234) == f'pystrument;desc="{trace_id}";dur=12.3'
-    assert server_timing(trace_id, -1.0).endswith(";dur=0.0")
+    assert len(span_id) == 16 and int(span_id, 16) > 0
+    assert (
+        server_timing(trace_id, span_id, 0.01234)
+        == f'pystrument;desc="{trace_id}-{span_id}";dur=12.3'
+    )
+    assert server_timing(trace_id, span_id, -1.0).endswith(";dur=0.0")
     with pytest.raises(ValueError):
-        server_timing('x";dur=1', 0.1)
+        server_timing('x";dur=1', span_id, 0.1)
+    with pytest.raises(ValueError):
+        server_timing(trace_id, 'x";dur=1', 0.1)
+
+
+def test_span_ids_are_fresh_per_call() -> None:
+    spans = {new_span_id() for _ in range(1000)}
+    assert len(spans) == 1000
+    assert all(len(span) == 16 and span == span.lower() and span != "0" * 16 for span in spans)
 
 
 def _wsgi_app(environ: Any, start_response: Any) -> list[bytes]:
@@ -100,9 +113,13 @@ def test_wsgi_traceparent_and_server_timing(sink: Sink, on: bool) -> None:
     records = sink.records()
     assert [r["trace_id"] == TRACE for r in records] == [True, False]
     assert records[0]["parent_span_id"] == PARENT and "parent_span_id" not in records[1]
+    # Each request is a span of its own: never the caller's span id.
+    assert records[0]["span_id"] != PARENT and records[0]["span_id"] != records[1]["span_id"]
     if on:
-        assert traced["Server-Timing"].startswith(f'pystrument;desc="{TRACE}";dur=')
-        assert f'desc="{records[1]["trace_id"]}"' in plain["Server-Timing"]
+        first, second = (f"{r['trace_id']}-{r['span_id']}" for r in records)
+        assert traced["Server-Timing"].startswith(f'pystrument;desc="{first}";dur=')
+        assert first.startswith(TRACE + "-")
+        assert f'desc="{second}"' in plain["Server-Timing"]
     else:
         assert "Server-Timing" not in traced and "Server-Timing" not in plain
 
@@ -151,8 +168,9 @@ def test_asgi_traceparent_and_server_timing(sink: Sink) -> None:
     assert by_path["/b/1"]["trace_id"] == TRACE
     assert by_path["/b/1"]["parent_span_id"] == PARENT
     assert by_path["/b/2"]["trace_id"] != TRACE
-    assert first.headers["server-timing"].startswith(f'pystrument;desc="{TRACE}";dur=')
-    assert f'desc="{by_path["/b/2"]["trace_id"]}"' in second.headers["server-timing"]
+    one, two = (f"{r['trace_id']}-{r['span_id']}" for r in (by_path["/b/1"], by_path["/b/2"]))
+    assert first.headers["server-timing"].startswith(f'pystrument;desc="{one}";dur=')
+    assert f'desc="{two}"' in second.headers["server-timing"]
 
 
 def test_lifespan_shutdown_sends_what_is_queued(sink: Sink) -> None:
