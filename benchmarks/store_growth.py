@@ -30,13 +30,12 @@ ingest (a batch of new routes over HTTP).
 from __future__ import annotations
 
 import argparse
-import gzip
-import json
 import os
 import random
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -49,98 +48,38 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from collector.ingest import validate_records  # noqa: E402
+from benchmarks.growth_seed import (  # noqa: E402
+    HTTP_BATCH,
+    ROUTES,
+    WEEK,
+    Seeded,
+    post_records,
+    records_between,
+    seed_metrics,
+    seed_records,
+    top_up,
+)
 from pystrument_lab.analysis import runner  # noqa: E402
 from pystrument_lab.embedded import EmbeddedServer, free_port  # noqa: E402
 from pystrument_lab.loaders import Lab  # noqa: E402
 from pystrument_lab.store import Store  # noqa: E402
-from tests.utils.factories import make_metric, make_record  # noqa: E402
+from tests.utils.factories import make_metric  # noqa: E402
 from tests.utils.services import CollectorProcess  # noqa: E402
 
-ROUTES = [f"/api/r{index}/{{id}}" for index in range(8)]
-DAYS = 7
-SAMPLED = 0.1  # records per request: the metric stream counts 10 × the records
 METRIC_SLOT = 300  # default: one metric point per route per 5 minutes (merged SDK flushes)
-HTTP_BATCH = 100
-
-
-def tree(duration: float, route_index: int) -> list[dict[str, Any]]:
-    nodes = [
-        {"call_id": 0, "parent_call_id": None, "function_name": "handler", "file_path": "app.py",
-         "line_number": 1, "duration": duration, "self_time": duration * 0.1, "depth": 0,
-         "call_order": 0, "is_application": True}
-    ]  # fmt: skip
-    for index in range(1, 12):
-        nodes.append(
-            {"call_id": index, "parent_call_id": (index - 1) // 3, "function_name": f"f{route_index}_{index}",
-             "file_path": f"app/m{index % 4}.py", "line_number": index, "duration": duration / 12,
-             "self_time": duration / 12, "depth": 1 + (index - 1) // 3, "call_order": (index - 1) % 3,
-             "is_application": True}
-        )  # fmt: skip
-    return nodes
-
-
-def records_for(count: int, now: datetime, seed: int) -> list[dict[str, Any]]:
-    rng = random.Random(seed)
-    span = DAYS * 86_400 - 600
-    out = []
-    for index in range(count):
-        age = span * (count - index) / count  # oldest first, as they arrive
-        route_index = index % len(ROUTES)
-        duration = rng.lognormvariate(-3, 0.6) * (1.3 if age < span / 2 else 1.0)
-        out.append(
-            make_record(
-                trace_id=uuid.uuid4().hex,
-                route=ROUTES[route_index],
-                path=ROUTES[route_index].replace("{id}", str(index % 50)),
-                method="POST" if index % 5 == 0 else "GET",
-                status=500 if index % 100 == 7 else 200,
-                duration=duration,
-                app_version="2.0" if age < span / 2 else "1.0",
-                timestamp=now - timedelta(seconds=age),
-                nodes=tree(duration, route_index),
-            )
-        )
-    return out
-
-
-def metric_points(
-    records: int, now: datetime, routes: list[str], slot_seconds: int
-) -> list[dict[str, Any]]:
-    """The metric stream of ``records / SAMPLED`` requests over DAYS on ``routes``."""
-    slots = DAYS * 86_400 // slot_seconds
-    per_point = max(1, round(records / SAMPLED / (slots * len(routes))))
-    start = now - timedelta(days=DAYS)
-    points = []
-    for slot in range(slots):
-        at = start + timedelta(seconds=slot * slot_seconds)
-        version = "2.0" if slot >= slots // 2 else "1.0"
-        for route in routes:
-            point = make_metric([0.05] * per_point, route=route, start=at, app_version=version)
-            point["interval_start"] = datetime.fromisoformat(point["interval_start"])
-            points.append(point)
-    return points
-
-
-def post_records(client: httpx.Client, url: str, key: str, records: list[dict[str, Any]]) -> None:
-    headers = {"X-Project-Key": key, "Content-Encoding": "gzip", "Content-Type": "application/json"}
-    for offset in range(0, len(records), HTTP_BATCH):
-        chunk = records[offset : offset + HTTP_BATCH]
-        body = gzip.compress(json.dumps({"records": chunk}).encode(), 5)
-        answer = client.post(url + "/api/v1/performance/collect", content=body, headers=headers)
-        assert answer.status_code == 200 and answer.json()["data"]["accepted"] == len(chunk), (
-            answer.text[:300]
-        )
 
 
 class Case:
     """One database of one size, its collector and the handles the timed paths use."""
 
-    def __init__(self, url: str, home: Path, size: int) -> None:
+    def __init__(self, url: str, home: Path, size: int, *, reuse: bool) -> None:
         self.size = size
+        self.home = home
         self.database = f"growth_{size}"
         self.store = Store(url, database=self.database, timeout_ms=60_000)
-        self.store.client.drop_database(self.database)
+        self.seeded = Seeded.load(home, size) if reuse else None
+        if self.seeded is None:
+            self.store.client.drop_database(self.database)
         self.store.ensure_indexes()
         self.collector = CollectorProcess(
             url,
@@ -152,35 +91,56 @@ class Case:
         self.collector.start(timeout=60)
         self.http = httpx.Client(timeout=120, headers=self.collector.admin_headers)
         self.lab = Lab(self.store)
-        self.key = ""
-        self.other = ""
-        self.old_trace = ""
+        self.cursor: str | None = None
 
-    def seed(self, now: datetime, http_limit: int, slot_seconds: int) -> None:
+    @property
+    def key(self) -> str:
+        assert self.seeded is not None
+        return self.seeded.key
+
+    @property
+    def old_trace(self) -> str:
+        assert self.seeded is not None
+        return self.seeded.old_trace
+
+    def seed(self, now: datetime, http_limit: int, slot_seconds: int, other_size: int) -> None:
+        """Seed a fresh database, or bring a reused one up to ``now``."""
         started = time.perf_counter()
-        self.key = self.collector.create_project("shop")["project_key"]
-        self.other = self.collector.create_project("other")["project_key"]
-        for key, seed in ((self.key, 1), (self.other, 2)):
-            done = 0
-            while done < self.size:
-                count = min(20_000, self.size - done)
-                batch = records_for(count, now - timedelta(seconds=done * 1e-3), seed * 1000 + done)
-                # records_for spreads each chunk over the whole week
-                if key == self.key and done == 0:
-                    self.old_trace = batch[0]["trace_id"]
-                if done + count <= http_limit:
-                    post_records(self.http, self.collector.url, key, batch)
-                else:
-                    for offset in range(0, len(batch), 1000):
-                        valid, _ = validate_records(batch[offset : offset + 1000])
-                        self.store.insert_records(key, valid)
-                done += count
-        points = metric_points(self.size, now, ROUTES, slot_seconds)
-        many_routes = [f"/other/{index}" for index in range(max(8, self.size // 5000))]
-        points_other = metric_points(self.size, now, many_routes, slot_seconds)
-        for key, stream in ((self.key, points), (self.other, points_other)):
-            for offset in range(0, len(stream), 1000):
-                self.store.add_metrics(key, stream[offset : offset + 1000])
+        if self.seeded is not None:
+            sent = top_up(
+                self.store, self.http, self.collector.url, self.home, self.seeded, now, slot_seconds
+            )
+            self.size = self.seeded.done
+            print(f"size {self.size:>8}: reused, {sent} records sent since it was seeded")
+            return
+        self.seeded = Seeded(
+            size=self.size,
+            other_size=other_size if other_size >= 0 else self.size,
+            key=self.collector.create_project("shop")["project_key"],
+            other=self.collector.create_project("other")["project_key"],
+            old_trace="",
+            week_end=now.isoformat(),
+            switch=(now - WEEK / 2).isoformat(),
+        )
+        self.seeded.save(self.home)
+        seed_metrics(self.store, self.seeded, slot_seconds)
+
+        def progress(seeded: Seeded) -> None:
+            print(
+                f"size {self.size:>8}: {seeded.done:>8} records in "
+                f"{time.perf_counter() - started:6.0f} s",
+                flush=True,
+            )
+
+        seed_records(
+            self.store,
+            self.http,
+            self.collector.url,
+            self.home,
+            self.seeded,
+            http_limit,
+            progress,
+        )
         print(
             f"size {self.size:>8}: seeded in {time.perf_counter() - started:6.0f} s "
             f"({self.store.records.estimated_document_count()} records, "
@@ -220,7 +180,10 @@ class Case:
 
     def ingest(self) -> Callable[[], object]:
         def post() -> object:
-            batch = records_for(HTTP_BATCH, datetime.now(timezone.utc), random.randrange(1 << 30))
+            now = datetime.now(timezone.utc)
+            batch = records_between(
+                HTTP_BATCH, now - timedelta(seconds=1), now, random.randrange(1 << 30), now
+            )
             post_records(self.http, self.collector.url, self.key, batch)
             return None
 
@@ -294,17 +257,20 @@ class Case:
             "metrics 50 new routes": self.metric_ingest(),
         }
 
-    def close(self) -> None:
+    def close(self, *, keep: bool) -> None:
         self.http.close()
         self.collector.stop()
-        self.store.client.drop_database(self.database)
+        if not keep:
+            self.store.client.drop_database(self.database)
         self.store.close()
 
 
-def interleaved(cases: list[Case], runs: int) -> dict[str, list[float]]:
+def interleaved(
+    cases: list[Case], runs: int, only: list[str] | None = None
+) -> dict[str, list[float]]:
     """Median seconds per path and case, every path run on every case in turn."""
     actions = [case.paths() for case in cases]
-    names = list(actions[0])
+    names = [name for name in actions[0] if not only or any(part in name for part in only)]
     samples: dict[str, list[list[float]]] = {name: [[] for _ in cases] for name in names}
     for name in names:
         for action in actions:
@@ -316,6 +282,46 @@ def interleaved(cases: list[Case], runs: int) -> dict[str, list[float]]:
                 action[name]()
                 samples[name][index].append(time.perf_counter() - started)
     return {name: [statistics.median(s) for s in per_case] for name, per_case in samples.items()}
+
+
+def cleanup_under_ingest(case: Case, idle_batches: int) -> str:
+    """Ingest latency (batches of 100 over HTTP) idle, then while the oldest day is deleted."""
+    assert case.seeded is not None
+    post = case.ingest()
+
+    def timed() -> float:
+        started = time.perf_counter()
+        post()
+        return time.perf_counter() - started
+
+    start = datetime.fromisoformat(case.seeded.week_end) - WEEK
+    # first what a daily job would long have removed: minute and 10-minute metric
+    # documents past their retention, so the timed run removes one day of everything
+    case.store.delete_older_than(start)
+    idle = [timed() for _ in range(idle_batches)]
+    cutoff = start + timedelta(days=1)
+    removed: dict[str, Any] = {}
+
+    def clean() -> None:
+        removed.update(case.store.delete_older_than(cutoff))
+
+    worker = threading.Thread(target=clean)
+    started = time.perf_counter()
+    worker.start()
+    busy = []
+    while worker.is_alive():
+        busy.append(timed())
+    took = time.perf_counter() - started
+
+    def p99(values: list[float]) -> float:
+        return statistics.quantiles(values, n=100, method="inclusive")[98] * 1000
+
+    return (
+        f"cleanup of the oldest day at {case.size:,} records: {removed} in {took:.0f} s; "
+        f"ingest of 100 records idle p50 {statistics.median(idle) * 1000:.0f} ms / "
+        f"p99 {p99(idle):.0f} ms ({len(idle)} batches), during the cleanup p50 "
+        f"{statistics.median(busy) * 1000:.0f} ms / p99 {p99(busy):.0f} ms ({len(busy)} batches)"
+    )
 
 
 def table(cases: list[Case], medians: dict[str, list[float]]) -> str:
@@ -351,27 +357,58 @@ def main() -> None:
     parser.add_argument(
         "--metric-slot", type=int, default=METRIC_SLOT, help="seconds between metric points"
     )
-    parser.add_argument("--home", type=Path, default=None, help="keep the store here (reused)")
+    parser.add_argument(
+        "--other-records",
+        type=int,
+        default=-1,
+        help="records of the second project (default: as many as the measured one)",
+    )
+    parser.add_argument(
+        "--home",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="keep stores here (one embedded server each); a later run reuses a size "
+        "seeded in any of them, new sizes go to the first",
+    )
+    parser.add_argument("--paths", nargs="+", help="time only the paths naming one of these")
+    parser.add_argument(
+        "--cleanup",
+        action="store_true",
+        help="then delete the largest store's oldest day while timing ingest (changes it)",
+    )
+    parser.add_argument("--seed-only", action="store_true", help="seed, then stop (with --home)")
     args = parser.parse_args()
     now = datetime.now(timezone.utc)
     with tempfile.TemporaryDirectory() as scratch:
-        home = args.home or Path(scratch)
-        os.environ.setdefault("PYSTRUMENT_HOME", str(home))
-        server = EmbeddedServer(home, port=free_port())
-        url = server.ensure_running()
+        homes: list[Path] = args.home or [Path(scratch)]
+        servers: dict[Path, str] = {}
         cases: list[Case] = []
         try:
             for size in args.sizes:
-                case = Case(url, home, size)
+                home = next((h for h in homes if Seeded.path(h, size).exists()), homes[0])
+                if home not in servers:
+                    home.mkdir(parents=True, exist_ok=True)
+                    os.environ.setdefault("PYSTRUMENT_HOME", str(home))
+                    servers[home] = EmbeddedServer(home, port=free_port()).ensure_running()
+                case = Case(servers[home], home, size, reuse=args.home is not None)
                 cases.append(case)
-                case.seed(now, args.http_limit, args.metric_slot)
-                case.prepare_cursor()
-            medians = interleaved(cases, args.runs)
-            print(table(cases, medians))
+                case.seed(now, args.http_limit, args.metric_slot, args.other_records)
+            if not args.seed_only:
+                if not args.paths or any(part in "list cursor p200" for part in args.paths):
+                    for case in cases:
+                        case.prepare_cursor()
+                print(f"load average before: {os.getloadavg()}", flush=True)
+                medians = interleaved(cases, args.runs, args.paths)
+                print(f"load average after: {os.getloadavg()}")
+                print(table(cases, medians), flush=True)
+                if args.cleanup:
+                    print(cleanup_under_ingest(cases[-1], 30))
         finally:
             for case in cases:
-                case.close()
-            server.stop()
+                case.close(keep=args.home is not None)
+            for home in servers:
+                EmbeddedServer(home).stop()
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ imports pymongo or bson (a test checks it). One module per kind of data:
   embedded server's general gaps;
 - :mod:`.projects`, :mod:`.records` (records and call trees),
   :mod:`.identity` (a record's key, lookups by key or trace id),
+  :mod:`.listing` (the records listing's pages and bounded count),
   :mod:`.metrics`, :mod:`.analyses`, :mod:`.reports`, :mod:`.scheduler`
   (scheduler state and job runs) — the queries, each embedded-server quirk
   documented beside the query that needs it;

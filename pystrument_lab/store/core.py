@@ -16,6 +16,7 @@ from pystrument_lab.store.analyses import AnalysisQueries
 from pystrument_lab.store.diagnostics import DiagnosticQueries
 from pystrument_lab.store.exceptions import ExceptionQueries
 from pystrument_lab.store.identity import IdentityQueries
+from pystrument_lab.store.listing import ListingQueries
 from pystrument_lab.store.metrics import MetricQueries
 from pystrument_lab.store.projects import ProjectQueries
 from pystrument_lab.store.records import RecordQueries
@@ -51,6 +52,7 @@ class Store(
     ProjectQueries,
     RecordQueries,
     IdentityQueries,
+    ListingQueries,
     MetricQueries,
     AnalysisQueries,
     ReportQueries,

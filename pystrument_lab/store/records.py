@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import zlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypedDict
 
 import bson
 from bson import Binary, ObjectId
-from pymongo import ASCENDING, DESCENDING
+from pymongo import DESCENDING
 
-from pystrument_lab.errors import ParameterError
 from pystrument_lab.store.identity import record_key, tree_id
 from pystrument_lab.store.schema import (
     Collections,
@@ -41,14 +37,6 @@ class RecordFilters(TypedDict, total=False):
     since: datetime | None
     until: datetime | None
     min_duration: float | None
-
-
-#: A listing counts its matches up to this many, then says "COUNT_LIMIT+"
-#: (counting every match is a full pass over them: seconds at 100k records).
-COUNT_LIMIT = 1000
-#: The deepest offset ``skip`` (``page``/``size``) reaches; deeper pages
-#: follow the cursor, which costs the same at any depth.
-MAX_SKIP = 10_000
 
 
 def epoch_range(since: datetime | None, until: datetime | None) -> dict[str, float] | None:
@@ -81,60 +69,6 @@ def record_query(project_key: str, **filters: Unpack[RecordFilters]) -> dict[str
     if min_duration is not None:
         query["total_duration"] = {"$gte": min_duration}
     return query
-
-
-#: Sort names the API accepts, and the stored field each one sorts on.
-_SORTABLE = {
-    "timestamp": "ts",
-    "total_duration": "total_duration",
-    "status_code": "status_code",
-    "route": "route",
-    "method": "method",
-    "app_version": "app_version",
-    "path": "path",
-}
-#: Sorts a cursor can page: a numeric field with few ties.
-KEYSET_SORTS = ("ts", "total_duration")
-
-
-def sort_spec(sort: str) -> tuple[str, int]:
-    name = sort.lstrip("+-")
-    if name not in _SORTABLE:
-        raise ParameterError(f"cannot sort by {name!r}; choose one of {sorted(_SORTABLE)}")
-    return _SORTABLE[name], DESCENDING if sort.startswith("-") else ASCENDING
-
-
-@dataclass
-class RecordPage:
-    """One page of a listing: rows, the bounded count and the cursor of the next page."""
-
-    items: list[dict[str, Any]]
-    count: int
-    count_exact: bool
-    next_cursor: str | None
-
-
-def encode_cursor(field: str, direction: int, value: Any, seen: Iterable[str]) -> str:
-    raw = json.dumps({"f": field, "d": direction, "v": value, "s": sorted(seen)})
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, field: str, direction: int) -> tuple[Any, set[str]]:
-    """(last value, ids already shown at that value) of a cursor made for this sort."""
-    try:
-        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        value, seen = raw["v"], {str(item) for item in raw["s"]}
-        valid = (
-            raw["f"] == field
-            and raw["d"] == direction
-            and isinstance(value, (int, float))
-            and len(seen) <= 10_000
-        )
-    except (ValueError, KeyError, TypeError):
-        valid = False
-    if not valid:
-        raise ParameterError("cursor: not a cursor of this listing's sort; start from page 1")
-    return value, seen
 
 
 def split_record(
@@ -250,92 +184,6 @@ class RecordQueries(Collections):
         if orphans:
             self.call_trees.delete_many({"_id": {"$in": orphans}})
 
-    def find_records(
-        self,
-        project_key: str,
-        *,
-        sort: str = "-timestamp",
-        skip: int = 0,
-        limit: int | None = 20,
-        projection: Mapping[str, Any] | None = None,
-        with_total: bool = True,
-        **filters: Unpack[RecordFilters],
-    ) -> tuple[list[dict[str, Any]], int]:
-        """Records matching the filters, newest first by default, and their count.
-
-        The count stops at :data:`COUNT_LIMIT` (see :meth:`page_records`);
-        callers that only want the rows (the loaders) pass ``with_total=False``
-        and get ``len(items)``.
-        """
-        page = self.page_records(
-            project_key,
-            sort=sort,
-            skip=skip,
-            limit=limit,
-            projection=projection,
-            count=with_total,
-            **filters,
-        )
-        return page.items, page.count
-
-    def page_records(
-        self,
-        project_key: str,
-        *,
-        sort: str = "-timestamp",
-        skip: int = 0,
-        limit: int | None = 20,
-        cursor: str | None = None,
-        projection: Mapping[str, Any] | None = None,
-        count: bool = True,
-        **filters: Unpack[RecordFilters],
-    ) -> RecordPage:
-        """One page by offset (``skip`` ≤ :data:`MAX_SKIP`) or by ``cursor`` (any depth).
-
-        A cursor page asks the index for ``value <= last`` (or ``>=``) and drops
-        the rows the previous page already showed at that value, so ties are
-        neither lost nor repeated. The count reads at most
-        :data:`COUNT_LIMIT` + 1 matching ids; ``count_exact`` says whether
-        it stopped there.
-        """
-        query = record_query(project_key, **filters)
-        counted = dict(query)  # the count is of every match, not of the rest after a cursor
-        field, direction = sort_spec(sort)
-        seen: set[str] = set()
-        if cursor is not None:
-            if field not in KEYSET_SORTS:
-                raise ParameterError(
-                    f"cursor: pages by cursor sort by one of {list(KEYSET_SORTS)}, not {sort!r}"
-                )
-            value, seen = decode_cursor(cursor, field, direction)
-            bound = {"$lte" if direction == DESCENDING else "$gte": value}
-            query[field] = {**query.get(field, {}), **bound}
-            skip = 0
-        elif skip > MAX_SKIP:
-            raise ParameterError(
-                f"page: offsets reach {MAX_SKIP} records; follow next_cursor for deeper pages"
-            )
-        wanted = None if limit is None else limit + len(seen)
-        found = self.records.find(query, projection).sort(field, direction).skip(skip)
-        if wanted is not None:
-            found = found.limit(wanted)
-        rows = [doc for doc in found if str(doc["_id"]) not in seen]
-        if limit is not None:
-            rows = rows[:limit]
-        items: list[dict[str, Any]] = [public(doc) for doc in rows]  # type: ignore[misc]
-        next_cursor = None
-        if field in KEYSET_SORTS and limit is not None and len(rows) == limit and rows:
-            last = rows[-1].get(field)
-            if isinstance(last, (int, float)):
-                at_last = {str(doc["_id"]) for doc in rows if doc.get(field) == last}
-                if cursor is not None and value == last:
-                    at_last |= seen
-                next_cursor = encode_cursor(field, direction, last, at_last)
-        if not count:
-            return RecordPage(items, len(items), True, next_cursor)
-        matches = len(list(self.records.find(counted, {"_id": 1}).limit(COUNT_LIMIT + 1)))
-        return RecordPage(items, min(matches, COUNT_LIMIT), matches <= COUNT_LIMIT, next_cursor)
-
     def get_record_by_id(self, record_id: str) -> dict[str, Any] | None:
         if not ObjectId.is_valid(record_id):
             return None
@@ -421,14 +269,11 @@ def unstorable_reason(document: Mapping[str, Any]) -> str | None:
 
 
 __all__ = [
-    "COUNT_LIMIT",
-    "MAX_SKIP",
     "RecordFilters",
-    "RecordPage",
     "RecordQueries",
     "compress_session",
+    "epoch_range",
     "record_query",
-    "sort_spec",
     "split_record",
     "unstorable_reason",
     "tree_id",

@@ -20,8 +20,12 @@ the whole package; the ones that concern one query are documented beside it:
   hot queries spell equality with :func:`eq`. ``$in`` on a field other than
   ``_id`` is scanned as well; ``_id`` equality and ``_id`` ``$in`` are served
   by the ``_id`` column's unique index, a range on ``_id`` is not;
-- ``count_documents`` reads every match (390 ms at 40k documents), and
-  ``estimated_document_count`` is cheap: listings show a bounded count;
+- ``count_documents`` reads every match (390 ms at 40k documents), even
+  with ``limit``, and so does a ``find`` projecting only ``_id`` (the server
+  decodes each whole document); an aggregation ``$match`` + ``$limit`` +
+  ``$count`` is one SQL ``COUNT`` over the index and
+  ``estimated_document_count`` is cheap: listings show a bounded count
+  (``RecordQueries.count_records_upto``);
 - statistical aggregation is unreliable (DESIGN §3): queries stay plain
   filters, projections, sorts on top-level fields and upserts; anything
   statistical is computed in Python from pre-aggregated documents.

@@ -9,8 +9,9 @@ import pytest
 from collector.ingest import validate_records
 from pystrument_lab.errors import ParameterError
 from pystrument_lab.store import Store
+from pystrument_lab.store.listing import COUNT_LIMIT, MAX_SKIP
 from pystrument_lab.store.metrics import metric_id
-from pystrument_lab.store.records import COUNT_LIMIT, MAX_SKIP
+from pystrument_lab.store.records import record_query
 from tests.utils.factories import make_metric, make_record
 
 
@@ -93,6 +94,15 @@ def test_counts_stop_at_the_limit(store: Store) -> None:
     assert (errors.count, errors.count_exact) == ((COUNT_LIMIT + 5) // 2, True)
     assert len(errors.items) == 5 and {item["status_code"] for item in errors.items} == {500}
     assert store.find_records("k", limit=1)[1] == COUNT_LIMIT
+    # every filter of the listing counts its own matches, never another project's
+    assert store.page_records("k", limit=5, status_code=404).count == 0
+    assert store.page_records("k", limit=5, min_duration=0.05).count == COUNT_LIMIT
+    assert store.page_records("k", limit=5, min_duration=0.2).count == 0
+    assert store.page_records("k", limit=5, since=now + timedelta(seconds=1)).count == 0
+    _ingest(store, "j", [make_record(trace_id="j1", status=500, timestamp=now, nodes=[])])
+    assert store.page_records("j", limit=5, status_code=500).count == 1
+    assert store.count_records_upto(record_query("k", status_code=500), 10) == 10
+    assert store.count_records_upto(record_query("k", method="post"), 10) == 0
 
 
 def test_call_tree_nodes_by_record_key(store: Store) -> None:
@@ -161,3 +171,34 @@ def test_documents_from_before_the_epoch_fields_get_them_once(store: Store) -> N
     assert [
         r["trace_id"] for r in store.find_records("k", since=when, until=when + timedelta(1))[0]
     ] == ["old"]
+
+
+def test_a_duration_filter_matching_many_pages_newest_first(store: Store) -> None:
+    now = datetime.now(timezone.utc)
+    batch = [
+        make_record(
+            trace_id=f"d{i}",
+            duration=0.05 if i % 4 == 0 else 0.3 + i * 1e-4,
+            timestamp=now - timedelta(minutes=7 * i),
+            nodes=[],
+        )
+        for i in range(1400)
+    ]
+    for offset in range(0, len(batch), 500):
+        _ingest(store, "k", batch[offset : offset + 500])
+    slow = [f"d{i}" for i in range(1400) if i % 4]  # newest first, 1,050 of them
+    first = store.page_records("k", limit=20, min_duration=0.2)
+    assert [item["trace_id"] for item in first.items] == slow[:20]
+    assert (first.count, first.count_exact) == (COUNT_LIMIT, False)
+    third = store.page_records("k", limit=20, skip=40, min_duration=0.2)
+    assert [item["trace_id"] for item in third.items] == slow[40:60]
+    second = store.page_records("k", limit=20, cursor=first.next_cursor, min_duration=0.2)
+    assert [item["trace_id"] for item in second.items] == slow[20:40]
+    deep = store.page_records("k", limit=20, skip=1040, min_duration=0.2)
+    assert [item["trace_id"] for item in deep.items] == slow[1040:]
+    rows, _ = store.find_records("k", limit=None, with_total=False, min_duration=0.2)
+    assert [row["trace_id"] for row in rows] == slow
+    few = store.page_records("k", limit=20, min_duration=0.4339)
+    assert [item["trace_id"] for item in few.items] == [
+        f"d{i}" for i in range(1339, 1400) if i % 4
+    ][:20]

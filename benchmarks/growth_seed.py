@@ -1,0 +1,259 @@
+"""The data `store_growth.py` seeds: a week of one busy service, written in chunks.
+
+Each chunk of records spreads over the whole week, so a store seeded part of
+the way is already a uniform store of the records written so far. A seeded
+database is described by ``growth_<size>.json`` in the store's home (project
+keys, the record a detail page opens, when the seeding's week ended, how
+many records are in), so a later run reuses it and only brings it up to
+date: the records and metric points of the time since then are sent as a
+live service would have sent them.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import uuid
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from collector.ingest import validate_records
+from pystrument_lab.store import Store
+from tests.utils.factories import make_metric, make_record
+
+ROUTES = [f"/api/r{index}/{{id}}" for index in range(8)]
+DAYS = 7
+WEEK = timedelta(days=DAYS)
+SAMPLED = 0.1  # records per request: the metric stream counts 10 × the records
+HTTP_BATCH = 100
+CHUNK = 20_000  # records per chunk; each chunk covers the whole week
+STORE_BATCH = 5_000  # records per Store.insert_records call when seeding directly
+
+
+def tree(duration: float, route_index: int) -> list[dict[str, Any]]:
+    nodes = [
+        {"call_id": 0, "parent_call_id": None, "function_name": "handler", "file_path": "app.py",
+         "line_number": 1, "duration": duration, "self_time": duration * 0.1, "depth": 0,
+         "call_order": 0, "is_application": True}
+    ]  # fmt: skip
+    for index in range(1, 12):
+        parent = (index - 1) // 3
+        nodes.append(
+            {"call_id": index, "parent_call_id": parent, "function_name": f"f{route_index}_{index}",
+             "file_path": f"app/m{index % 4}.py", "line_number": index, "duration": duration / 12,
+             "self_time": duration / 12, "depth": nodes[parent]["depth"] + 1, "call_order": (index - 1) % 3,
+             "is_application": True}
+        )  # fmt: skip
+    return nodes
+
+
+def records_between(
+    count: int, start: datetime, end: datetime, seed: int, switch: datetime
+) -> list[dict[str, Any]]:
+    """``count`` records evenly from ``start`` to ``end``, oldest first; 2.0 from ``switch``."""
+    rng = random.Random(seed)
+    step = (end - start) / max(count, 1)
+    out = []
+    for index in range(count):
+        at = start + step * (index + 1)
+        route_index = index % len(ROUTES)
+        newer = at >= switch
+        duration = rng.lognormvariate(-3, 0.6) * (1.3 if newer else 1.0)
+        out.append(
+            make_record(
+                trace_id=uuid.uuid4().hex,
+                route=ROUTES[route_index],
+                path=ROUTES[route_index].replace("{id}", str(index % 50)),
+                method="POST" if index % 5 == 0 else "GET",
+                status=500 if index % 100 == 7 else 200,
+                duration=duration,
+                app_version="2.0" if newer else "1.0",
+                timestamp=at,
+                nodes=tree(duration, route_index),
+            )
+        )
+    return out
+
+
+def metric_points(
+    weekly_records: int,
+    start: datetime,
+    end: datetime,
+    routes: list[str],
+    slot_seconds: int,
+    switch: datetime,
+) -> list[dict[str, Any]]:
+    """The metric stream of ``weekly_records / SAMPLED`` requests a week, ``start``–``end``."""
+    week_slots = int(WEEK.total_seconds()) // slot_seconds
+    per_point = max(1, round(weekly_records / SAMPLED / (week_slots * len(routes))))
+    points = []
+    slots = int((end - start).total_seconds()) // slot_seconds
+    for slot in range(slots):
+        at = start + timedelta(seconds=slot * slot_seconds)
+        version = "2.0" if at >= switch else "1.0"
+        for route in routes:
+            point = make_metric([0.05] * per_point, route=route, start=at, app_version=version)
+            point["interval_start"] = datetime.fromisoformat(point["interval_start"])
+            points.append(point)
+    return points
+
+
+def other_routes(size: int) -> list[str]:
+    """The second project's routes: one per 5,000 records of the measured size."""
+    return [f"/other/{index}" for index in range(max(8, size // 5000))]
+
+
+def post_records(client: httpx.Client, url: str, key: str, records: list[dict[str, Any]]) -> None:
+    headers = {"X-Project-Key": key, "Content-Encoding": "gzip", "Content-Type": "application/json"}
+    for offset in range(0, len(records), HTTP_BATCH):
+        chunk = records[offset : offset + HTTP_BATCH]
+        body = gzip.compress(json.dumps({"records": chunk}).encode(), 5)
+        answer = client.post(url + "/api/v1/performance/collect", content=body, headers=headers)
+        assert answer.status_code == 200 and answer.json()["data"]["accepted"] == len(chunk), (
+            answer.text[:300]
+        )
+
+
+@dataclass
+class Seeded:
+    """What a later run needs to know of a seeded database."""
+
+    size: int
+    other_size: int
+    key: str
+    other: str
+    old_trace: str
+    week_end: str  # ISO time the seeded week ends at (moved on by each top-up)
+    switch: str  # ISO time version 2.0 starts
+    done: int = 0  # shop records written so far
+    complete: bool = False
+
+    @staticmethod
+    def path(home: Path, size: int) -> Path:
+        return home / f"growth_{size}.json"
+
+    @classmethod
+    def load(cls, home: Path, size: int) -> Seeded | None:
+        try:
+            return cls(**json.loads(cls.path(home, size).read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def save(self, home: Path) -> None:
+        self.path(home, self.size).write_text(json.dumps(asdict(self)))
+
+
+def _chunk(args: tuple[int, str, str, int, str, bool]) -> list[dict[str, Any]]:
+    """One chunk of records: as the SDK sends them, or validated for the store."""
+    count, start, end, seed, switch, validate = args
+    batch = records_between(
+        count,
+        datetime.fromisoformat(start),
+        datetime.fromisoformat(end),
+        seed,
+        datetime.fromisoformat(switch),
+    )
+    if not validate:
+        return batch
+    valid, rejected = validate_records(batch)
+    assert not rejected, rejected[:3]
+    return valid
+
+
+def seed_records(
+    store: Store,
+    http: httpx.Client,
+    url: str,
+    home: Path,
+    seeded: Seeded,
+    http_limit: int,
+    progress: Any = None,
+) -> None:
+    """Write the records of both projects: over HTTP up to ``http_limit`` per project, then
+    validated documents through ``Store.insert_records`` in big batches.
+
+    Generation and validation of the next chunk run in a second process while
+    the store writes the current one. ``seeded.done`` is saved after every chunk.
+    """
+    week_end = datetime.fromisoformat(seeded.week_end)
+    switch = datetime.fromisoformat(seeded.switch)
+    plan = []
+    for key, size, seed in ((seeded.other, seeded.other_size, 2), (seeded.key, seeded.size, 1)):
+        for done in range(0, size, CHUNK):
+            end = week_end - timedelta(seconds=done * 1e-3)  # chunks never share a timestamp
+            span = (
+                min(CHUNK, size - done),
+                (end - WEEK + timedelta(minutes=10)).isoformat(),
+                end.isoformat(),
+                seed * 1_000_003 + done,
+                switch.isoformat(),
+                done + min(CHUNK, size - done) > http_limit,
+            )
+            plan.append((key, done, span))
+    with ProcessPoolExecutor(1) as pool:
+        futures = [pool.submit(_chunk, span) for _, _, span in plan[:2]]
+        for index, (key, done, span) in enumerate(plan):
+            batch = futures[index].result()
+            if index + 2 < len(plan):
+                futures.append(pool.submit(_chunk, plan[index + 2][2]))
+            if key == seeded.key and done == 0:
+                seeded.old_trace = batch[0]["trace_id"]
+            if not span[-1]:
+                post_records(http, url, key, batch)
+            else:
+                for offset in range(0, len(batch), STORE_BATCH):
+                    store.insert_records(key, batch[offset : offset + STORE_BATCH])
+            if key == seeded.key:
+                seeded.done = done + len(batch)
+                seeded.save(home)
+                if progress is not None:
+                    progress(seeded)
+    seeded.complete = True
+    seeded.save(home)
+
+
+def seed_metrics(store: Store, seeded: Seeded, slot_seconds: int) -> None:
+    week_end = datetime.fromisoformat(seeded.week_end)
+    switch = datetime.fromisoformat(seeded.switch)
+    start = week_end - WEEK
+    for key, routes in ((seeded.key, ROUTES), (seeded.other, other_routes(seeded.size))):
+        stream = metric_points(seeded.size, start, week_end, routes, slot_seconds, switch)
+        for offset in range(0, len(stream), 1000):
+            store.add_metrics(key, stream[offset : offset + 1000])
+
+
+def top_up(
+    store: Store,
+    http: httpx.Client,
+    url: str,
+    home: Path,
+    seeded: Seeded,
+    now: datetime,
+    slot_seconds: int,
+) -> int:
+    """Send what the service would have sent since the seeded week ended; return records sent."""
+    week_end = datetime.fromisoformat(seeded.week_end)
+    if now <= week_end:
+        return 0
+    switch = datetime.fromisoformat(seeded.switch)
+    per_second = seeded.done / WEEK.total_seconds()
+    count = round(per_second * (now - week_end).total_seconds())
+    if count:
+        batch = records_between(count, week_end, now, random.randrange(1 << 30), switch)
+        post_records(http, url, seeded.key, batch)
+    slots_end = week_end + timedelta(
+        seconds=(now - week_end).total_seconds() // slot_seconds * slot_seconds
+    )
+    for key, routes in ((seeded.key, ROUTES), (seeded.other, other_routes(seeded.size))):
+        stream = metric_points(seeded.size, week_end, slots_end, routes, slot_seconds, switch)
+        for offset in range(0, len(stream), 1000):
+            store.add_metrics(key, stream[offset : offset + 1000])
+    seeded.week_end = now.isoformat()
+    seeded.save(home)
+    return count
