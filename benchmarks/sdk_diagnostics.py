@@ -109,8 +109,9 @@ def switches() -> dict[str, list[Switch]]:
             Switch(request, "add_statement", lambda statements, statement, duration: None)
         ],
         "allocations": [
-            Switch(memory, "allocation_sites", lambda before, limit=20: []),
+            Switch(memory, "allocation_sites", lambda raw, before, limit=20: []),
             Switch(memory, "start_snapshot", lambda fresh: None),
+            Switch(memory, "traces", lambda: []),
         ],
     }
 
