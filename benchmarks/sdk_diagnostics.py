@@ -101,12 +101,14 @@ class Switch:
 
 
 def switches() -> dict[str, list[Switch]]:
+    from performance_monitor import sqlalchemy
     from performance_monitor.core import memory, monitor, request
 
     return {
         "exceptions": [Switch(monitor, "exception_info", lambda exc, sensitive=(): None)],
         "statements": [
-            Switch(request, "add_statement", lambda statements, statement, duration: None)
+            Switch(request, "add_statement", lambda statements, statement, duration: [0, 0.0, 0.0]),
+            Switch(sqlalchemy, "timed_rows", lambda cursor, state, execution: cursor),
         ],
         "allocations": [
             Switch(memory, "allocation_sites", lambda raw, before, limit=20: []),
