@@ -48,8 +48,8 @@ class TimedRows:
         setattr(self._pm_cursor, name, value)
 
     def _timed(self, fetch: Any, *args: Any, **kwargs: Any) -> Any:
-        execution = self._pm_execution
-        state = self._pm_state
+        execution: Execution | None = self._pm_execution
+        state: RequestState = self._pm_state
         if execution is None or current_request() is not state:
             return fetch(*args, **kwargs)
         start = perf_counter()
