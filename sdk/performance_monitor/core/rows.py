@@ -11,7 +11,10 @@ Django's ``execute_wrapper`` and SQLAlchemy's cursor events bracket
 of the DB-API cursor: its ``fetchone``, ``fetchmany``, ``fetchall`` and
 iteration add their time to that execution (the statement's total and max,
 the request's query time, its slow queries). Everything else is the
-cursor's own. A later statement on the same cursor takes it over; a fetch
+cursor's own. Its frames are hidden from the call tree (``__tracebackhide__``,
+which pyinstrument honours): the driver's fetch stays right below the
+library that called it, where the analysis counts it as database time. A
+later statement on the same cursor takes it over; a fetch
 outside the request that ran the statement is passed straight through.
 Rows fetched some other way than through the cursor (a driver's own bulk
 API on the raw connection) are not timed.
@@ -48,6 +51,7 @@ class TimedRows:
         setattr(self._pm_cursor, name, value)
 
     def _timed(self, fetch: Any, *args: Any, **kwargs: Any) -> Any:
+        __tracebackhide__ = True
         execution: Execution | None = self._pm_execution
         state: RequestState = self._pm_state
         if execution is None or current_request() is not state:
@@ -60,18 +64,22 @@ class TimedRows:
                 state.add_fetch(execution, perf_counter() - start)
 
     def fetchone(self) -> Any:
+        __tracebackhide__ = True
         return self._timed(self._pm_cursor.fetchone)
 
     def fetchmany(self, *args: Any, **kwargs: Any) -> Any:
+        __tracebackhide__ = True
         return self._timed(self._pm_cursor.fetchmany, *args, **kwargs)
 
     def fetchall(self) -> Any:
+        __tracebackhide__ = True
         return self._timed(self._pm_cursor.fetchall)
 
     def __iter__(self) -> TimedRows:
         return self
 
     def __next__(self) -> Any:
+        __tracebackhide__ = True
         return self._timed(next, self._pm_cursor)
 
 
