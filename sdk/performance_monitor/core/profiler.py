@@ -151,16 +151,16 @@ class _BoundedProfiler(Profiler):
         string per frame on the stack; when building it takes longer than
         the interval (a deep stack, or any stack under tracemalloc, which
         walks the whole stack on each of those allocations), every call and
-        return samples again and the request does little but sample: a
-        150-deep recursion under ``track_memory`` ran ~1,000x slower. After
-        :data:`COSTLY_SAMPLES` samples in a row costing more than
+        return samples again and the request does little but sample (100
+        calls 150 frames deep under ``track_memory``: 4.4 s instead of 16 ms).
+        After :data:`COSTLY_SAMPLES` samples in a row costing more than
         :data:`MAX_SAMPLE_SHARE` of the interval, the interval becomes the
         cheapest of them divided by :data:`SAMPLE_SHARE` (at most
         :data:`MAX_INTERVAL`): samples then take about that share of the
         request's time. (pyinstrument's own cost at 1 ms, ~3-5 % on a web
-        stack and ~20 % 150 frames down without tracemalloc, is left as is.) Samples
-        keep their measured durations, so the tree's times stay right; it
-        has fewer samples. Only ever lengthened, for this session.
+        stack and ~20 % 150 frames down without tracemalloc, is left as is.)
+        Samples keep their measured durations, so the tree's times stay
+        right; it has fewer samples. Only ever lengthened, for this session.
         """
         if cost <= self._pace_interval * MAX_SAMPLE_SHARE:
             self._costly.clear()
