@@ -9,6 +9,9 @@ one process; the ratio on/off is the median over rounds. The endpoints:
 - statements: 5 and 50 SQLite queries through SQLAlchemy (``instrument_engine``);
 - allocation sites: ``track_memory`` on, views holding 2,000 (~0.5 MB, below the
   1 MB threshold) and 10,000 (~2.5 MB) small dicts.
+- pacing (the profiler lengthening its interval when samples cost too much):
+  ``track_memory`` on, a view recursing 150 frames deep 5 times, and one
+  building 20,000 small dicts 40 frames down.
 
 It also drives every endpoint at 0 % sampling and counts calls into the
 three additions: the unsampled path must make none.
@@ -76,6 +79,23 @@ def build_app(sink_url: str, db: str, sampling_rate: float, track_memory: bool) 
         held[:] = [rows]
         return jsonify(len(rows))
 
+    def down(depth: int, then: Any) -> Any:
+        return then() if depth == 0 else down(depth - 1, then)
+
+    def build(n: int) -> int:
+        out = []
+        for i in range(n):
+            out.append({"id": i, "name": str(i)})
+        return len(out)
+
+    @app.get("/deep")
+    def recursive() -> Any:
+        return jsonify(sum(down(150, lambda: 1) for _ in range(5)))
+
+    @app.get("/loop")
+    def loop() -> Any:
+        return jsonify(down(40, lambda: build(20_000)))
+
     app.logger.disabled = True
     settings = {
         "project_key": "bench",
@@ -101,17 +121,21 @@ class Switch:
 
 
 def switches() -> dict[str, list[Switch]]:
-    from performance_monitor.core import memory, monitor, request
+    from performance_monitor import sqlalchemy
+    from performance_monitor.core import memory, monitor, profiler, request
 
     return {
         "exceptions": [Switch(monitor, "exception_info", lambda exc, sensitive=(): None)],
         "statements": [
-            Switch(request, "add_statement", lambda statements, statement, duration: None)
+            Switch(request, "add_statement", lambda statements, statement, duration: [0, 0.0, 0.0]),
+            Switch(sqlalchemy, "timed_rows", lambda cursor, state, execution: cursor),
         ],
         "allocations": [
-            Switch(memory, "allocation_sites", lambda before, limit=20: []),
+            Switch(memory, "allocation_sites", lambda raw, before, limit=20: []),
             Switch(memory, "start_snapshot", lambda fresh: None),
+            Switch(memory, "traces", lambda: []),
         ],
+        "pacing": [Switch(profiler._BoundedProfiler, "_pace", lambda self, cost: None)],
     }
 
 
@@ -121,6 +145,8 @@ CASES = [
     ("statements", "/sql50", False),
     ("allocations", "/alloc", True),
     ("allocations", "/alloc-large", True),
+    ("pacing", "/deep", True),
+    ("pacing", "/loop", True),
 ]
 
 
@@ -177,7 +203,7 @@ def main() -> None:
     for _, path, _ in CASES:
         drive_wsgi(unsampled, path, 50)
     print()
-    print(f"calls at 0 % sampling (200 requests): {calls}")
+    print(f"calls at 0 % sampling ({50 * len(CASES)} requests): {calls}")
     for monitor in monitor_module.all_monitors():
         monitor.close(5)
     sink.shutdown()

@@ -435,7 +435,7 @@ def http_worker(framework: str, sink_url: str, quick: bool) -> dict[str, dict[st
     repeats *= 4
     _pin(0)
     root = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "PYTHONPATH": str(root)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "sdk"), str(root)])}
     servers: dict[str, subprocess.Popen[str]] = {}
     ports: dict[str, int] = {}
     try:
@@ -513,7 +513,7 @@ def main() -> None:
             for group in groups:
                 command = [sys.executable, __file__, "--worker", framework, group, sink_url]
                 command += ["--quick"] if args.quick else []
-                env = {**os.environ, "PYTHONPATH": str(root)}
+                env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "sdk"), str(root)])}
                 output = subprocess.run(
                     command, capture_output=True, text=True, env=env, check=True, cwd=root
                 )

@@ -1,8 +1,10 @@
 """SQL metrics for SQLAlchemy (Flask/FastAPI apps): ``instrument_engine(engine)``.
 
 Listens to the engine's cursor events; for a sampled request it adds each
-statement's count and time (and the slow ones) to the request's record.
-Outside a sampled request the listeners return at once.
+statement's count and time (and the slow ones) to the request's record, the
+time of fetching its rows included (the execution context's DB-API cursor
+is wrapped, see ``core/rows.py``). Outside a sampled request the listeners
+return at once.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import time
 from typing import Any
 
 from .core.request import current_request
+from .core.rows import timed_rows
 from .utils.logger import capture_internal_exceptions
 
 _START_KEY = "performance_monitor_query_start"
@@ -33,7 +36,10 @@ def _after(
     if not starts:
         return
     with capture_internal_exceptions():
-        state.add_query(statement, time.perf_counter() - starts.pop())
+        execution = state.add_query(statement, time.perf_counter() - starts.pop())
+        if context is not None and not executemany:
+            # The result reads its rows from the context's cursor, after this event.
+            context.cursor = timed_rows(context.cursor, state, execution)
 
 
 def _error(exception_context: Any) -> None:

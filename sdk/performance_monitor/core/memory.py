@@ -31,7 +31,13 @@ import threading
 import tracemalloc
 from typing import TYPE_CHECKING, Any
 
-from .allocations import ALLOCATION_MIN_BYTES, TRACE_FRAMES, allocation_sites, start_snapshot
+from .allocations import (
+    ALLOCATION_MIN_BYTES,
+    TRACE_FRAMES,
+    allocation_sites,
+    start_snapshot,
+    traces,
+)
 
 if TYPE_CHECKING:
     from .request import RequestState
@@ -39,7 +45,7 @@ if TYPE_CHECKING:
 _lock = threading.Lock()
 _in_flight: list[RequestState] = []
 _started_here = False
-#: Traced bytes held by the SDK's own start snapshots (see allocations.py): not the app's.
+#: Traced bytes held by the SDK's own start figures (see allocations.py): not the app's.
 _snapshot_bytes = 0
 
 
@@ -69,9 +75,9 @@ def start_memory(state: RequestState) -> None:
                 tracemalloc.start(TRACE_FRAMES)
                 _started_here = fresh = True
             tracemalloc.reset_peak()
-        # A snapshot of the traces is itself traced memory, held until this request
-        # ends: it would count in every overlapping request's figures. Its size is
-        # measured here and left out of every reading.
+        # The start's figures per line are themselves traced memory, held until this
+        # request ends: they would count in every overlapping request's figures.
+        # Their size is measured here and left out of every reading.
         untaken = tracemalloc.get_traced_memory()[0]
         snapshot = start_snapshot(fresh)
         if snapshot is not None:
@@ -104,15 +110,18 @@ def finish_memory(state: RequestState) -> dict[str, Any] | None:
         _observe(current)  # this request's own end included
         before = state.extra.pop("allocations_before", None)
         _snapshot_bytes -= state.extra.pop("allocations_before_bytes", 0)
-        # A snapshot costs in proportion to what was allocated: only worth it for
-        # a request that allocated enough to be looked at.
+        # Reading the traces costs in proportion to what is traced: only worth it
+        # for a request that allocated enough to be looked at.
         grown = max(current, peak) - start >= ALLOCATION_MIN_BYTES
-        sites = allocation_sites(before) if tracing and grown else []
+        raw = traces() if tracing and grown else None
         _in_flight.remove(state)
         if not _in_flight and _started_here:
             tracemalloc.stop()
             _snapshot_bytes = 0
             _started_here = False
+    # Grouped once tracing may have stopped: the grouping's own objects then cost
+    # no tracing (they are not the request's either way).
+    sites = allocation_sites(raw, before) if raw is not None else []
     base = state.memory_low if state.memory_overlapped else start
     delta = current - base
     high = state.memory_high - base

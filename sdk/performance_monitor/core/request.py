@@ -99,16 +99,39 @@ class RequestState:
             self.slow_query_threshold = 0.1
             self.extra: dict[str, Any] = {}
 
-    def add_query(self, statement: str, duration: float) -> None:
+    def add_query(self, statement: str, duration: float) -> Execution | None:
+        """Count one statement's execution; its rows' fetching is added to the result."""
         if not self.track_sql:
-            return
+            return None
         self.query_count += 1
         self.query_time += duration
-        add_statement(self.statements, statement, duration)
-        if duration >= self.slow_query_threshold and len(self.slow_queries) < MAX_SLOW_QUERIES:
-            self.slow_queries.append(
-                {"statement": statement[:MAX_STATEMENT_LENGTH], "duration": duration}
-            )
+        execution = Execution(statement, add_statement(self.statements, statement, duration))
+        execution.duration = duration
+        self._note_slow(execution)
+        return execution
+
+    def add_fetch(self, execution: Execution, duration: float) -> None:
+        """Time spent fetching ``execution``'s rows: part of its statement's time."""
+        self.query_time += duration
+        execution.duration += duration
+        entry = execution.entry
+        entry[1] += duration
+        if execution.duration > entry[2]:
+            entry[2] = execution.duration
+        self._note_slow(execution)
+
+    def _note_slow(self, execution: Execution) -> None:
+        if execution.slow is not None:
+            execution.slow["duration"] = execution.duration
+        elif (
+            execution.duration >= self.slow_query_threshold
+            and len(self.slow_queries) < MAX_SLOW_QUERIES
+        ):
+            execution.slow = {
+                "statement": execution.statement[:MAX_STATEMENT_LENGTH],
+                "duration": execution.duration,
+            }
+            self.slow_queries.append(execution.slow)
 
     def add_cache(self, hit: bool | None, duration: float) -> None:
         if hit is True:
@@ -116,6 +139,18 @@ class RequestState:
         elif hit is False:
             self.cache_misses += 1
         self.cache_time += duration
+
+
+class Execution:
+    """One execution of a statement: its time so far, its statement's entry, its slow-query item."""
+
+    __slots__ = ("statement", "entry", "duration", "slow")
+
+    def __init__(self, statement: str, entry: list[Any]) -> None:
+        self.statement = statement
+        self.entry = entry
+        self.duration = 0.0
+        self.slow: dict[str, Any] | None = None
 
 
 def current_request() -> RequestState | None:

@@ -39,18 +39,23 @@ def normalize(statement: str) -> str:
     return _SPACE.sub(" ", text).strip()[:MAX_NORMALIZED_LENGTH]
 
 
-def add_statement(statements: dict[str, list[Any]], statement: str, duration: float) -> None:
-    """Count one execution; the first of a distinct statement also finds its call site."""
+def add_statement(statements: dict[str, list[Any]], statement: str, duration: float) -> list[Any]:
+    """Count one execution; the first of a distinct statement also finds its call site.
+
+    Returns the statement's entry ``[count, total, max, call site]``, where the
+    time its rows take to fetch is added later (:meth:`RequestState.add_fetch`).
+    """
     key = normalize(statement)
     entry = statements.get(key)
     if entry is None:
         # Frames: this function, the request state, the SDK hook, the library...
-        statements[key] = [1, duration, duration, application_caller(sys._getframe(1))]
-        return
+        entry = statements[key] = [1, duration, duration, application_caller(sys._getframe(1))]
+        return entry
     entry[0] += 1
     entry[1] += duration
     if duration > entry[2]:
         entry[2] = duration
+    return entry
 
 
 def statements_summary(

@@ -22,6 +22,8 @@ from pyinstrument.session import Session
 from .application import SDK_DIR, is_application_path
 
 OTHER = "[other]"
+#: pyinstrument's mark on a frame whose code sets ``__tracebackhide__`` (hidden, as its processor does).
+_HIDDEN = "\x01h1"
 
 _PROCESSORS = (
     processors.remove_importlib,
@@ -51,8 +53,9 @@ def session_tree(session: Session) -> Node | None:
     Built straight from the sample stacks, parsing only the frames at or below
     the middleware: a web stack is 30-60 frames deep and pyinstrument's
     general-purpose ``root_frame()`` parses all of them, several times the
-    cost of a trivial request. Sessions that never pass through the SDK (not
-    from a middleware) fall back to ``root_frame()``.
+    cost of a trivial request. Frames that set ``__tracebackhide__`` are left
+    out, as pyinstrument's processor does. Sessions that never pass through
+    the SDK (not from a middleware) fall back to ``root_frame()``.
     """
     records = session.frame_records
     starts = [_sdk_frame_index(stack) for stack, _ in records]
@@ -64,7 +67,9 @@ def session_tree(session: Session) -> Node | None:
     for (stack, duration), start in zip(records, starts, strict=True):
         if start is None:
             continue  # a sample outside the request (e.g. the server after the response)
-        identifiers = [frame_info_get_identifier(info) for info in stack[start:]]
+        identifiers = [
+            frame_info_get_identifier(info) for info in stack[start:] if _HIDDEN not in info
+        ]
         if root is None:
             root = _node(identifiers[0])
             root_identifier = identifiers[0]

@@ -1,6 +1,8 @@
 """Django SQL, cache and template timing for sampled requests.
 
-SQL uses ``connection.execute_wrapper`` around the request. Django has no
+SQL uses ``connection.execute_wrapper`` around the request; a statement's
+time includes fetching its rows (the cursor wrapper's DB-API cursor is
+wrapped, see ``core/rows.py``). Django has no
 cache or template signals outside tests, so the cache backends' ``get``/
 ``set`` (and ``get_many`` where a backend defines its own) and
 ``Template.render`` are wrapped once; the wrappers return straight to the
@@ -17,6 +19,7 @@ from typing import Any
 
 from ..core.profiler import add_thread_time, profiled_in_thread, timed_in_thread
 from ..core.request import current_request
+from ..core.rows import timed_rows
 from ..utils.logger import capture_internal_exceptions
 
 _MISSING = object()
@@ -34,7 +37,11 @@ def _sql_wrapper(
         return execute(sql, params, many, context)
     finally:
         with capture_internal_exceptions():
-            state.add_query(sql, time.perf_counter() - start)
+            execution = state.add_query(sql, time.perf_counter() - start)
+            wrapper = context.get("cursor")
+            if wrapper is not None and not many:
+                # Django's CursorWrapper fetches from its DB-API cursor, after this returns.
+                wrapper.cursor = timed_rows(wrapper.cursor, state, execution)
 
 
 @contextmanager

@@ -59,3 +59,60 @@ def test_a_busy_request_that_keeps_nothing_reports_almost_no_memory(sink: Sink) 
     # allocate meanwhile (tracemalloc counts them too): up to 2 MB seen on a loaded machine.
     assert memory["memory_delta"] < 3.0
     assert memory["peak_memory"] < 3.0
+
+
+_KEPT: list[object] = []
+
+
+def _alpha(n: int) -> None:
+    _KEPT.append([bytes(1000) + bytes([i % 256]) for i in range(n)])
+
+
+def _beta(n: int) -> int:
+    _KEPT.append([bytes(2000) + bytes([i % 256]) for i in range(n)])
+    return n
+
+
+def test_sites_under_tracing_started_elsewhere_count_only_what_the_request_added(
+    sink: Sink,
+) -> None:
+    import tracemalloc
+
+    app = FastAPI()
+
+    @app.get("/add")
+    async def add(n: int) -> dict[str, int]:
+        return {"n": _beta(n)}
+
+    monitored = PerformanceMiddleware(
+        app,
+        project_key="pk",
+        api_endpoint=sink.url,
+        sampling_rate=1.0,
+        remote_config=False,
+        track_memory=True,
+    )
+
+    async def drive() -> None:
+        transport = httpx.ASGITransport(app=monitored)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            await client.get("/add?n=10")  # lazy imports
+            assert await asyncio.to_thread(performance_monitor.flush, 5)
+            _alpha(1500)  # ~1.5 MB traced before the request, still held
+            await client.get("/add?n=1000")
+
+    tracemalloc.start(1)
+    try:
+        asyncio.run(drive())
+        assert tracemalloc.is_tracing()  # not ours to stop
+    finally:
+        tracemalloc.stop()
+        _KEPT.clear()
+    assert performance_monitor.flush(5)
+    second = sink.records()[1]
+    sites = second["performance_metrics"]["memory_usage"]["allocations"]
+    functions = [site["function"] for site in sites]
+    assert functions[0] == "_beta" and "_alpha" not in functions
+    assert sites[0]["file"] == __file__
+    # 1,000 bytes objects and the list holding them (its header and its item array)
+    assert 1000 * 2000 <= sites[0]["size"] < 1000 * 2200 and 1000 < sites[0]["count"] <= 1002

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sys
+import threading
 import time
+import tracemalloc
 
-from performance_monitor.core.profiler import RequestProfiler
+from performance_monitor.core.profiler import MAX_INTERVAL, RequestProfiler
 
 
 def _spin(seconds: float) -> None:
@@ -56,3 +58,51 @@ def test_truncated_session_gets_no_tail() -> None:
     session = profiler.stop()
     assert session is not None and profiler.truncated
     assert _total(session) < 0.03
+
+
+def _descend(depth: int, seconds: float) -> None:
+    if depth:
+        _descend(depth - 1, seconds)
+    else:
+        _spin(seconds)
+
+
+def test_costly_samples_lengthen_the_interval() -> None:
+    # 300 frames down under tracemalloc a sample costs milliseconds (a string per
+    # frame, each allocation walking the whole stack): more than the interval.
+    tracemalloc.start(1)
+    try:
+        profiler = RequestProfiler(interval=0.001, max_duration=10.0)
+        assert profiler.start(caller_frame=sys._getframe())
+        _descend(300, 0.3)
+        end = time.perf_counter()
+        session = profiler.stop(end)
+    finally:
+        tracemalloc.stop()
+    assert session is not None
+    assert 0.001 < profiler.interval <= MAX_INTERVAL
+    # Time is conserved: the samples still sum to the request.
+    assert abs(_total(session) - (end - profiler.started)) < 1e-9
+    deepest = max(len(stack) for stack, _ in session.frame_records)
+    assert deepest > 300
+
+
+def test_cheap_samples_keep_the_interval() -> None:
+    # A thread's own stack is a few frames: a sample costs microseconds.
+    found: list[tuple[float, float, float]] = []
+
+    def run() -> None:
+        profiler = RequestProfiler(interval=0.001, max_duration=10.0)
+        assert profiler.start(caller_frame=sys._getframe())
+        _descend(5, 0.05)
+        end = time.perf_counter()
+        session = profiler.stop(end)
+        assert session is not None
+        found.append((profiler.interval, _total(session), end - profiler.started))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    [(interval, total, elapsed)] = found
+    assert interval == 0.001
+    assert abs(total - elapsed) < 1e-9

@@ -48,3 +48,44 @@ def test_a_comprehension_call_site_names_the_function_holding_it() -> None:
     assert site["function"] == "gather"
     # The line is the comprehension's own (where the statement ran).
     assert site["line"] == gather.__code__.co_firstlineno + 1
+
+
+def test_fetches_count_in_the_statement_that_produced_the_rows() -> None:
+    import sqlite3
+    import time
+
+    from performance_monitor.core.request import RequestState, reset_current, set_current
+    from performance_monitor.core.rows import TimedRows, timed_rows
+
+    def psi(value: int) -> int:
+        time.sleep(0.005)
+        return value
+
+    connection = sqlite3.connect(":memory:")
+    connection.create_function("psi", 1, psi)
+    connection.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+    connection.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(1, 11)])
+    state = RequestState("GET", "/", True)
+    token = set_current(state)
+    try:
+        cursor = connection.cursor()
+        cursor.execute("SELECT id FROM t WHERE psi(id) > 0")  # reads up to the first row
+        execution = state.add_query("SELECT id FROM t WHERE psi(id) > 0", 0.005)
+        rows = timed_rows(cursor, state, execution)
+        assert isinstance(rows, TimedRows)
+        rows.arraysize = 4  # set on the cursor itself
+        assert cursor.arraysize == 4 and rows.description == cursor.description
+        assert rows.fetchone() == (1,)
+        assert rows.fetchmany() == [(2,), (3,), (4,), (5,)]
+        assert [row[0] for row in rows] == [6, 7, 8, 9, 10]
+        # 9 more rows read through the wrapper, 5 ms each
+        assert execution.duration >= 0.005 + 9 * 0.005
+        [entry] = state.statements.values()
+        assert entry[1] == execution.duration == entry[2] == state.query_time
+        cursor.execute("INSERT INTO t VALUES (11)")
+        assert timed_rows(rows, state, None) is rows  # a later statement takes it over
+        assert rows.fetchall() == []
+        assert entry[1] == execution.duration
+    finally:
+        reset_current(token)
+    assert timed_rows(cursor, state, None) is cursor
