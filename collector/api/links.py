@@ -69,7 +69,11 @@ LINKS: dict[str, dict[str, tuple[str, dict[str, str]]]] = {
 
 
 def add_links(schema: dict[str, Any]) -> dict[str, Any]:
-    """``schema`` with every link of :data:`LINKS` on its source's 200 answer."""
+    """``schema`` with every link of :data:`LINKS` on its source's 200 answer.
+
+    A link naming an operation the app does not have (a route renamed) is an
+    error here, not a link silently dropped.
+    """
     operations = {
         operation["operationId"]: operation
         for methods in schema.get("paths", {}).values()
@@ -77,11 +81,12 @@ def add_links(schema: dict[str, Any]) -> dict[str, Any]:
         if isinstance(operation, dict) and "operationId" in operation
     }
     for source, links in LINKS.items():
-        answer = operations[source]["responses"]["200"]
-        answer["links"] = {
+        missing = ({source} | {target for target, _ in links.values()}) - set(operations)
+        if missing:
+            raise ValueError(f"OpenAPI links name operations the app lacks: {sorted(missing)}")
+        operations[source]["responses"]["200"]["links"] = {
             name: {"operationId": target, "parameters": parameters}
             for name, (target, parameters) in links.items()
-            if target in operations
         }
     return schema
 
