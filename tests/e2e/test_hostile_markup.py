@@ -23,15 +23,13 @@ import pytest
 from panel_apps.security import CONTENT_SECURITY_POLICY
 from panel_apps.state import PAGES
 from pystrument_lab.store import Store
-from tests.e2e.test_dashboard import CHROMIUM, CHROMIUM_ARGS, DashboardProcess, Page
+from tests.utils.browser import DashboardProcess, Page, chromium
 from tests.utils.factories import make_metric, make_record
 from tests.utils.services import CollectorProcess
 
 pytestmark = pytest.mark.e2e
 
-playwright_api = pytest.importorskip(
-    "playwright.sync_api", reason="pip install playwright (the dev extra)"
-)
+pytest.importorskip("playwright.sync_api", reason="pip install playwright (the dev extra)")
 
 MARK = "<img src=x onerror=window.__pwned=1><script>window.__pwned=2</script>"
 LITERAL = "<img src=x onerror=window.__pwned=1>"
@@ -144,10 +142,8 @@ def dashboard(seeded: dict[str, Any]) -> Iterator[DashboardProcess]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 def pwned(page: Any) -> Any:

@@ -179,9 +179,9 @@ def test_the_charts_of_an_executed_notebook_draw_without_network(
     """The executed explore notebook, as HTML, in Chromium with every network request refused."""
     from nbconvert import HTMLExporter
 
-    from tests.e2e.test_dashboard import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+    from tests.utils.browser import ARTIFACTS, chromium
 
-    playwright_api = pytest.importorskip("playwright.sync_api")
+    pytest.importorskip("playwright.sync_api")
     monkeypatch.delenv("PYSTRUMENT_BOKEH_RESOURCES", raising=False)
     executed = execute(NOTEBOOKS / "02_explore_endpoints.ipynb", demo, tmp_path)
     body, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
@@ -196,24 +196,20 @@ def test_the_charts_of_an_executed_notebook_draw_without_network(
             refused.append(route.request.url)
             route.abort()
 
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.route("**/*", offline)
-            page.goto(page_path.as_uri())
-            page.wait_for_function(
-                "() => window.Bokeh && Bokeh.documents.length >= 3"
-                " && document.querySelectorAll('.bk-Figure, .bk-Column, .bk-Row').length > 0"
-            )
-            page.wait_for_timeout(1000)
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "notebook-explore-offline.png"), full_page=True)
-            titles = page.evaluate(
-                "() => Bokeh.documents.flatMap(d => [...d.all_models])"
-                ".filter(m => m.title && m.title.text).map(m => m.title.text)"
-            )
-        finally:
-            browser.close()
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.route("**/*", offline)
+        page.goto(page_path.as_uri())
+        page.wait_for_function(
+            "() => window.Bokeh && Bokeh.documents.length >= 3"
+            " && document.querySelectorAll('.bk-Figure, .bk-Column, .bk-Row').length > 0"
+        )
+        page.wait_for_timeout(1000)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "notebook-explore-offline.png"), full_page=True)
+        titles = page.evaluate(
+            "() => Bokeh.documents.flatMap(d => [...d.all_models])"
+            ".filter(m => m.title && m.title.text).map(m => m.title.text)"
+        )
     assert len(titles) >= 3, titles
     assert not any("bokeh" in url for url in refused), refused  # nothing of BokehJS was asked for

@@ -19,16 +19,14 @@ import httpx
 import pytest
 
 from pystrument_lab.store import Store
-from tests.e2e.test_dashboard import CHROMIUM, CHROMIUM_ARGS, DashboardProcess, Page
+from tests.utils.browser import DashboardProcess, Page, chromium
 from tests.utils.factories import make_metric, make_record
 from tests.utils.services import CollectorProcess
 from tests.utils.tree_specs import Spec, nodes_from_spec
 
 pytestmark = pytest.mark.e2e
 
-playwright_api = pytest.importorskip(
-    "playwright.sync_api", reason="pip install playwright (the dev extra)"
-)
+pytest.importorskip("playwright.sync_api", reason="pip install playwright (the dev extra)")
 
 PROJECT = "bookshop"
 TRACE = "7f" * 16
@@ -192,10 +190,8 @@ def dashboard(seeded: dict[str, Any]) -> Iterator[DashboardProcess]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from panel_apps.security import LOGIN_ATTEMPTS, LoginLimiter
-from tests.e2e.test_dashboard import DashboardProcess
+from tests.utils.browser import DashboardProcess
 
 TOKEN = "dashboard-login-token-0123456789"
 
