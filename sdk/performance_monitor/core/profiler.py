@@ -85,6 +85,7 @@ class _BoundedProfiler(Profiler):
         self._sampler: Any = None  # the thread's pyinstrument StackSampler, once started
         self._pace_interval = interval
         self._costly: list[float] = []
+        self._retired: list[Any] = []  # profiler states replaced by _pace, kept alive
 
     def bind_task(self, caller_frame: FrameType) -> None:
         """Tie the session to the asyncio task running ``caller_frame`` (just started)."""
@@ -180,7 +181,11 @@ class _BoundedProfiler(Profiler):
                 self._pace_interval = interval
                 # Restarts the sampler at the subscribers' shortest interval (a
                 # restart also times the next sample from now, not from this
-                # sample's start).
+                # sample's start). The restart installs a new C profiler state and
+                # releases the one whose callback is running now, which CPython
+                # does not hold while it calls it: kept here until the session
+                # ends, it is never freed under its own callback (that crashed).
+                self._retired.append(sys.getprofile())
                 sampler._update()
                 return
 
