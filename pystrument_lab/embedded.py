@@ -54,7 +54,7 @@ def port_open(host: str, port: int, timeout: float = 0.3) -> bool:
         return False
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -111,7 +111,7 @@ class EmbeddedServer:
             )
         except (OSError, ValueError, KeyError, TypeError):
             return None
-        if not _pid_alive(state.pid):
+        if not pid_alive(state.pid):
             return None
         return state
 
@@ -192,16 +192,16 @@ class EmbeddedServer:
             return False
         os.kill(state.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _pid_alive(state.pid):
+        while time.monotonic() < deadline and pid_alive(state.pid):
             time.sleep(0.05)
-        if _pid_alive(state.pid):
+        if pid_alive(state.pid):
             # nx-27017 exits from its SIGTERM handler with sys.exit(), which is lost when
             # the signal lands inside a weakref callback ("Exception ignored in ..."), so
             # the server can outlive SIGTERM. Kill it, and wait until it is gone: a server
             # started on the same data directory before then refuses, seeing its pid file.
             os.kill(state.pid, signal.SIGKILL)
             deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and _pid_alive(state.pid):
+            while time.monotonic() < deadline and pid_alive(state.pid):
                 time.sleep(0.05)
             (self.directory / "nx.pid").unlink(missing_ok=True)
         self.state_file.unlink(missing_ok=True)
@@ -210,7 +210,7 @@ class EmbeddedServer:
     def _wait_healthy(self, url: str, pid: int, *, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not _pid_alive(pid):
+            if not pid_alive(pid):
                 return False
             if _ping(url, timeout_ms=500):
                 return True

@@ -243,17 +243,8 @@ def cmd_up(_: Any) -> int:
     return 0
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def cmd_status(_: Any) -> int:
+    from pystrument_lab.embedded import pid_alive
     from pystrument_lab.settings import admin_token, get_settings
 
     settings = get_settings()
@@ -262,7 +253,7 @@ def cmd_status(_: Any) -> int:
         state = json.loads(path.read_text())
     except (OSError, ValueError):
         state = None
-    if not state or not _alive(int(state.get("pid", 0))):
+    if not state or not pid_alive(int(state.get("pid", 0))):
         print(f"pystrument up is not running for PYSTRUMENT_HOME={settings.home}: start it with "
               "`make up` or `pystrument up`")  # fmt: skip
         return 1
