@@ -7,7 +7,10 @@ cd "$(dirname "$0")"
 VENV="${VENV:-.venv}"
 PY="$VENV/bin/python"
 export LITELLM_LOCAL_MODEL_COST_MAP=True
-export PYTHONDONTWRITEBYTECODE=1
+# Bytecode caches (__pycache__, git-ignored) are written as usual even where the environment
+# turns them off: without them every run, and every server a test starts, compiles the project
+# and pytest rewrites every test module again (about a third of the unit suite's collection).
+unset PYTHONDONTWRITEBYTECODE
 
 install_deps() {
     [ -x "$PY" ] || python3 -m venv "$VENV"
@@ -40,7 +43,8 @@ quality() {
 case "${1:-all}" in
     install-deps) install_deps ;;
     fast) run_pytest -m "not slow and not e2e" "${@:2}" ;;
-    unit) run_pytest tests/unit "${@:2}" ;;
+    # The unit tests use none of the property-testing plugins; not loading them saves ~3 s a run.
+    unit) run_pytest -p no:schemathesis -p no:hypothesispytest -p no:anyio tests/unit "${@:2}" ;;
     integration) run_pytest tests/integration "${@:2}" ;;
     e2e) run_pytest tests/e2e "${@:2}" ;;
     reliability) run_pytest tests/reliability tests/security "${@:2}" ;;

@@ -17,7 +17,7 @@ from panel_apps.reports import ReportsPage
 from panel_apps.state import AppState
 from panel_apps.trace import TracePage, call_tree_rows, metrics_table
 from panel_apps.versions import VersionsPage
-from tests.unit.panel_apps.conftest import SEARCH, USER
+from tests.integration.dashboard.conftest import SEARCH, USER
 
 
 def kinds(layout: Any) -> list[str]:
