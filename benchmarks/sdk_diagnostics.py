@@ -127,7 +127,11 @@ def switches() -> dict[str, list[Switch]]:
     return {
         "exceptions": [Switch(monitor, "exception_info", lambda exc, sensitive=(): None)],
         "statements": [
-            Switch(request, "add_statement", lambda statements, statement, duration: [0, 0.0, 0.0]),
+            Switch(
+                request,
+                "add_statement",
+                lambda statements, statement, duration, task=None: [0, 0.0, 0.0],
+            ),
             Switch(sqlalchemy, "timed_rows", lambda cursor, state, execution: cursor),
         ],
         "allocations": [

@@ -7,6 +7,7 @@ import functools
 import inspect
 import math
 import sys
+import threading
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -70,6 +71,7 @@ class _BoundedProfiler(Profiler):
         self.truncated = False
         self.started = math.inf  # perf_counter() once started: the clock of the sampler
         self._task: asyncio.Task[Any] | None = None
+        self._task_thread: int | None = None  # the thread running the task's loop
         self._task_prefix: list[str] = []  # the frames above the task's coroutine
         self._anchor_depth = 0
         self._anchor = ""
@@ -105,6 +107,7 @@ class _BoundedProfiler(Profiler):
         if frame is None or below >= len(stack):
             return
         self._task = task
+        self._task_thread = threading.get_ident()
         self._task_prefix = stack[: len(stack) - 1 - below]
         self._anchor_depth = len(stack) - 1
         self._anchor = _identifier(stack[-1])
@@ -330,6 +333,12 @@ class RequestProfiler:
     @property
     def truncated(self) -> bool:
         return self._profiler.truncated
+
+    @property
+    def task(self) -> tuple[asyncio.Task[Any], int | None] | None:
+        """The request's asyncio task and its loop's thread (async mode, once started), else None."""
+        profiler = self._profiler
+        return None if profiler._task is None else (profiler._task, profiler._task_thread)
 
     @property
     def interval(self) -> float:

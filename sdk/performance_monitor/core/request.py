@@ -105,7 +105,8 @@ class RequestState:
             return None
         self.query_count += 1
         self.query_time += duration
-        execution = Execution(statement, add_statement(self.statements, statement, duration))
+        task = self.profiler.task if self.profiler is not None else None
+        execution = Execution(statement, add_statement(self.statements, statement, duration, task))
         execution.duration = duration
         self._note_slow(execution)
         return execution

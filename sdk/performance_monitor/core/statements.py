@@ -17,7 +17,7 @@ import sys
 from functools import lru_cache
 from typing import Any
 
-from .callsite import application_caller
+from .callsite import application_caller, awaiting_caller
 
 MAX_NORMALIZED_LENGTH = 1000
 MAX_STATEMENTS = 50
@@ -39,17 +39,28 @@ def normalize(statement: str) -> str:
     return _SPACE.sub(" ", text).strip()[:MAX_NORMALIZED_LENGTH]
 
 
-def add_statement(statements: dict[str, list[Any]], statement: str, duration: float) -> list[Any]:
+def add_statement(
+    statements: dict[str, list[Any]],
+    statement: str,
+    duration: float,
+    task: tuple[Any, int | None] | None = None,
+) -> list[Any]:
     """Count one execution; the first of a distinct statement also finds its call site.
 
     Returns the statement's entry ``[count, total, max, call site]``, where the
     time its rows take to fetch is added later (:meth:`RequestState.add_fetch`).
+    ``task``: the async request's task and the thread running its loop, whose
+    ``await`` chain holds the call site when the statement runs in a worker
+    thread with no application frame.
     """
     key = normalize(statement)
     entry = statements.get(key)
     if entry is None:
         # Frames: this function, the request state, the SDK hook, the library...
-        entry = statements[key] = [1, duration, duration, application_caller(sys._getframe(1))]
+        site = application_caller(sys._getframe(1))
+        if site is None and task is not None:
+            site = awaiting_caller(*task)
+        entry = statements[key] = [1, duration, duration, site]
         return entry
     entry[0] += 1
     entry[1] += duration

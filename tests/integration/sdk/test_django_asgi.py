@@ -5,7 +5,8 @@ awaiting a helper coroutine that sleeps, burns CPU and uses the async ORM and
 ``sync_to_async``, and a sync view running queries) is served by uvicorn
 through Django's ASGI handler. Per stored record: the tree's root covers
 ``total_duration`` within 5 %, the helper is in it under the view, the route
-is Django's template and ``query_count`` equals the ORM calls the view made.
+is Django's template, ``query_count`` equals the ORM calls the view made and
+each statement's call site is the application function that ran or awaited it.
 """
 
 from __future__ import annotations
@@ -256,6 +257,15 @@ def test_django_async_and_sync_views_under_uvicorn(
             continue
         # acount, one aget per loop turn, and the sync_to_async query.
         assert queries == 1 + (n % 3 + 1) + 1, record["path"]
+        # The async ORM runs each query in a worker thread with no application frame:
+        # its call site is where quill awaited it; names_upto ran in the thread itself.
+        items = record["performance_metrics"]["database_metrics"]["statements"]["items"]
+        sites = sorted((s["call_site"] or {}).get("function", "") for s in items)
+        assert sites == ["names_upto", "quill", "quill"], "; ".join(
+            f"{s['statement'][:40]}: {s['call_site']}" for s in items
+        )
+        (loop,) = [s for s in items if s["statement"].endswith("LIMIT ?")]
+        assert loop["count"] == n % 3 + 1 and loop["call_site"]["file"].endswith("site.py")
         (view,) = _named(nodes, "first")
         opened = nodes[documents[record["trace_id"]]["application_root"]]
         assert opened["function_name"] == "first", _outline(nodes)

@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+import asyncio
+import functools
+import threading
+from typing import Any
+
 from performance_monitor.core.statements import (
     MAX_NORMALIZED_LENGTH,
     add_statement,
@@ -89,3 +94,31 @@ def test_fetches_count_in_the_statement_that_produced_the_rows() -> None:
     finally:
         reset_current(token)
     assert timed_rows(cursor, state, None) is cursor
+
+
+async def _kappa(statements: dict[str, list[Any]]) -> None:
+    task = (asyncio.current_task(), threading.get_ident())
+    loop = asyncio.get_running_loop()
+    # As Django's async ORM does: the query runs in a worker thread while the task awaits it.
+    await loop.run_in_executor(
+        None, functools.partial(add_statement, statements, "SELECT a FROM t", 0.0, task)
+    )
+    await loop.run_in_executor(
+        None, functools.partial(add_statement, statements, "SELECT b FROM t", 0.0)
+    )
+    # The worker may run before the task suspends: its frames are then on the loop's thread.
+    worker = threading.Thread(target=add_statement, args=(statements, "SELECT c FROM t", 0.0, task))
+    worker.start()
+    worker.join()
+
+
+def test_a_statement_run_in_a_worker_thread_is_sited_where_the_request_task_awaits_it() -> None:
+    statements: dict[str, list[Any]] = {}
+    asyncio.run(_kappa(statements))
+    first = _kappa.__code__.co_firstlineno
+    site = statements["SELECT a FROM t"][3]
+    assert site == {"function": "_kappa", "file": __file__, "line": first + 4}
+    assert statements["SELECT b FROM t"][3] is None  # no task, no application frame
+    running = statements["SELECT c FROM t"][3]
+    assert running["function"] == "_kappa" and running["file"] == __file__
+    assert running["line"] in (first + 12, first + 13)  # in worker.start() or worker.join()
