@@ -10,6 +10,7 @@ from collector.ingest import validate_records
 from pystrument_lab.embedded import EmbeddedServer
 from pystrument_lab.errors import ProjectNameExists, ProjectNotFound
 from pystrument_lab.store import INDEXES, Store
+from pystrument_lab.store.schema import bounded_count
 from tests.utils.factories import make_metric, make_record
 
 
@@ -165,6 +166,30 @@ def test_retention_deletes_only_older_documents(store: Store) -> None:
     assert store.records.distinct("trace_id") == ["new"]
     assert store.call_trees.distinct("trace_id") == ["new"]
     assert store.endpoint_metrics.distinct("resolution") == ["1h"]
+
+
+def test_bounded_count_counts_up_to_its_bound(store: Store) -> None:
+    now = datetime.now(timezone.utc)
+    _ingest(
+        store,
+        "k",
+        [
+            make_record(trace_id=f"b{i}", status=500 if i < 4 else 200, timestamp=now, nodes=[])
+            for i in range(9)
+        ],
+    )
+    errors = {"project_key": {"$eq": "k"}, "status_code": {"$eq": 500}}
+    assert [bounded_count(store.records, errors, bound) for bound in (0, 1, 3, 4, 5, 100)] == [
+        0,
+        1,
+        3,
+        4,
+        4,
+        4,
+    ]
+    assert bounded_count(store.records, {"project_key": {"$eq": "k"}}, 9) == 9
+    assert bounded_count(store.records, {"project_key": {"$eq": "k"}}, 8) == 8
+    assert bounded_count(store.records, {"project_key": {"$eq": "nobody"}}, 5) == 0
 
 
 def test_finer_metric_documents_are_kept_for_less_time(store: Store) -> None:
