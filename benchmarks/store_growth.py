@@ -58,6 +58,7 @@ from benchmarks.growth_seed import (  # noqa: E402
     seed_metrics,
     seed_records,
     top_up,
+    write_direct,
 )
 from pystrument_lab.analysis import runner  # noqa: E402
 from pystrument_lab.embedded import EmbeddedServer, free_port  # noqa: E402
@@ -103,8 +104,17 @@ class Case:
         assert self.seeded is not None
         return self.seeded.old_trace
 
-    def seed(self, now: datetime, http_limit: int, slot_seconds: int, other_size: int) -> None:
-        """Seed a fresh database, or bring a reused one up to ``now``."""
+    def seed(
+        self,
+        now: datetime,
+        http_limit: int,
+        slot_seconds: int,
+        other_size: int,
+        *,
+        leave_direct: bool = False,
+    ) -> list[Any]:
+        """Seed a fresh database, or bring a reused one up to ``now``; with
+        ``leave_direct``, return the chunks left for :func:`seed_direct`."""
         started = time.perf_counter()
         if self.seeded is not None:
             sent = top_up(
@@ -112,7 +122,7 @@ class Case:
             )
             self.size = self.seeded.done
             print(f"size {self.size:>8}: reused, {sent} records sent since it was seeded")
-            return
+            return []
         self.seeded = Seeded(
             size=self.size,
             other_size=other_size if other_size >= 0 else self.size,
@@ -123,7 +133,8 @@ class Case:
             switch=(now - WEEK / 2).isoformat(),
         )
         self.seeded.save(self.home)
-        seed_metrics(self.store, self.seeded, slot_seconds)
+        if not leave_direct:  # seed_direct sends them once the records are in
+            seed_metrics(self.store, self.seeded, slot_seconds)
 
         def progress(seeded: Seeded) -> None:
             print(
@@ -132,7 +143,7 @@ class Case:
                 flush=True,
             )
 
-        seed_records(
+        left = seed_records(
             self.store,
             self.http,
             self.collector.url,
@@ -140,13 +151,17 @@ class Case:
             self.seeded,
             http_limit,
             progress,
+            leave_direct=leave_direct,
         )
+        if left:
+            return left
         print(
             f"size {self.size:>8}: seeded in {time.perf_counter() - started:6.0f} s "
             f"({self.store.records.estimated_document_count()} records, "
             f"{self.store.endpoint_metrics.estimated_document_count()} metric documents)",
             flush=True,
         )
+        return []
 
     def api(self, path: str, **params: Any) -> dict[str, Any]:
         answer = self.http.get(self.collector.url + path, params=params)
@@ -265,6 +280,68 @@ class Case:
         self.store.close()
 
 
+def seed_direct(
+    home: Path,
+    size: int,
+    now: datetime,
+    http_limit: int,
+    slot_seconds: int,
+    other_size: int,
+    until: float | None = None,
+) -> None:
+    """Seed the database of ``size`` in ``home``: through the server and the collector
+    (projects, records up to ``http_limit``), then the rest written straight
+    into its SQLite file with the server stopped (:func:`write_direct`), then
+    the server started again on it: the metric stream through ``Store.add_metrics``
+    as for every size, and a check of what it serves."""
+    server = EmbeddedServer(home, port=free_port())
+    case = Case(server.ensure_running(), home, size, reuse=False)
+    started = time.perf_counter()
+    try:
+        left = case.seed(now, http_limit, slot_seconds, other_size, leave_direct=True)
+    finally:
+        case.close(keep=True)
+        server.stop()
+    assert case.seeded is not None
+    print(
+        f"size {size:>8}: {case.seeded.done} records through the server, "
+        f"{sum(span[0] for _, _, span in left)} to write directly",
+        flush=True,
+    )
+    direct = time.perf_counter()
+
+    def progress(seeded: Seeded) -> None:
+        rate = (seeded.done - first) / (time.perf_counter() - direct)
+        print(
+            f"size {size:>8}: {seeded.done:>8} records in "
+            f"{time.perf_counter() - started:6.0f} s ({rate:,.0f} records/s written directly)",
+            flush=True,
+        )
+
+    first = case.seeded.done
+    write_direct(server.data_dir / f"{case.database}.db", home, case.seeded, left, progress, until)
+    took = time.perf_counter() - direct
+    store = Store(server.ensure_running(), database=case.database, timeout_ms=60_000)
+    try:
+        seed_metrics(store, case.seeded, slot_seconds)
+        print(
+            f"size {size:>8}: metric stream in {time.perf_counter() - direct - took:.0f} s",
+            flush=True,
+        )
+        records = store.records.estimated_document_count()
+        trees = store.call_trees.estimated_document_count()
+        indexes = len(store.records.index_information())
+        print(
+            f"size {size:>8}: {case.seeded.done - first} records written directly in "
+            f"{took:.0f} s ({(case.seeded.done - first) / took:,.0f} records/s); the server "
+            f"serves {records} records, {trees} trees, {indexes} record indexes",
+            flush=True,
+        )
+    finally:
+        store.close()
+        server.stop()
+
+
 def interleaved(
     cases: list[Case], runs: int, only: list[str] | None = None
 ) -> dict[str, list[float]]:
@@ -378,6 +455,19 @@ def main() -> None:
         help="then delete the largest store's oldest day while timing ingest (changes it)",
     )
     parser.add_argument("--seed-only", action="store_true", help="seed, then stop (with --home)")
+    parser.add_argument(
+        "--direct-from",
+        type=int,
+        default=None,
+        help="sizes from this one up are seeded past --http-limit by writing the same "
+        "documents straight into the store's file with the server stopped (write_direct)",
+    )
+    parser.add_argument(
+        "--direct-minutes",
+        type=float,
+        default=None,
+        help="stop writing directly after this long (the store holds what was written)",
+    )
     args = parser.parse_args()
     now = datetime.now(timezone.utc)
     with tempfile.TemporaryDirectory() as scratch:
@@ -387,6 +477,21 @@ def main() -> None:
         try:
             for size in args.sizes:
                 home = next((h for h in homes if Seeded.path(h, size).exists()), homes[0])
+                direct = args.direct_from is not None and size >= args.direct_from
+                if direct and not Seeded.path(home, size).exists():
+                    assert home not in servers, "a directly seeded size needs a home of its own"
+                    home.mkdir(parents=True, exist_ok=True)
+                    os.environ.setdefault("PYSTRUMENT_HOME", str(home))
+                    minutes = args.direct_minutes
+                    seed_direct(
+                        home,
+                        size,
+                        now,
+                        args.http_limit,
+                        args.metric_slot,
+                        args.other_records,
+                        None if minutes is None else time.time() + minutes * 60,
+                    )
                 if home not in servers:
                     home.mkdir(parents=True, exist_ok=True)
                     os.environ.setdefault("PYSTRUMENT_HOME", str(home))
