@@ -268,6 +268,18 @@ def _row(document: dict[str, Any]) -> tuple[str, str]:
     return neosqlite_json_dumps(received), str(received["_id"])
 
 
+def _chunk_rows(args: tuple[str, Span]) -> tuple[str, list[tuple[str, str]], list[tuple[str, str]]]:
+    """One chunk of validated records as the (data, _id) rows of its trees and its
+    records (:func:`_row`), and the trace id of its first record."""
+    from pystrument_lab.store.records import split_record
+
+    key, span = args
+    pairs = [split_record(key, record) for record in _chunk(span)]
+    trees = [_row(tree) for _, tree in pairs]
+    records = [_row({**lean, "_id": bson.ObjectId()}) for lean, _ in pairs]
+    return pairs[0][0]["trace_id"], trees, records
+
+
 def write_direct(
     db_file: Path,
     home: Path,
@@ -275,50 +287,61 @@ def write_direct(
     plan: list[tuple[str, int, Span]],
     progress: Any = None,
     until: float | None = None,
-) -> None:
+) -> bool:
     """Write the chunks of ``plan`` into the store's SQLite file of this database,
-    in this process, with the server stopped: the same documents
-    ``Store.insert_records`` writes (``split_record``, a fresh ObjectId per
-    record as pymongo gives it, then what the server does with a received
-    document: :func:`as_received`, then the row neosqlite's ``insert_one``
-    writes, :func:`_row`), trees then records, one transaction and one
-    ``executemany`` per chunk instead of a transaction per document.
-    ``until`` (epoch seconds): stop after the chunk that ends past it. The
-    indexes the store created stay in place and are kept up to date
-    inside each transaction (a 1 GiB page cache holds them).
+    with the server stopped; True when every chunk is in.
+
+    The same documents ``Store.insert_records`` writes (``split_record``, a
+    fresh ObjectId per record as pymongo gives it, then what the server does
+    with a received document: :func:`as_received`, then the row neosqlite's
+    ``insert_one`` writes, :func:`_row`), trees then records. Two processes
+    make the rows; this one writes each chunk in one transaction and one
+    ``executemany`` instead of a transaction per document. ``until`` (epoch
+    seconds): stop after the chunk that ends past it. The indexes the store
+    created stay in place and are kept up to date inside each transaction
+    (a 1 GiB page cache holds them).
     """
     from neosqlite import Connection
 
-    from pystrument_lab.store.records import split_record
     from pystrument_lab.store.schema import CALL_TREES, RECORDS
 
     if not db_file.exists():
         raise FileNotFoundError(f"{db_file}: the database must exist (created by the server)")
     conn = Connection(str(db_file))  # WAL and incremental auto-vacuum, as the server opens it
+    written = 0
     try:
         conn.db.execute("PRAGMA cache_size = -1048576")
         conn.db.execute("PRAGMA synchronous = OFF")  # a failed seeding is started again
-        for key, done, _span, batch in _generated(plan):
-            if key == seeded.key and done == 0:
-                seeded.old_trace = batch[0]["trace_id"]
-            pairs = [split_record(key, record) for record in batch]
-            tree_rows = [_row(tree) for _, tree in pairs]
-            record_rows = [_row({**lean, "_id": bson.ObjectId()}) for lean, _ in pairs]
-            conn.db.execute("BEGIN")
-            conn.db.executemany(f'INSERT INTO "{CALL_TREES}"(data, _id) VALUES (?, ?)', tree_rows)
-            conn.db.executemany(f'INSERT INTO "{RECORDS}"(data, _id) VALUES (?, ?)', record_rows)
-            conn.db.execute("COMMIT")
-            if key == seeded.key:
-                seeded.done = done + len(batch)
-                seeded.save(home)
-                if progress is not None:
-                    progress(seeded)
-            if until is not None and time.time() > until:
-                break  # a uniform store of the records written so far (module doc)
+        with ProcessPoolExecutor(2) as pool:
+            futures = [pool.submit(_chunk_rows, (key, span)) for key, _, span in plan[:3]]
+            for index, (key, done, span) in enumerate(plan):
+                first, tree_rows, record_rows = futures[index].result()
+                if index + 3 < len(plan):
+                    following = plan[index + 3]
+                    futures.append(pool.submit(_chunk_rows, (following[0], following[2])))
+                if key == seeded.key and done == 0:
+                    seeded.old_trace = first
+                conn.db.execute("BEGIN")
+                conn.db.executemany(
+                    f'INSERT INTO "{CALL_TREES}"(data, _id) VALUES (?, ?)', tree_rows
+                )
+                conn.db.executemany(
+                    f'INSERT INTO "{RECORDS}"(data, _id) VALUES (?, ?)', record_rows
+                )
+                conn.db.execute("COMMIT")
+                written += 1
+                if key == seeded.key:
+                    seeded.done = done + span[0]
+                    seeded.save(home)
+                    if progress is not None:
+                        progress(seeded)
+                if until is not None and time.time() > until:
+                    for future in futures:
+                        future.cancel()
+                    break  # a uniform store of the records written so far (module doc)
     finally:
         conn.close()
-    seeded.complete = True
-    seeded.save(home)
+    return written == len(plan)
 
 
 def seed_metrics(store: Store, seeded: Seeded, slot_seconds: int) -> None:

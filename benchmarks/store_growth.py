@@ -53,6 +53,7 @@ from benchmarks.growth_seed import (  # noqa: E402
     ROUTES,
     WEEK,
     Seeded,
+    plan_chunks,
     post_records,
     records_between,
     seed_metrics,
@@ -295,17 +296,27 @@ def seed_direct(
     the server started again on it: the metric stream through ``Store.add_metrics``
     as for every size, and a check of what it serves."""
     server = EmbeddedServer(home, port=free_port())
-    case = Case(server.ensure_running(), home, size, reuse=False)
     started = time.perf_counter()
-    try:
-        left = case.seed(now, http_limit, slot_seconds, other_size, leave_direct=True)
-    finally:
-        case.close(keep=True)
-        server.stop()
-    assert case.seeded is not None
+    seeded = Seeded.load(home, size)
+    if seeded is None:
+        case = Case(server.ensure_running(), home, size, reuse=False)
+        try:
+            left = case.seed(now, http_limit, slot_seconds, other_size, leave_direct=True)
+        finally:
+            case.close(keep=True)
+            server.stop()
+        assert case.seeded is not None
+        seeded = case.seeded
+    else:  # resume: the chunks of shop not written yet (other's come first)
+        left = [
+            item
+            for item in plan_chunks(seeded, http_limit)
+            if item[0] == seeded.key and item[1] >= seeded.done
+        ]
+    database = f"growth_{size}"
     print(
-        f"size {size:>8}: {case.seeded.done} records through the server, "
-        f"{sum(span[0] for _, _, span in left)} to write directly",
+        f"size {size:>8}: {seeded.done} records in, {sum(span[0] for _, _, span in left)} "
+        "to write directly",
         flush=True,
     )
     direct = time.perf_counter()
@@ -318,28 +329,67 @@ def seed_direct(
             flush=True,
         )
 
-    first = case.seeded.done
-    write_direct(server.data_dir / f"{case.database}.db", home, case.seeded, left, progress, until)
+    first = seeded.done
+    complete = write_direct(server.data_dir / f"{database}.db", home, seeded, left, progress, until)
     took = time.perf_counter() - direct
-    store = Store(server.ensure_running(), database=case.database, timeout_ms=60_000)
+    print(
+        f"size {size:>8}: {seeded.done - first} records written directly in {took:.0f} s "
+        f"({(seeded.done - first) / took:,.0f} records/s)",
+        flush=True,
+    )
+    if not complete:
+        finish_direct(home, size, slot_seconds)
+        return
+    store = Store(server.ensure_running(), database=database, timeout_ms=60_000)
     try:
-        seed_metrics(store, case.seeded, slot_seconds)
+        seed_metrics(store, seeded, slot_seconds)
+        seeded.complete = True
+        seeded.save(home)
         print(
-            f"size {size:>8}: metric stream in {time.perf_counter() - direct - took:.0f} s",
-            flush=True,
-        )
-        records = store.records.estimated_document_count()
-        trees = store.call_trees.estimated_document_count()
-        indexes = len(store.records.index_information())
-        print(
-            f"size {size:>8}: {case.seeded.done - first} records written directly in "
-            f"{took:.0f} s ({(case.seeded.done - first) / took:,.0f} records/s); the server "
-            f"serves {records} records, {trees} trees, {indexes} record indexes",
+            f"size {size:>8}: metric stream in {time.perf_counter() - direct - took:.0f} s; "
+            f"the server serves {store.records.estimated_document_count()} records, "
+            f"{store.call_trees.estimated_document_count()} trees, "
+            f"{len(store.records.index_information())} record indexes",
             flush=True,
         )
     finally:
         store.close()
         server.stop()
+
+
+def finish_direct(home: Path, size: int, slot_seconds: int) -> int:
+    """Finish a direct seeding of ``size`` stopped part of the way (killed between
+    chunks, or past ``--direct-minutes``): the database becomes the size it holds
+    (file and description renamed, the server stopped), then gets the metric
+    stream of that size through the server. Returns the size."""
+    seeded = Seeded.load(home, size)
+    assert seeded is not None and not seeded.complete, f"no unfinished seeding of {size}"
+    server = EmbeddedServer(home, port=free_port())
+    server.stop()
+    held = seeded.done
+    for suffix in ("", "-wal", "-shm"):
+        source = server.data_dir / f"growth_{size}.db{suffix}"
+        if source.exists():
+            source.rename(server.data_dir / f"growth_{held}.db{suffix}")
+    Seeded.path(home, size).unlink()
+    seeded.size = held
+    seeded.save(home)
+    started = time.perf_counter()
+    store = Store(server.ensure_running(), database=f"growth_{held}", timeout_ms=60_000)
+    try:
+        seed_metrics(store, seeded, slot_seconds)
+        seeded.complete = True
+        seeded.save(home)
+        print(
+            f"size {held:>8}: metric stream in {time.perf_counter() - started:.0f} s; the server "
+            f"serves {store.records.estimated_document_count()} records, "
+            f"{store.endpoint_metrics.estimated_document_count()} metric documents",
+            flush=True,
+        )
+    finally:
+        store.close()
+        server.stop()
+    return held
 
 
 def interleaved(
@@ -463,6 +513,12 @@ def main() -> None:
         "documents straight into the store's file with the server stopped (write_direct)",
     )
     parser.add_argument(
+        "--finish-direct",
+        action="store_true",
+        help="finish the direct seeding of the first --sizes in the first --home "
+        "stopped part of the way (finish_direct), then stop",
+    )
+    parser.add_argument(
         "--direct-minutes",
         type=float,
         default=None,
@@ -470,6 +526,10 @@ def main() -> None:
     )
     args = parser.parse_args()
     now = datetime.now(timezone.utc)
+    if args.finish_direct:
+        os.environ.setdefault("PYSTRUMENT_HOME", str(args.home[0]))
+        finish_direct(args.home[0], args.sizes[0], args.metric_slot)
+        return
     with tempfile.TemporaryDirectory() as scratch:
         homes: list[Path] = args.home or [Path(scratch)]
         servers: dict[Path, str] = {}
@@ -478,7 +538,8 @@ def main() -> None:
             for size in args.sizes:
                 home = next((h for h in homes if Seeded.path(h, size).exists()), homes[0])
                 direct = args.direct_from is not None and size >= args.direct_from
-                if direct and not Seeded.path(home, size).exists():
+                known = Seeded.load(home, size)
+                if direct and (known is None or not known.complete):
                     assert home not in servers, "a directly seeded size needs a home of its own"
                     home.mkdir(parents=True, exist_ok=True)
                     os.environ.setdefault("PYSTRUMENT_HOME", str(home))
@@ -492,6 +553,8 @@ def main() -> None:
                         args.other_records,
                         None if minutes is None else time.time() + minutes * 60,
                     )
+                    if args.seed_only:
+                        continue  # (a size stopped part of the way holds another size now)
                 if home not in servers:
                     home.mkdir(parents=True, exist_ok=True)
                     os.environ.setdefault("PYSTRUMENT_HOME", str(home))

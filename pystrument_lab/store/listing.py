@@ -237,8 +237,8 @@ class ListingQueries(Collections):
         :func:`~pystrument_lab.store.schema.bounded_count`: a skipping
         ``find`` and, under ``bound``, the ``count`` command. Not
         ``$match`` + ``$limit`` + ``$count``: the embedded server counts the
-        whole collection before any aggregation (``SELECT COUNT(1)``, ~40 ms
-        at 600k records, on every listing); not ``count_documents(limit=)``
+        whole collection before any aggregation (``SELECT COUNT(1)``, the
+        ~40 ms more every listing paid at 600k records); not ``count_documents(limit=)``
         either, an aggregation that also decodes every match.
         """
         return bounded_count(self.records, query, bound)
