@@ -14,13 +14,16 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import bson
 import httpx
 
 from collector.ingest import validate_records
@@ -166,6 +169,45 @@ def _chunk(args: tuple[int, str, str, int, str, bool]) -> list[dict[str, Any]]:
     return valid
 
 
+Span = tuple[int, str, str, int, str, bool]
+
+
+def plan_chunks(seeded: Seeded, http_limit: int) -> list[tuple[str, int, Span]]:
+    """(project key, records before it, span) of every chunk of both projects, in
+    writing order: ``other``'s, then ``shop``'s. A span's last item says whether it
+    starts at ``http_limit`` or later (validated here and written directly, not
+    sent); the chunk that ``http_limit`` falls in is split there."""
+    week_end = datetime.fromisoformat(seeded.week_end)
+    switch = datetime.fromisoformat(seeded.switch)
+    plan = []
+    for key, size, seed in ((seeded.other, seeded.other_size, 2), (seeded.key, seeded.size, 1)):
+        starts = sorted({*range(0, size, CHUNK), *([http_limit] if 0 < http_limit < size else [])})
+        for done, following in zip(starts, [*starts[1:], size], strict=True):
+            end = week_end - timedelta(seconds=done * 1e-3)  # chunks never share a timestamp
+            span = (
+                following - done,
+                (end - WEEK + timedelta(minutes=10)).isoformat(),
+                end.isoformat(),
+                seed * 1_000_003 + done,
+                switch.isoformat(),
+                done >= http_limit,
+            )
+            plan.append((key, done, span))
+    return plan
+
+
+def _generated(plan: list[tuple[str, int, Span]]) -> Iterator[tuple[str, int, Span, list]]:
+    """Each chunk of ``plan`` with its records, the next one made in a second process
+    while the caller writes this one."""
+    with ProcessPoolExecutor(1) as pool:
+        futures = [pool.submit(_chunk, span) for _, _, span in plan[:2]]
+        for index, (key, done, span) in enumerate(plan):
+            batch = futures[index].result()
+            if index + 2 < len(plan):
+                futures.append(pool.submit(_chunk, plan[index + 2][2]))
+            yield key, done, span, batch
+
+
 def seed_records(
     store: Store,
     http: httpx.Client,
@@ -174,48 +216,132 @@ def seed_records(
     seeded: Seeded,
     http_limit: int,
     progress: Any = None,
-) -> None:
+    *,
+    leave_direct: bool = False,
+) -> list[tuple[str, int, Span]]:
     """Write the records of both projects: over HTTP up to ``http_limit`` per project, then
     validated documents through ``Store.insert_records`` in big batches.
 
     Generation and validation of the next chunk run in a second process while
     the store writes the current one. ``seeded.done`` is saved after every chunk.
+    With ``leave_direct`` the chunks past ``http_limit`` are left out and
+    returned, for :func:`write_direct` with the server stopped.
     """
-    week_end = datetime.fromisoformat(seeded.week_end)
-    switch = datetime.fromisoformat(seeded.switch)
-    plan = []
-    for key, size, seed in ((seeded.other, seeded.other_size, 2), (seeded.key, seeded.size, 1)):
-        for done in range(0, size, CHUNK):
-            end = week_end - timedelta(seconds=done * 1e-3)  # chunks never share a timestamp
-            span = (
-                min(CHUNK, size - done),
-                (end - WEEK + timedelta(minutes=10)).isoformat(),
-                end.isoformat(),
-                seed * 1_000_003 + done,
-                switch.isoformat(),
-                done + min(CHUNK, size - done) > http_limit,
-            )
-            plan.append((key, done, span))
-    with ProcessPoolExecutor(1) as pool:
-        futures = [pool.submit(_chunk, span) for _, _, span in plan[:2]]
-        for index, (key, done, span) in enumerate(plan):
-            batch = futures[index].result()
-            if index + 2 < len(plan):
-                futures.append(pool.submit(_chunk, plan[index + 2][2]))
-            if key == seeded.key and done == 0:
-                seeded.old_trace = batch[0]["trace_id"]
-            if not span[-1]:
-                post_records(http, url, key, batch)
-            else:
-                for offset in range(0, len(batch), STORE_BATCH):
-                    store.insert_records(key, batch[offset : offset + STORE_BATCH])
-            if key == seeded.key:
-                seeded.done = done + len(batch)
-                seeded.save(home)
-                if progress is not None:
-                    progress(seeded)
-    seeded.complete = True
+    plan = plan_chunks(seeded, http_limit)
+    left = [item for item in plan if item[2][-1]] if leave_direct else []
+    for key, done, span, batch in _generated([item for item in plan if item not in left]):
+        if key == seeded.key and done == 0:
+            seeded.old_trace = batch[0]["trace_id"]
+        if not span[-1]:
+            post_records(http, url, key, batch)
+        else:
+            for offset in range(0, len(batch), STORE_BATCH):
+                store.insert_records(key, batch[offset : offset + STORE_BATCH])
+        if key == seeded.key:
+            seeded.done = done + len(batch)
+            seeded.save(home)
+            if progress is not None:
+                progress(seeded)
+    seeded.complete = not left
     seeded.save(home)
+    return left
+
+
+def as_received(document: dict[str, Any]) -> dict[str, Any]:
+    """A document as nx-27017 hands it to neosqlite after receiving it from pymongo:
+    BSON-encoded and decoded with the server's default codec (naive UTC
+    datetimes, lists for tuples), then its ObjectIds made neosqlite's."""
+    from nx_27017.utils import convert_bson_to_neo_objectids
+
+    return convert_bson_to_neo_objectids(bson.decode(bson.encode(document)))  # type: ignore[no-any-return]
+
+
+def _row(document: dict[str, Any]) -> tuple[str, str]:
+    """The (data, _id) row neosqlite's ``insert_one`` (``_internal_insert``) writes for
+    a received document that has its ``_id``: bytes made ``Binary``, the JSON of
+    its encoder, the ``_id`` as a string (its own JSON check left out: the encoder
+    writes valid JSON)."""
+    from neosqlite.collection.json_helpers import neosqlite_json_dumps
+    from neosqlite.collection.query_helper.utils import _convert_bytes_to_binary
+
+    received = _convert_bytes_to_binary(as_received(document))
+    return neosqlite_json_dumps(received), str(received["_id"])
+
+
+def _chunk_rows(args: tuple[str, Span]) -> tuple[str, list[tuple[str, str]], list[tuple[str, str]]]:
+    """One chunk of validated records as the (data, _id) rows of its trees and its
+    records (:func:`_row`), and the trace id of its first record."""
+    from pystrument_lab.store.records import split_record
+
+    key, span = args
+    pairs = [split_record(key, record) for record in _chunk(span)]
+    trees = [_row(tree) for _, tree in pairs]
+    records = [_row({**lean, "_id": bson.ObjectId()}) for lean, _ in pairs]
+    return pairs[0][0]["trace_id"], trees, records
+
+
+def write_direct(
+    db_file: Path,
+    home: Path,
+    seeded: Seeded,
+    plan: list[tuple[str, int, Span]],
+    progress: Any = None,
+    until: float | None = None,
+) -> bool:
+    """Write the chunks of ``plan`` into the store's SQLite file of this database,
+    with the server stopped; True when every chunk is in.
+
+    The same documents ``Store.insert_records`` writes (``split_record``, a
+    fresh ObjectId per record as pymongo gives it, then what the server does
+    with a received document: :func:`as_received`, then the row neosqlite's
+    ``insert_one`` writes, :func:`_row`), trees then records. Two processes
+    make the rows; this one writes each chunk in one transaction and one
+    ``executemany`` instead of a transaction per document. ``until`` (epoch
+    seconds): stop after the chunk that ends past it. The indexes the store
+    created stay in place and are kept up to date inside each transaction
+    (a 1 GiB page cache holds them).
+    """
+    from neosqlite import Connection
+
+    from pystrument_lab.store.schema import CALL_TREES, RECORDS
+
+    if not db_file.exists():
+        raise FileNotFoundError(f"{db_file}: the database must exist (created by the server)")
+    conn = Connection(str(db_file))  # WAL and incremental auto-vacuum, as the server opens it
+    written = 0
+    try:
+        conn.db.execute("PRAGMA cache_size = -1048576")
+        conn.db.execute("PRAGMA synchronous = OFF")  # a failed seeding is started again
+        with ProcessPoolExecutor(2) as pool:
+            futures = [pool.submit(_chunk_rows, (key, span)) for key, _, span in plan[:3]]
+            for index, (key, done, span) in enumerate(plan):
+                first, tree_rows, record_rows = futures[index].result()
+                if index + 3 < len(plan):
+                    following = plan[index + 3]
+                    futures.append(pool.submit(_chunk_rows, (following[0], following[2])))
+                if key == seeded.key and done == 0:
+                    seeded.old_trace = first
+                conn.db.execute("BEGIN")
+                conn.db.executemany(
+                    f'INSERT INTO "{CALL_TREES}"(data, _id) VALUES (?, ?)', tree_rows
+                )
+                conn.db.executemany(
+                    f'INSERT INTO "{RECORDS}"(data, _id) VALUES (?, ?)', record_rows
+                )
+                conn.db.execute("COMMIT")
+                written += 1
+                if key == seeded.key:
+                    seeded.done = done + span[0]
+                    seeded.save(home)
+                    if progress is not None:
+                        progress(seeded)
+                if until is not None and time.time() > until:
+                    for future in futures:
+                        future.cancel()
+                    break  # a uniform store of the records written so far (module doc)
+    finally:
+        conn.close()
+    return written == len(plan)
 
 
 def seed_metrics(store: Store, seeded: Seeded, slot_seconds: int) -> None:

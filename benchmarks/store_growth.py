@@ -53,11 +53,13 @@ from benchmarks.growth_seed import (  # noqa: E402
     ROUTES,
     WEEK,
     Seeded,
+    plan_chunks,
     post_records,
     records_between,
     seed_metrics,
     seed_records,
     top_up,
+    write_direct,
 )
 from pystrument_lab.analysis import runner  # noqa: E402
 from pystrument_lab.embedded import EmbeddedServer, free_port  # noqa: E402
@@ -103,8 +105,17 @@ class Case:
         assert self.seeded is not None
         return self.seeded.old_trace
 
-    def seed(self, now: datetime, http_limit: int, slot_seconds: int, other_size: int) -> None:
-        """Seed a fresh database, or bring a reused one up to ``now``."""
+    def seed(
+        self,
+        now: datetime,
+        http_limit: int,
+        slot_seconds: int,
+        other_size: int,
+        *,
+        leave_direct: bool = False,
+    ) -> list[Any]:
+        """Seed a fresh database, or bring a reused one up to ``now``; with
+        ``leave_direct``, return the chunks left for :func:`seed_direct`."""
         started = time.perf_counter()
         if self.seeded is not None:
             sent = top_up(
@@ -112,7 +123,7 @@ class Case:
             )
             self.size = self.seeded.done
             print(f"size {self.size:>8}: reused, {sent} records sent since it was seeded")
-            return
+            return []
         self.seeded = Seeded(
             size=self.size,
             other_size=other_size if other_size >= 0 else self.size,
@@ -123,7 +134,8 @@ class Case:
             switch=(now - WEEK / 2).isoformat(),
         )
         self.seeded.save(self.home)
-        seed_metrics(self.store, self.seeded, slot_seconds)
+        if not leave_direct:  # seed_direct sends them once the records are in
+            seed_metrics(self.store, self.seeded, slot_seconds)
 
         def progress(seeded: Seeded) -> None:
             print(
@@ -132,7 +144,7 @@ class Case:
                 flush=True,
             )
 
-        seed_records(
+        left = seed_records(
             self.store,
             self.http,
             self.collector.url,
@@ -140,13 +152,17 @@ class Case:
             self.seeded,
             http_limit,
             progress,
+            leave_direct=leave_direct,
         )
+        if left:
+            return left
         print(
             f"size {self.size:>8}: seeded in {time.perf_counter() - started:6.0f} s "
             f"({self.store.records.estimated_document_count()} records, "
             f"{self.store.endpoint_metrics.estimated_document_count()} metric documents)",
             flush=True,
         )
+        return []
 
     def api(self, path: str, **params: Any) -> dict[str, Any]:
         answer = self.http.get(self.collector.url + path, params=params)
@@ -265,6 +281,117 @@ class Case:
         self.store.close()
 
 
+def seed_direct(
+    home: Path,
+    size: int,
+    now: datetime,
+    http_limit: int,
+    slot_seconds: int,
+    other_size: int,
+    until: float | None = None,
+) -> None:
+    """Seed the database of ``size`` in ``home``: through the server and the collector
+    (projects, records up to ``http_limit``), then the rest written straight
+    into its SQLite file with the server stopped (:func:`write_direct`), then
+    the server started again on it: the metric stream through ``Store.add_metrics``
+    as for every size, and a check of what it serves."""
+    server = EmbeddedServer(home, port=free_port())
+    started = time.perf_counter()
+    seeded = Seeded.load(home, size)
+    if seeded is None:
+        case = Case(server.ensure_running(), home, size, reuse=False)
+        try:
+            left = case.seed(now, http_limit, slot_seconds, other_size, leave_direct=True)
+        finally:
+            case.close(keep=True)
+            server.stop()
+        assert case.seeded is not None
+        seeded = case.seeded
+    else:  # resume: the chunks of shop not written yet (other's come first)
+        left = [
+            item
+            for item in plan_chunks(seeded, http_limit)
+            if item[0] == seeded.key and item[1] >= seeded.done
+        ]
+    database = f"growth_{size}"
+    print(
+        f"size {size:>8}: {seeded.done} records in, {sum(span[0] for _, _, span in left)} "
+        "to write directly",
+        flush=True,
+    )
+    direct = time.perf_counter()
+
+    def progress(seeded: Seeded) -> None:
+        rate = (seeded.done - first) / (time.perf_counter() - direct)
+        print(
+            f"size {size:>8}: {seeded.done:>8} records in "
+            f"{time.perf_counter() - started:6.0f} s ({rate:,.0f} records/s written directly)",
+            flush=True,
+        )
+
+    first = seeded.done
+    complete = write_direct(server.data_dir / f"{database}.db", home, seeded, left, progress, until)
+    took = time.perf_counter() - direct
+    print(
+        f"size {size:>8}: {seeded.done - first} records written directly in {took:.0f} s "
+        f"({(seeded.done - first) / took:,.0f} records/s)",
+        flush=True,
+    )
+    if not complete:
+        finish_direct(home, size, slot_seconds)
+        return
+    store = Store(server.ensure_running(), database=database, timeout_ms=60_000)
+    try:
+        seed_metrics(store, seeded, slot_seconds)
+        seeded.complete = True
+        seeded.save(home)
+        print(
+            f"size {size:>8}: metric stream in {time.perf_counter() - direct - took:.0f} s; "
+            f"the server serves {store.records.estimated_document_count()} records, "
+            f"{store.call_trees.estimated_document_count()} trees, "
+            f"{len(store.records.index_information())} record indexes",
+            flush=True,
+        )
+    finally:
+        store.close()
+        server.stop()
+
+
+def finish_direct(home: Path, size: int, slot_seconds: int) -> int:
+    """Finish a direct seeding of ``size`` stopped part of the way (killed between
+    chunks, or past ``--direct-minutes``): the database becomes the size it holds
+    (file and description renamed, the server stopped), then gets the metric
+    stream of that size through the server. Returns the size."""
+    seeded = Seeded.load(home, size)
+    assert seeded is not None and not seeded.complete, f"no unfinished seeding of {size}"
+    server = EmbeddedServer(home, port=free_port())
+    server.stop()
+    held = seeded.done
+    for suffix in ("", "-wal", "-shm"):
+        source = server.data_dir / f"growth_{size}.db{suffix}"
+        if source.exists():
+            source.rename(server.data_dir / f"growth_{held}.db{suffix}")
+    Seeded.path(home, size).unlink()
+    seeded.size = held
+    seeded.save(home)
+    started = time.perf_counter()
+    store = Store(server.ensure_running(), database=f"growth_{held}", timeout_ms=60_000)
+    try:
+        seed_metrics(store, seeded, slot_seconds)
+        seeded.complete = True
+        seeded.save(home)
+        print(
+            f"size {held:>8}: metric stream in {time.perf_counter() - started:.0f} s; the server "
+            f"serves {store.records.estimated_document_count()} records, "
+            f"{store.endpoint_metrics.estimated_document_count()} metric documents",
+            flush=True,
+        )
+    finally:
+        store.close()
+        server.stop()
+    return held
+
+
 def interleaved(
     cases: list[Case], runs: int, only: list[str] | None = None
 ) -> dict[str, list[float]]:
@@ -378,8 +505,31 @@ def main() -> None:
         help="then delete the largest store's oldest day while timing ingest (changes it)",
     )
     parser.add_argument("--seed-only", action="store_true", help="seed, then stop (with --home)")
+    parser.add_argument(
+        "--direct-from",
+        type=int,
+        default=None,
+        help="sizes from this one up are seeded past --http-limit by writing the same "
+        "documents straight into the store's file with the server stopped (write_direct)",
+    )
+    parser.add_argument(
+        "--finish-direct",
+        action="store_true",
+        help="finish the direct seeding of the first --sizes in the first --home "
+        "stopped part of the way (finish_direct), then stop",
+    )
+    parser.add_argument(
+        "--direct-minutes",
+        type=float,
+        default=None,
+        help="stop writing directly after this long (the store holds what was written)",
+    )
     args = parser.parse_args()
     now = datetime.now(timezone.utc)
+    if args.finish_direct:
+        os.environ.setdefault("PYSTRUMENT_HOME", str(args.home[0]))
+        finish_direct(args.home[0], args.sizes[0], args.metric_slot)
+        return
     with tempfile.TemporaryDirectory() as scratch:
         homes: list[Path] = args.home or [Path(scratch)]
         servers: dict[Path, str] = {}
@@ -387,6 +537,24 @@ def main() -> None:
         try:
             for size in args.sizes:
                 home = next((h for h in homes if Seeded.path(h, size).exists()), homes[0])
+                direct = args.direct_from is not None and size >= args.direct_from
+                known = Seeded.load(home, size)
+                if direct and (known is None or not known.complete):
+                    assert home not in servers, "a directly seeded size needs a home of its own"
+                    home.mkdir(parents=True, exist_ok=True)
+                    os.environ.setdefault("PYSTRUMENT_HOME", str(home))
+                    minutes = args.direct_minutes
+                    seed_direct(
+                        home,
+                        size,
+                        now,
+                        args.http_limit,
+                        args.metric_slot,
+                        args.other_records,
+                        None if minutes is None else time.time() + minutes * 60,
+                    )
+                    if args.seed_only:
+                        continue  # (a size stopped part of the way holds another size now)
                 if home not in servers:
                     home.mkdir(parents=True, exist_ok=True)
                     os.environ.setdefault("PYSTRUMENT_HOME", str(home))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 import pymongo
+from pymongo import ASCENDING
 from pymongo.collection import Collection
 from pymongo.errors import PyMongoError
 
@@ -44,8 +46,9 @@ from pystrument_lab.store.schema import (
 
 #: A workbench process's deadline per store call, in collector deadlines.
 LAB_DEADLINE_FACTOR = 6
-#: Ids deleted per call by retention.
-DELETE_CHUNK = 2000
+#: Documents retention deletes per call, and the least pause (seconds) between calls.
+DELETE_CHUNK = 500
+DELETE_PAUSE = 0.02
 
 
 class Store(
@@ -161,39 +164,72 @@ class Store(
         Minute and 10-minute metric documents go sooner, after
         :data:`METRIC_RETENTION` (when that is shorter). Times are compared as
         epoch seconds, which the embedded server serves from an index (dates
-        it scans for), and in chunks of :data:`DELETE_CHUNK` ids, so ingest
-        waits for one chunk at most, never for a whole day's deletion.
+        it scans for), oldest first in chunks of at most :data:`DELETE_CHUNK`
+        documents with a pause between them (:meth:`_delete_chunked`), so
+        ingest meanwhile waits for one small chunk at most.
         """
         cutoff = as_utc(cutoff)
         now = utcnow()
-        metrics = self._delete_chunked(
-            self.endpoint_metrics, {"bucket_epoch": {"$lt": epoch(cutoff)}}
-        )
+        metrics = self._delete_chunked(self.endpoint_metrics, "bucket_epoch", epoch(cutoff))
         for resolution, keep in METRIC_RETENTION.items():
             if now - keep > cutoff:
                 metrics += self._delete_chunked(
                     self.endpoint_metrics,
-                    {"resolution": eq(resolution), "bucket_epoch": {"$lt": epoch(now - keep)}},
+                    "bucket_epoch",
+                    epoch(now - keep),
+                    {"resolution": eq(resolution)},
                 )
-        before = {"$lt": epoch(cutoff)}
+        before = epoch(cutoff)
         return {
-            RECORDS: self._delete_chunked(self.records, {"ts": before}),
-            CALL_TREES: self._delete_chunked(self.call_trees, {"ts": before}),
+            RECORDS: self._delete_chunked(self.records, "ts", before),
+            CALL_TREES: self._delete_chunked(self.call_trees, "ts", before),
             ENDPOINT_METRICS: metrics,
-            METRIC_BATCHES: self._delete_chunked(self.metric_batches, {"received_epoch": before}),
+            METRIC_BATCHES: self._delete_chunked(self.metric_batches, "received_epoch", before),
             # few documents (analyses of slow requests): a scan here is cheap
             ANALYSES: self.analyses.delete_many({"created_at": {"$lt": cutoff}}).deleted_count,
         }
 
-    def _delete_chunked(self, collection: Collection[Document], query: Mapping[str, Any]) -> int:
+    def _delete_chunked(
+        self,
+        collection: Collection[Document],
+        field: str,
+        before: float,
+        match: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Delete the documents of ``match`` whose ``field`` (epoch seconds) is below
+        ``before``, oldest first, :data:`DELETE_CHUNK` at a time.
+
+        Each chunk is one ``delete_many`` by a range of the field's index: the
+        field's value of the ``DELETE_CHUNK``-th oldest document (a ``find``
+        that skips the others, which the embedded server steps over in the
+        index without reading them) bounds what the chunk removes. Not ids
+        read first: the server decodes each whole document to return its
+        ``_id`` (2,000 ids held the store for about a second), and every
+        command on a database waits for the one running there. Between
+        chunks the job sleeps as long as the chunk took (at least
+        :data:`DELETE_PAUSE` seconds), so ingest gets at least half the store.
+        """
+        scope = dict(match or {})
         removed = 0
         while True:
-            ids = [doc["_id"] for doc in collection.find(query, {"_id": 1}).limit(DELETE_CHUNK)]
-            if not ids:
-                return removed
-            removed += collection.delete_many({"_id": {"$in": ids}}).deleted_count
-            if len(ids) < DELETE_CHUNK:
-                return removed
+            started = time.monotonic()
+            older: dict[str, Any] = {**scope, field: {"$lt": before}}
+            edge = list(
+                collection.find(older, {field: 1})
+                .sort(field, ASCENDING)
+                .skip(DELETE_CHUNK - 1)
+                .limit(1)
+            )
+            bound = edge[0].get(field) if edge else None
+            if not isinstance(bound, (int, float)):
+                # fewer than DELETE_CHUNK left: the last chunk
+                return removed + collection.delete_many(older).deleted_count
+            deleted = collection.delete_many({**scope, field: {"$lt": bound}}).deleted_count
+            if deleted == 0:
+                # the oldest DELETE_CHUNK documents share one value: take that value
+                deleted = collection.delete_many({**scope, field: {"$lte": bound}}).deleted_count
+            removed += deleted
+            time.sleep(max(DELETE_PAUSE, time.monotonic() - started))
 
     def backfill_epochs(self) -> None:
         """Give documents stored before the epoch fields existed their ``ts`` /

@@ -6,7 +6,7 @@ from typing import Any
 
 from pymongo import DESCENDING
 
-from pystrument_lab.store.schema import Collections, as_utc, eq
+from pystrument_lab.store.schema import Collections, as_utc, bounded_count, eq
 
 #: At most this many other records are counted (the page says "1000+").
 COUNT_LIMIT = 1000
@@ -46,5 +46,6 @@ class ExceptionQueries(Collections):
             if doc.get("timestamp"):
                 doc["timestamp"] = as_utc(doc["timestamp"])
             found.append(doc)
-        total = self.records.count_documents(query, limit=COUNT_LIMIT)
-        return found, total
+        # bounded_count, not count_documents: an aggregation on the embedded
+        # server, which counts the whole collection first
+        return found, bounded_count(self.records, query, COUNT_LIMIT)

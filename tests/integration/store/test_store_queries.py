@@ -9,7 +9,8 @@ import pytest
 from collector.ingest import validate_records
 from pystrument_lab.embedded import EmbeddedServer
 from pystrument_lab.errors import ProjectNameExists, ProjectNotFound
-from pystrument_lab.store import INDEXES, Store
+from pystrument_lab.store import INDEXES, Store, core
+from pystrument_lab.store.schema import bounded_count
 from tests.utils.factories import make_metric, make_record
 
 
@@ -165,6 +166,69 @@ def test_retention_deletes_only_older_documents(store: Store) -> None:
     assert store.records.distinct("trace_id") == ["new"]
     assert store.call_trees.distinct("trace_id") == ["new"]
     assert store.endpoint_metrics.distinct("resolution") == ["1h"]
+
+
+def test_retention_deletes_in_chunks_oldest_first(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(core, "DELETE_CHUNK", 3)
+    monkeypatch.setattr(core, "DELETE_PAUSE", 0.0)
+    now = datetime.now(timezone.utc)
+    cutoff = now - timedelta(days=30)
+    older = [
+        make_record(trace_id=f"old{i}", timestamp=cutoff - timedelta(minutes=i + 1), nodes=[])
+        for i in range(7)
+    ]
+    # four records of one instant: more than a chunk share the chunk's bound
+    tied = [
+        make_record(trace_id=f"tie{i}", timestamp=cutoff - timedelta(hours=5), nodes=[])
+        for i in range(4)
+    ]
+    newer = [
+        make_record(trace_id=f"new{i}", timestamp=cutoff + timedelta(seconds=i + 1), nodes=[])
+        for i in range(3)
+    ]
+    _ingest(store, "k", older + tied + newer)
+    _ingest(store, "j", [make_record(trace_id="j-old", timestamp=cutoff - timedelta(days=1))])
+    calls: list[dict] = []
+    delete_many = store.records.delete_many
+
+    def counting(query: dict, *args: object, **kwargs: object) -> object:
+        result = delete_many(query, *args, **kwargs)
+        calls.append({"query": query, "deleted": result.deleted_count})
+        return result
+
+    monkeypatch.setattr(store.records, "delete_many", counting)
+    removed = store.delete_older_than(cutoff)
+    assert removed["performance_records"] == 12 and removed["call_trees"] == 12
+    assert sorted(store.records.distinct("trace_id")) == ["new0", "new1", "new2"]
+    # every chunk removed at most the chunk's size, except the one instant of four
+    assert all(call["deleted"] <= 4 for call in calls) and len(calls) >= 4
+    assert store.delete_older_than(cutoff)["performance_records"] == 0
+
+
+def test_bounded_count_counts_up_to_its_bound(store: Store) -> None:
+    now = datetime.now(timezone.utc)
+    _ingest(
+        store,
+        "k",
+        [
+            make_record(trace_id=f"b{i}", status=500 if i < 4 else 200, timestamp=now, nodes=[])
+            for i in range(9)
+        ],
+    )
+    errors = {"project_key": {"$eq": "k"}, "status_code": {"$eq": 500}}
+    assert [bounded_count(store.records, errors, bound) for bound in (0, 1, 3, 4, 5, 100)] == [
+        0,
+        1,
+        3,
+        4,
+        4,
+        4,
+    ]
+    assert bounded_count(store.records, {"project_key": {"$eq": "k"}}, 9) == 9
+    assert bounded_count(store.records, {"project_key": {"$eq": "k"}}, 8) == 8
+    assert bounded_count(store.records, {"project_key": {"$eq": "nobody"}}, 5) == 0
 
 
 def test_finer_metric_documents_are_kept_for_less_time(store: Store) -> None:
