@@ -99,8 +99,11 @@ def otel_traces() -> OtelTraces:
     return _otel
 
 
-def drain(variant: str) -> None:
-    """Wait for the variant's background sending (untimed, between timed blocks)."""
+def drain(variant: str) -> int:
+    """Wait for the variant's background sending (untimed, between timed blocks).
+
+    Returns the number of spans exported since the last drain for ``otel``, 0 otherwise.
+    """
     if variant.startswith("sdk"):
         import performance_monitor
 
@@ -110,7 +113,8 @@ def drain(variant: str) -> None:
 
         sentry_sdk.flush(30)
     elif variant == "otel":
-        otel_traces().drain()
+        return otel_traces().drain()
+    return 0
 
 
 # -- Flask and FastAPI, SQL through SQLAlchemy ----------------------------------------

@@ -58,7 +58,6 @@ from benchmarks.overhead_apps import (  # noqa: E402
     add_route,
     build_app,
     drain,
-    otel_traces,
     start_sentry,
 )
 
@@ -186,9 +185,8 @@ def _sizes(quick: bool) -> tuple[dict[str, int], int]:
     return counts, 3 if quick else 7
 
 
-def _check_traced(endpoint: str, requests: int) -> None:
+def _check_traced(endpoint: str, requests: int, spans: int) -> None:
     """The otel variant really traces: at least the expected spans for each request."""
-    spans = otel_traces().drain()
     if spans < requests * OTEL_MIN_SPANS[endpoint]:
         raise RuntimeError(
             f"otel: {spans} spans for {requests} {endpoint} requests,"
@@ -218,9 +216,9 @@ def worker(framework: str, group: str, sink_url: str, quick: bool) -> dict[str, 
         for endpoint, path in ENDPOINTS.items():
             requests = max(20, counts[endpoint] // 5)
             drive(app, path, requests)
+            spans = drain(variant)
             if variant == "otel":
-                _check_traced(endpoint, requests)
-            drain(variant)
+                _check_traced(endpoint, requests, spans)
 
     def measure(variant: str, app: Any) -> None:
         for endpoint, path in ENDPOINTS.items():
@@ -272,8 +270,7 @@ def serve(framework: str, variant: str, sink_url: str) -> None:
     app = build_app(framework, variant, sink_url, db)
 
     def flush() -> str:
-        drain(variant)
-        return "flushed"
+        return str(drain(variant))  # spans exported, for the otel variant
 
     add_route(framework, app, "/flush", flush)
     if framework == "fastapi":
@@ -322,16 +319,18 @@ def drive_http(port: int, path: str, count: int) -> float:
         conn.close()
 
 
-def _flush(port: int) -> None:
+def _flush(port: int) -> int:
+    """Drain the server's background sending; the spans it exported (otel), else 0."""
     import http.client
 
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:
         conn.request("GET", "/flush")
         response = conn.getresponse()
-        response.read()
+        body = response.read()
         if response.status != 200:
             raise RuntimeError(f"/flush: HTTP {response.status}")
+        return int(body)
     finally:
         conn.close()
 
@@ -367,7 +366,9 @@ def http_worker(framework: str, sink_url: str, quick: bool) -> dict[str, dict[st
         for variant in VARIANTS:
             for endpoint, path in ENDPOINTS.items():
                 drive_http(ports[variant], path, 5 * counts[endpoint])  # warm up
-                _flush(ports[variant])
+                spans = _flush(ports[variant])
+                if variant == "otel":
+                    _check_traced(endpoint, 5 * counts[endpoint], spans)
         for repeat in range(repeats):
             shift = repeat % len(VARIANTS)
             for variant in VARIANTS[shift:] + VARIANTS[:shift]:
