@@ -62,7 +62,7 @@ def start_sentry(sink_url: str) -> None:
 class OtelTraces:
     """The global SDK ``TracerProvider``: a ``BatchSpanProcessor`` into an in-memory exporter.
 
-    The batch processor is what OpenTelemetry recommends outside tests: spans
+    The batch processor is the one OpenTelemetry's docs recommend for production: spans
     are queued on the request thread and exported by a worker thread, as the
     SDK's sender does with records. No ``MeterProvider`` is set, so the
     instrumentations' metrics go to the API's no-op meter (traces only).
