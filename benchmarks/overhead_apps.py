@@ -362,7 +362,9 @@ def add_route(framework: str, app: Any, route: str, view: Callable[[], str]) -> 
     if framework == "flask":
         app.add_url_rule(route, route.strip("/"), view)
     elif framework == "fastapi":
-        app.add_api_route(route, view)
+        from fastapi.responses import PlainTextResponse
+
+        app.add_api_route(route, view, response_class=PlainTextResponse)
     else:
         from django.http import HttpResponse
         from django.urls import path
