@@ -1,28 +1,34 @@
 """SDK overhead per request, as ratios measured in one run (DESIGN §10).
 
-For Flask and FastAPI, on a trivial endpoint and a realistic one (5 SQLite
-queries through SQLAlchemy and a JSON body), it compares:
+For Flask, FastAPI and Django, on a trivial endpoint and a realistic one (5
+SQLite queries through SQLAlchemy, or the Django ORM, and a JSON body; the
+apps are in ``overhead_apps.py``), it compares:
 
 - ``bare``: the app alone;
 - ``sdk-0``: the SDK at 0 % sampling (every request still measured);
 - ``sdk-100``: the SDK profiling every request (tree, metrics and send included);
 - ``pyinstrument``: each request wrapped in a bare pyinstrument ``Profiler``;
-- ``sentry``: sentry-sdk with traces and profiles at 100 %, sending to a local sink.
+- ``sentry``: sentry-sdk with traces and profiles at 100 %, sending to a local sink;
+- ``otel``: OpenTelemetry's official instrumentation, traces only, every
+  request traced into an in-memory exporter (a ``BatchSpanProcessor``).
 
 Requests are driven straight through the WSGI/ASGI callable (no network, no
 test client) so the middleware is what varies. bare, sdk-0, sdk-100 and
 pyinstrument run side by side in one process with interleaved repeats, so
-ratios are immune to load drift; sentry instruments globally, so it runs in
-its own process after a bare measurement there. Ratios are computed within a
-process and the median over rounds reported. Everything sends to a local
-HTTP sink.
+ratios are immune to load drift; sentry and OpenTelemetry instrument
+globally, so each runs in a process of its own, after a bare measurement
+there. Ratios are computed within a process; each is reported as its median
+over rounds with the lowest and highest round. Between timed blocks each
+variant's background sending is drained, untimed. Everything sends to a
+local HTTP sink.
 
 ``--http`` adds a second, separate measurement: the latency a client sees
-over loopback. Each of bare, sdk-0, sdk-100 and pyinstrument is served by a
-real server in its own process (Flask under werkzeug's single-threaded
-``make_server`` with HTTP/1.1 keep-alive, FastAPI under uvicorn) and a client
-process drives them in turn over a reused ``http.client.HTTPConnection``,
-repeats interleaved as above. The in-process figures are not affected.
+over loopback. Each variant is served by a real server in its own process
+(Flask and Django under werkzeug's single-threaded ``make_server`` with
+HTTP/1.1 keep-alive, FastAPI under uvicorn), so sentry and OpenTelemetry
+are isolated there too, and a client process drives them in turn over a
+reused ``http.client.HTTPConnection``, repeats interleaved as above. The
+in-process figures are not affected.
 
 Run: ``python benchmarks/sdk_overhead.py [--rounds 3] [--quick] [--http | --http-only]``.
 """
@@ -43,9 +49,23 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-VARIANTS = ["bare", "sdk-0", "sdk-100", "pyinstrument", "sentry"]
-FRAMEWORKS = ["flask", "fastapi"]
-ENDPOINTS = {"trivial": "/ping", "realistic": "/items"}
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.overhead_apps import (  # noqa: E402
+    ENDPOINTS,
+    OTEL_MIN_SPANS,
+    add_route,
+    build_app,
+    drain,
+    start_sentry,
+)
+
+VARIANTS = ["bare", "sdk-0", "sdk-100", "pyinstrument", "sentry", "otel"]
+FRAMEWORKS = ["flask", "fastapi", "django"]
+# Measured side by side in one process; each of the others in a process of its own.
+LOCAL_VARIANTS = ["bare", "sdk-0", "sdk-100", "pyinstrument"]
+ISOLATED_VARIANTS = ["sentry", "otel"]
 
 
 # -- the sink every variant sends to ---------------------------------------------------
@@ -77,124 +97,6 @@ def start_sink() -> ThreadingHTTPServer:
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
-
-
-# -- the apps --------------------------------------------------------------------------
-
-
-def _engine(db: str) -> Any:
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(f"sqlite:///{db}", connect_args={"check_same_thread": False})
-    with engine.begin() as conn:
-        conn.execute(
-            text("CREATE TABLE IF NOT EXISTS items (id INTEGER PRIMARY KEY, name TEXT, price REAL)")
-        )
-        if not conn.execute(text("SELECT COUNT(*) FROM items")).scalar():
-            rows = ",".join(f"('item{i}', {i * 1.5})" for i in range(200))
-            conn.execute(text("INSERT INTO items (name, price) VALUES " + rows))
-    return engine
-
-
-def _query_items(engine: Any) -> list[dict[str, Any]]:
-    from sqlalchemy import text
-
-    items = []
-    with engine.connect() as conn:
-        for offset in range(0, 50, 10):
-            rows = conn.execute(
-                text("SELECT id, name, price FROM items LIMIT 10 OFFSET :o"), {"o": offset}
-            )
-            items.extend({"id": r[0], "name": r[1], "price": r[2]} for r in rows)
-    return items
-
-
-def sdk_settings(variant: str, sink_url: str) -> dict[str, Any]:
-    return {
-        "project_key": "bench",
-        "api_endpoint": sink_url,
-        "sampling_rate": 1.0 if variant == "sdk-100" else 0.0,
-        "remote_config": False,
-        "app_version": "bench",
-        "git_commit": "bench",
-    }
-
-
-def flask_app(variant: str, sink_url: str, db: str) -> Any:
-    from flask import Flask, jsonify
-
-    app = Flask(__name__)
-    engine = _engine(db)
-
-    @app.get("/ping")
-    def ping() -> str:
-        return "ok"
-
-    @app.get("/items")
-    def items() -> Any:
-        return jsonify(items=_query_items(engine))
-
-    if variant.startswith("sdk"):
-        from performance_monitor.flask.middleware import PerformanceMiddleware
-        from performance_monitor.sqlalchemy import instrument_engine
-
-        instrument_engine(engine)
-        PerformanceMiddleware(app, sdk_settings(variant, sink_url))
-    elif variant == "pyinstrument":
-        from pyinstrument import Profiler
-
-        inner = app.wsgi_app
-
-        def profiled(environ: Any, start_response: Any) -> Any:
-            profiler = Profiler(interval=0.001, async_mode="disabled")
-            profiler.start()
-            try:
-                return list(inner(environ, start_response))
-            finally:
-                profiler.stop()
-
-        app.wsgi_app = profiled  # type: ignore[method-assign]
-    return app
-
-
-def fastapi_app(variant: str, sink_url: str, db: str) -> Any:
-    from fastapi import FastAPI
-    from fastapi.responses import PlainTextResponse
-
-    app = FastAPI()
-    engine = _engine(db)
-
-    @app.get("/ping", response_class=PlainTextResponse)
-    async def ping() -> str:
-        return "ok"
-
-    @app.get("/items")
-    def items() -> dict[str, Any]:
-        return {"items": _query_items(engine)}
-
-    if variant.startswith("sdk"):
-        from performance_monitor.fastapi import PerformanceMiddleware
-        from performance_monitor.sqlalchemy import instrument_engine
-
-        instrument_engine(engine)
-        app.add_middleware(PerformanceMiddleware, **sdk_settings(variant, sink_url))
-    elif variant == "pyinstrument":
-        from pyinstrument import Profiler
-
-        class ProfilerMiddleware:
-            def __init__(self, app: Any) -> None:
-                self.app = app
-
-            async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-                profiler = Profiler(interval=0.001, async_mode="enabled")
-                profiler.start()
-                try:
-                    await self.app(scope, receive, send)
-                finally:
-                    profiler.stop()
-
-        app.add_middleware(ProfilerMiddleware)
-    return app
 
 
 # -- drivers: call the app directly --------------------------------------------------
@@ -277,60 +179,66 @@ def drive_asgi(app: Any, path: str, count: int) -> float:
 
 # -- measuring, in a worker process ---------------------------------------------------
 
-LOCAL_VARIANTS = ["bare", "sdk-0", "sdk-100", "pyinstrument"]
-
 
 def _sizes(quick: bool) -> tuple[dict[str, int], int]:
     counts = {"trivial": 300 if quick else 1000, "realistic": 60 if quick else 200}
     return counts, 3 if quick else 7
 
 
+def _check_traced(endpoint: str, requests: int, spans: int) -> None:
+    """The otel variant really traces: at least the expected spans for each request."""
+    if spans < requests * OTEL_MIN_SPANS[endpoint]:
+        raise RuntimeError(
+            f"otel: {spans} spans for {requests} {endpoint} requests,"
+            f" expected at least {OTEL_MIN_SPANS[endpoint]} per request"
+        )
+
+
 def worker(framework: str, group: str, sink_url: str, quick: bool) -> dict[str, dict[str, float]]:
     """Median seconds per request for each variant of ``group``, measured in this process.
 
     ``local``: bare, sdk-0, sdk-100 and pyinstrument side by side, their
-    repeats interleaved so load changes hit them alike. ``sentry``: bare, then
-    the same app after ``sentry_sdk.init`` (which instruments globally).
+    repeats interleaved so load changes hit them alike. ``sentry`` and
+    ``otel``: bare, then the same app under sentry-sdk or OpenTelemetry
+    (which instrument globally, so nothing else is measured after them).
     """
-    import performance_monitor
-
-    build = flask_app if framework == "flask" else fastapi_app
-    drive = drive_wsgi if framework == "flask" else drive_asgi
+    drive = drive_asgi if framework == "fastapi" else drive_wsgi
     counts, repeats = _sizes(quick)
     directory = tempfile.mkdtemp(prefix="bench-")
     variants = LOCAL_VARIANTS if group == "local" else ["bare"]
-    apps = {v: build(v, sink_url, os.path.join(directory, f"{v}.sqlite3")) for v in variants}
+    apps = {
+        v: build_app(framework, v, sink_url, os.path.join(directory, f"{v}.sqlite3"))
+        for v in variants
+    }
     times: dict[str, dict[str, list[float]]] = {v: {e: [] for e in ENDPOINTS} for v in variants}
+
+    def warm_up(variant: str, app: Any) -> None:
+        for endpoint, path in ENDPOINTS.items():
+            requests = max(20, counts[endpoint] // 5)
+            drive(app, path, requests)
+            spans = drain(variant)
+            if variant == "otel":
+                _check_traced(endpoint, requests, spans)
 
     def measure(variant: str, app: Any) -> None:
         for endpoint, path in ENDPOINTS.items():
             times[variant][endpoint].append(drive(app, path, counts[endpoint]))
-        if variant == "sdk-100":
-            performance_monitor.flush(30)  # drain the sender between blocks, untimed
+            drain(variant)  # between blocks, untimed
 
-    for app in apps.values():
-        for endpoint, path in ENDPOINTS.items():
-            drive(app, path, max(20, counts[endpoint] // 5))  # warm up
+    for variant, app in apps.items():
+        warm_up(variant, app)
     for repeat in range(repeats):
         order = variants[repeat % len(variants) :] + variants[: repeat % len(variants)]
         for variant in order:
             measure(variant, apps[variant])
-    if group == "sentry":
-        import sentry_sdk
-
-        port = sink_url.rsplit(":", 1)[1]
-        sentry_sdk.init(
-            dsn=f"http://public@127.0.0.1:{port}/1",
-            traces_sample_rate=1.0,
-            profiles_sample_rate=1.0,
-            send_default_pii=False,
-        )
-        app = build("sentry", sink_url, os.path.join(directory, "sentry.sqlite3"))
-        times["sentry"] = {e: [] for e in ENDPOINTS}
-        for endpoint, path in ENDPOINTS.items():
-            drive(app, path, max(20, counts[endpoint] // 5))
+    if group in ISOLATED_VARIANTS:
+        if group == "sentry":
+            start_sentry(sink_url)
+        app = build_app(framework, group, sink_url, os.path.join(directory, f"{group}.sqlite3"))
+        times[group] = {e: [] for e in ENDPOINTS}
+        warm_up(group, app)
         for _ in range(repeats):
-            measure("sentry", app)
+            measure(group, app)
     return {
         v: {e: statistics.median(t) for e, t in by_endpoint.items()}
         for v, by_endpoint in times.items()
@@ -351,21 +259,32 @@ def serve(framework: str, variant: str, sink_url: str) -> None:
     """Serve one variant on a free loopback port; print the port, then serve until killed.
 
     ``/flush`` (added after the middleware, used only between timed blocks)
-    waits for the SDK's sender, as the in-process driver does.
+    drains the variant's background sending, as the in-process driver does.
     """
     import socket
 
-    import performance_monitor
-
     _pin(1)
-
     db = os.path.join(tempfile.mkdtemp(prefix="bench-"), f"{variant}.sqlite3")
+    if variant == "sentry":
+        start_sentry(sink_url)
+    app = build_app(framework, variant, sink_url, db)
 
     def flush() -> str:
-        performance_monitor.flush(30)
-        return "flushed"
+        return str(drain(variant))  # spans exported, for the otel variant
 
-    if framework == "flask":
+    add_route(framework, app, "/flush", flush)
+    if framework == "fastapi":
+        import uvicorn
+
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        print(sock.getsockname()[1], flush=True)
+        config = uvicorn.Config(
+            app, log_level="warning", access_log=False, timeout_keep_alive=600, lifespan="off"
+        )
+        uvicorn.Server(config).run(sockets=[sock])
+    else:
         from werkzeug.serving import WSGIRequestHandler, make_server
 
         class KeepAliveHandler(WSGIRequestHandler):
@@ -375,24 +294,9 @@ def serve(framework: str, variant: str, sink_url: str) -> None:
             def log_request(self, *args: Any) -> None:
                 pass
 
-        app = flask_app(variant, sink_url, db)
-        app.add_url_rule("/flush", "flush", flush)
         server = make_server("127.0.0.1", 0, app, threaded=False, request_handler=KeepAliveHandler)
         print(server.server_port, flush=True)
         server.serve_forever()
-    else:
-        import uvicorn
-
-        app = fastapi_app(variant, sink_url, db)
-        app.add_api_route("/flush", flush)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        print(sock.getsockname()[1], flush=True)
-        config = uvicorn.Config(
-            app, log_level="warning", access_log=False, timeout_keep_alive=600, lifespan="off"
-        )
-        uvicorn.Server(config).run(sockets=[sock])
 
 
 def drive_http(port: int, path: str, count: int) -> float:
@@ -415,15 +319,25 @@ def drive_http(port: int, path: str, count: int) -> float:
         conn.close()
 
 
-def _flush(port: int) -> None:
+def _flush(port: int) -> int:
+    """Drain the server's background sending; the spans it exported (otel), else 0."""
     import http.client
 
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:
         conn.request("GET", "/flush")
-        conn.getresponse().read()
+        response = conn.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"/flush: HTTP {response.status}")
+        return int(body)
     finally:
         conn.close()
+
+
+def _subprocess_env() -> dict[str, str]:
+    """Workers and servers import the SDK and the benchmarks of this tree."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "sdk"), str(ROOT)])}
 
 
 def http_worker(framework: str, sink_url: str, quick: bool) -> dict[str, dict[str, float]]:
@@ -434,29 +348,30 @@ def http_worker(framework: str, sink_url: str, quick: bool) -> dict[str, dict[st
     counts = {endpoint: count // 5 for endpoint, count in counts.items()}
     repeats *= 4
     _pin(0)
-    root = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "sdk"), str(root)])}
     servers: dict[str, subprocess.Popen[str]] = {}
     ports: dict[str, int] = {}
     try:
-        for variant in LOCAL_VARIANTS:
+        for variant in VARIANTS:
             command = [sys.executable, __file__, "--serve", framework, variant, sink_url]
             servers[variant] = subprocess.Popen(
-                command, stdout=subprocess.PIPE, text=True, env=env, cwd=root
+                command, stdout=subprocess.PIPE, text=True, env=_subprocess_env(), cwd=ROOT
             )
         for variant, process in servers.items():
             assert process.stdout is not None
-            ports[variant] = int(process.stdout.readline())
-        times: dict[str, dict[str, list[float]]] = {
-            v: {e: [] for e in ENDPOINTS} for v in LOCAL_VARIANTS
-        }
-        for variant in LOCAL_VARIANTS:
+            line = process.stdout.readline()
+            if not line.strip():
+                raise RuntimeError(f"the {framework} {variant} server did not start")
+            ports[variant] = int(line)
+        times: dict[str, dict[str, list[float]]] = {v: {e: [] for e in ENDPOINTS} for v in VARIANTS}
+        for variant in VARIANTS:
             for endpoint, path in ENDPOINTS.items():
                 drive_http(ports[variant], path, 5 * counts[endpoint])  # warm up
-            _flush(ports[variant])
+                spans = _flush(ports[variant])
+                if variant == "otel":
+                    _check_traced(endpoint, 5 * counts[endpoint], spans)
         for repeat in range(repeats):
-            shift = repeat % len(LOCAL_VARIANTS)
-            for variant in LOCAL_VARIANTS[shift:] + LOCAL_VARIANTS[:shift]:
+            shift = repeat % len(VARIANTS)
+            for variant in VARIANTS[shift:] + VARIANTS[:shift]:
                 for endpoint, path in ENDPOINTS.items():
                     times[variant][endpoint].append(
                         drive_http(ports[variant], path, counts[endpoint])
@@ -474,6 +389,9 @@ def http_worker(framework: str, sink_url: str, quick: bool) -> dict[str, dict[st
                 process.wait(10)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+Run = tuple[str, str, dict[str, dict[str, float]]]  # framework, group, seconds per request
 
 
 def main() -> None:
@@ -504,19 +422,20 @@ def main() -> None:
         return
     sink = start_sink()
     sink_url = f"http://127.0.0.1:{sink.server_port}"
-    groups = [] if args.http_only else ["local", "sentry"]
+    groups = [] if args.http_only else ["local", *ISOLATED_VARIANTS]
     groups += ["http"] if args.http or args.http_only else []
-    runs: list[tuple[str, str, dict[str, dict[str, float]]]] = []
-    root = Path(__file__).resolve().parents[1]
+    runs: list[Run] = []
     for round_no in range(args.rounds):
         for framework in FRAMEWORKS:
             for group in groups:
                 command = [sys.executable, __file__, "--worker", framework, group, sink_url]
                 command += ["--quick"] if args.quick else []
-                env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "sdk"), str(root)])}
                 output = subprocess.run(
-                    command, capture_output=True, text=True, env=env, check=True, cwd=root
+                    command, capture_output=True, text=True, env=_subprocess_env(), cwd=ROOT
                 )
+                if output.returncode != 0:
+                    sys.stderr.write(output.stderr)
+                    raise SystemExit(f"the {framework} {group} worker failed")
                 runs.append((framework, group, json.loads(output.stdout.strip().splitlines()[-1])))
         print(f"round {round_no + 1}/{args.rounds} done", file=sys.stderr)
     in_process = [run for run in runs if run[1] != "http"]
@@ -528,57 +447,76 @@ def main() -> None:
         if in_process:
             print()
         print("Over HTTP on loopback (server process per variant, keep-alive client)")
-        report(over_http, LOCAL_VARIANTS, RATIOS[:-1])
+        report(over_http)
 
 
-RATIOS = [
-    ("sdk-0/bare", "sdk-0", "bare"),
-    ("sdk-100/pyi", "sdk-100", "pyinstrument"),
-    ("sdk-100/bare", "sdk-100", "bare"),
-    ("pyi/bare", "pyinstrument", "bare"),
-    ("sentry/bare", "sentry", "bare"),
+# The unsampled SDK beside what a user would otherwise install, then the profiled SDK.
+RATIO_TABLES = [
+    (
+        "Unsampled beside the alternatives (budget, DESIGN §10: sdk-0/bare <= 1.03 on trivial)",
+        [
+            ("sdk-0/bare", "sdk-0", "bare"),
+            ("otel/bare", "otel", "bare"),
+            ("sentry/bare", "sentry", "bare"),
+        ],
+    ),
+    (
+        "Profiled (budget, DESIGN §10: sdk-100/pyi <= 1.2)",
+        [
+            ("sdk-100/pyi", "sdk-100", "pyinstrument"),
+            ("sdk-100/bare", "sdk-100", "bare"),
+            ("pyi/bare", "pyinstrument", "bare"),
+        ],
+    ),
 ]
+RATIOS = [ratio for _, ratios in RATIO_TABLES for ratio in ratios]
 
 
-def report(
-    runs: list[tuple[str, str, dict[str, dict[str, float]]]],
-    variants: list[str] = VARIANTS,
-    ratios_shown: list[tuple[str, str, str]] = RATIOS,
-) -> None:
-    """Ratios are taken within one run (one round) and their median over rounds is shown."""
+def report(runs: list[Run]) -> None:
+    """Ratios are taken within one run (one process); shown as median (lowest–highest) over rounds.
+
+    A variant's absolute time comes from the run it is measured in (bare from
+    the side-by-side run, or from the server's over HTTP).
+    """
     ratios: dict[tuple[str, str, str], list[float]] = {}
     absolute: dict[tuple[str, str, str], list[float]] = {}
     for framework, group, result in runs:
         for endpoint in ENDPOINTS:
-            for name, top, bottom in ratios_shown:
+            for name, top, bottom in RATIOS:
                 if top in result and bottom in result:
                     value = result[top][endpoint] / result[bottom][endpoint]
                     ratios.setdefault((framework, endpoint, name), []).append(value)
             for variant, by_endpoint in result.items():
-                if group != "sentry" or variant == "sentry":
+                if group in ("local", "http") or variant == group:
                     absolute.setdefault((framework, endpoint, variant), []).append(
                         by_endpoint[endpoint]
                     )
-    print("Median time per request (µs)")
-    print(f"{'framework':9} {'endpoint':10} " + " ".join(f"{v:>13}" for v in variants))
+    rounds = max(len(values) for values in ratios.values())
+    print(f"Median time per request (µs), median over {rounds} round(s)")
+    print(f"{'framework':9} {'endpoint':10} " + " ".join(f"{v:>13}" for v in VARIANTS))
     for framework in FRAMEWORKS:
         for endpoint in ENDPOINTS:
+            values = [absolute.get((framework, endpoint, v)) for v in VARIANTS]
             cells = " ".join(
-                f"{statistics.median(absolute[(framework, endpoint, v)]) * 1e6:13.1f}"
-                for v in variants
+                f"{statistics.median(v) * 1e6:13.1f}" if v else f"{'-':>13}" for v in values
             )
             print(f"{framework:9} {endpoint:10} {cells}")
-    print()
-    print("Ratios, same run, median over rounds")
-    print("(budgets, DESIGN §10: sdk-0/bare <= 1.03 on trivial; sdk-100/pyi <= 1.2)")
-    print(f"{'framework':9} {'endpoint':10} " + " ".join(f"{n:>13}" for n, _, _ in ratios_shown))
-    for framework in FRAMEWORKS:
-        for endpoint in ENDPOINTS:
-            cells = " ".join(
-                f"{statistics.median(ratios[(framework, endpoint, n)]):13.3f}"
-                for n, _, _ in ratios_shown
-            )
-            print(f"{framework:9} {endpoint:10} {cells}")
+    for title, shown in RATIO_TABLES:
+        print()
+        print(title)
+        print(f"ratio within one run: median (lowest–highest) over {rounds} round(s)")
+        print(f"{'framework':9} {'endpoint':10} " + " ".join(f"{n:>22}" for n, _, _ in shown))
+        for framework in FRAMEWORKS:
+            for endpoint in ENDPOINTS:
+                cells = []
+                for name, _, _ in shown:
+                    values = ratios.get((framework, endpoint, name))
+                    cells.append(
+                        f"{statistics.median(values):.3f} ({min(values):.3f}–{max(values):.3f})"
+                        if values
+                        else "-"
+                    )
+                print(f"{framework:9} {endpoint:10} " + " ".join(f"{c:>22}" for c in cells))
 
 
 if __name__ == "__main__":
