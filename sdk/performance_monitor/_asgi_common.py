@@ -205,20 +205,16 @@ class _ASGIRequest(MonitoredRequest):
         scope = self.scope
         owner = self.owner
         config = owner.monitor.config
-        headers = {
-            name.decode("latin-1").lower(): value.decode("latin-1")
-            for name, value in scope.get("headers", ())
-        }
-        client = scope.get("client")
+        raw = (list(scope.get("headers", ())), scope.get("query_string", b""), scope.get("client"))
         details: dict[str, Any] = {
-            "query_string": scope.get("query_string", b"").decode("latin-1"),
-            "headers": headers,
-            "remote_ip": client[0] if client else None,
+            # Decoded on the sender thread.
+            "request": functools.partial(scope_details, *raw),
             "response_size": self.size,
             "content_type": self.content_type,
         }
         policy = RedactionPolicy.of(config.sensitive_params, config.redaction_allow)
         if owner.track_request_body:
+            headers = scope_details(*raw)["headers"]
             details["request_body"] = policy.body(
                 bytes(self.request_body), config.max_body_size, headers.get("content-type")
             )
@@ -227,6 +223,19 @@ class _ASGIRequest(MonitoredRequest):
                 bytes(self.response_body), config.max_body_size, self.content_type
             )
         return details
+
+
+def scope_details(
+    headers: list[tuple[bytes, bytes]], query_string: bytes, client: Any
+) -> dict[str, Any]:
+    """query_string, headers and remote_ip of a request, from its scope's raw values."""
+    return {
+        "query_string": query_string.decode("latin-1"),
+        "headers": {
+            name.decode("latin-1").lower(): value.decode("latin-1") for name, value in headers
+        },
+        "remote_ip": client[0] if client else None,
+    }
 
 
 _threadpool_installed = False

@@ -9,6 +9,7 @@ but not profiled.
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -183,8 +184,11 @@ class _WSGIRequest(MonitoredRequest):
         return resolver(self.environ) if resolver is not None else None
 
     def details(self) -> dict[str, Any]:
-        details = request_details(self.environ)
-        details["response_size"] = self.size
+        # The headers are read from a copy of the environ on the sender thread.
+        details: dict[str, Any] = {
+            "request": functools.partial(request_details, dict(self.environ)),
+            "response_size": self.size,
+        }
         for name, value in self.headers:
             if name.lower() == "content-type":
                 details["content_type"] = value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Callable
@@ -184,7 +185,10 @@ class _DjangoRequest(MonitoredRequest):
         return None
 
     def details(self) -> dict[str, Any]:
-        details = request_details(self.request.META)
+        # The headers are read from a copy of META on the sender thread.
+        details: dict[str, Any] = {
+            "request": functools.partial(request_details, dict(self.request.META))
+        }
         response = self.response
         if response is not None:
             details["content_type"] = response.get("Content-Type")
