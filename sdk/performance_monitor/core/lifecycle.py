@@ -73,18 +73,22 @@ class MonitoredRequest:
             self.start = perf_counter()
             return
         state = None
-        with capture_internal_exceptions():
+        try:  # the guard's work, without its three calls (as on the unsampled path)
             # ``frame``: the integration's call, where pyinstrument attributes awaits.
             state = monitor.begin(
                 method, path, sampled=True, caller_frame=frame, async_mode=async_mode
             )
+        except Exception as error:
+            internal_error(error)
         self.state = state
         if state is not None:
             self.start = state.start
             # Only sampled requests need to be found by the SQL/cache hooks and decorators.
             self.token = set_current(state)
-            with capture_internal_exceptions():
+            try:
                 adopt_traceparent(state, self.traceparent())
+            except Exception as error:
+                internal_error(error)
         else:
             self.start = perf_counter()
 

@@ -17,7 +17,7 @@ from types import FrameType
 from typing import Any, Literal
 
 from ..utils.config import Config
-from ..utils.logger import capture_internal_exceptions, logger
+from ..utils.logger import capture_internal_exceptions, internal_error, logger
 from .aggregates import EndpointAggregates
 from .exceptions import exception_info, exception_type
 from .lifecycle import UNMATCHED_ROUTE
@@ -147,8 +147,10 @@ class Monitor:
                 return None
         state = RequestState(method, path, sampled)
         if sampled:
-            with capture_internal_exceptions():
+            try:
                 self._start_sampled(state, caller_frame, async_mode or self.async_mode)
+            except Exception as error:
+                internal_error(error)
         return state
 
     def _start_sampled(
@@ -182,10 +184,12 @@ class Monitor:
         the session then ends too.
         """
         if state.sampled and state.profiler is not None and state.profiler.running:
-            with capture_internal_exceptions():
+            try:
                 state.extra["session"] = state.profiler.stop(at)
                 state.extra["cpu_time"] = time.thread_time() - state.start_cpu
                 state.extra["thread_waits"] = waits_since(state.start_waits)
+            except Exception as error:
+                internal_error(error)
 
     def stop_timing(self, state: RequestState, end: float | None = None) -> float:
         """Stop the clock (at ``end``, else now) and the profiler; returns the duration."""
@@ -217,11 +221,13 @@ class Monitor:
             if state.memory_start is not None:
                 with capture_internal_exceptions():
                     memory = finish_memory(state)
-            with capture_internal_exceptions():
+            try:
                 error = None
                 if exception is not None:
                     error = exception_info(exception, self.config.sensitive_params)
                 self._queue_record(state, route, status, duration, details or {}, memory, error)
+            except Exception as problem:
+                internal_error(problem)
 
     def count(
         self,
