@@ -528,8 +528,72 @@ def report(results: dict[str, dict[str, float]], compare: dict[str, Any] | None 
         for _, top, bottom in RATIOS:
             a = results.get(f"{framework}/{endpoint}/{top}")
             b = results.get(f"{framework}/{endpoint}/{bottom}")
-            cells.append(f"{a['total'] / b['total']:13.3f}" if a and b else f"{'-':>13}")
+            cells.append(
+                f"{a['total'] / b['total']:13.3f}" if a and b and b["total"] > 0 else f"{'-':>13}"
+            )
         print(f"{framework:9} {endpoint:10} " + " ".join(cells))
+
+
+def encoding_benchmark(sdk: Path, rounds: int = 15) -> None:
+    """Wall-clock µs per record of encoding + gzip: the old stdlib call, the stdlib fallback, orjson.
+
+    Records are those of the Flask realistic endpoint at 100 % sampling,
+    encoded in batches of 50 as the sender posts them; the three ways run
+    interleaved, medians over ``rounds``.
+    """
+    import gzip
+    import statistics
+    import time
+
+    sys.path[:0] = [str(sdk), str(ROOT)]
+    from performance_monitor.core import encoding, sender
+    from performance_monitor.core.transport import gzip_bytes
+
+    _pin_clocks(150.0)
+    batches: list[Any] = []
+    original = sender.Sender._post
+
+    def keep(self: Any, path: str, payload: Any, size: int, deadline: Any) -> bool:
+        if path.endswith("/collect"):
+            batches.append(payload)
+        return True
+
+    sender.Sender._post = keep  # type: ignore[method-assign]
+    import performance_monitor
+
+    app = flask_app("sdk-100", os.path.join(tempfile.mkdtemp(prefix="bench-"), "items.sqlite3"))
+    drive_wsgi(app, "/items", 200)
+    performance_monitor.flush(60)
+    sender.Sender._post = original  # type: ignore[method-assign]
+    records = sum(len(batch["records"]) for batch in batches)
+
+    def old(payload: Any) -> bytes:
+        return gzip.compress(json.dumps(payload, default=str).encode("utf-8"), compresslevel=1)
+
+    def new(payload: Any) -> bytes:
+        return gzip_bytes(encoding.dumps(payload))
+
+    def stdlib(payload: Any) -> bytes:
+        encoding.use_orjson = False
+        try:
+            return new(payload)
+        finally:
+            encoding.use_orjson = encoding.orjson is not None
+
+    ways = {"json.dumps + gzip.compress (before)": old, "stdlib fallback + zlib": stdlib}
+    if encoding.orjson is not None:
+        ways["orjson + zlib"] = new
+    times: dict[str, list[float]] = {name: [] for name in ways}
+    for _ in range(rounds):
+        for name, way in ways.items():
+            start = time.perf_counter()
+            for batch in batches:
+                way(batch)
+            times[name].append((time.perf_counter() - start) / records)
+    size = sum(len(old(batch)) for batch in batches) / records
+    print(f"{records} records of the Flask realistic endpoint, {size:.0f} gzipped bytes each")
+    for name, values in times.items():
+        print(f"{name:38} {statistics.median(values) * 1e6:7.1f} µs per record")
 
 
 def main() -> None:
@@ -549,6 +613,10 @@ def main() -> None:
     parser.add_argument("--out", help="write the results as JSON")
     parser.add_argument("--compare", help="JSON of an earlier run: show the change")
     parser.add_argument("--repeat", action="store_true", help="run every point twice (spread)")
+    parser.add_argument("--quick", action="store_true", help="N1, N2 halved (counts stay exact)")
+    parser.add_argument(
+        "--encoding", action="store_true", help="wall-clock encoding + gzip per record, then stop"
+    )
     parser.add_argument(
         "--measure",
         nargs=4,
@@ -560,6 +628,11 @@ def main() -> None:
         framework, endpoint, variant, count = args.measure
         measure(framework, endpoint, variant, int(count), args.event_ns)
         return
+    if args.encoding:
+        encoding_benchmark(Path(args.sdk))
+        return
+    if args.quick:
+        COUNTS.update({endpoint: (n1 // 2, n2 // 2) for endpoint, (n1, n2) in COUNTS.items()})
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is not installed (apt-get install -y valgrind)")
     toggles = toggles_library()
@@ -576,9 +649,11 @@ def main() -> None:
 
     def run(job: tuple[str, str, str, int, int]) -> dict[str, int]:
         framework, endpoint, variant, count, _ = job
-        return run_point(
+        counts = run_point(
             framework, endpoint, variant, count, args.event_ns, toggles, workdir, Path(args.sdk)
         )
+        print(f"{framework}/{endpoint}/{variant} N={count}: {counts}", file=sys.stderr, flush=True)
+        return counts
 
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         counted = dict(zip(jobs, pool.map(run, jobs), strict=True))
