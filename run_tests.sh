@@ -15,7 +15,7 @@ unset PYTHONDONTWRITEBYTECODE
 install_deps() {
     [ -x "$PY" ] || python3 -m venv "$VENV"
     "$PY" -m pip install --quiet --upgrade pip
-    "$PY" -m pip install --quiet -e ./sdk -e '.[dev]'
+    "$PY" -m pip install --quiet -e './sdk[fast]' -e '.[dev]'
     touch "$VENV/.installed"
     if [ -d tests/e2e ] && ! command -v chromium >/dev/null 2>&1; then
         if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

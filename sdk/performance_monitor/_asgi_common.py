@@ -24,7 +24,7 @@ from .core.profiler import add_thread_time, profiled_in_thread, timed_in_thread
 from .core.record import BODY_CAPTURE_LIMIT
 from .core.redaction import RedactionPolicy
 from .core.request import current_request
-from .utils.logger import capture_internal_exceptions
+from .utils.logger import capture_internal_exceptions, internal_error
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -67,17 +67,23 @@ class MonitoredASGIApp:
                 receive = _flushing_at_shutdown(receive, self.monitor)
             await self.app(scope, receive, send)
             return
-        sampled = None
-        with capture_internal_exceptions():
+        try:
             sampled = self.monitor.decide(scope["path"])
+        except Exception as error:
+            internal_error(error)
+            sampled = None
         if sampled is None:
             await self.app(scope, receive, send)
             return
-        call = _ASGIRequest(self, scope, send, sampled, sys._getframe())
-        if call.state is not None and self.track_request_body:
-            receive = call.wrap_receive(receive)
+        call = _ASGIRequest(self, scope, send, sampled, sys._getframe() if sampled else None)
+        if call.state is None:
+            send = call.send_counted
+        else:
+            send = call.send_sampled
+            if self.track_request_body:
+                receive = call.wrap_receive(receive)
         try:
-            await self.app(scope, receive, call.send_sampled if call.state else call.send_counted)
+            await self.app(scope, receive, send)
         except BaseException as error:
             call.finish(error)
             raise
@@ -120,16 +126,25 @@ class _ASGIRequest(MonitoredRequest):
         self.send = send
         self.content_type: str | None = None
         self.size = 0
-        self.request_body = bytearray()
-        self.response_body = bytearray()
-        super().__init__(owner.monitor, scope["method"], scope["path"], sampled, frame)
+        if sampled:  # nothing allocated for an unsampled request
+            self.request_body = bytearray()
+            self.response_body = bytearray()
+        MonitoredRequest.__init__(
+            self, owner.monitor, scope["method"], scope["path"], sampled, frame
+        )
 
     async def send_counted(self, message: Message) -> None:
         kind = message["type"]
         if kind == "http.response.start":
             self.status = message.get("status", 0)
         elif kind == "http.response.body" and not message.get("more_body", False):
-            await self._send_final(message)
+            # _send_final, inlined: one coroutine less per request.
+            self.complete = True
+            self.hand_over()
+            try:
+                await self.send(message)
+            finally:
+                self.finish()
             return
         await self.send(message)
 
@@ -190,20 +205,16 @@ class _ASGIRequest(MonitoredRequest):
         scope = self.scope
         owner = self.owner
         config = owner.monitor.config
-        headers = {
-            name.decode("latin-1").lower(): value.decode("latin-1")
-            for name, value in scope.get("headers", ())
-        }
-        client = scope.get("client")
+        raw = (list(scope.get("headers", ())), scope.get("query_string", b""), scope.get("client"))
         details: dict[str, Any] = {
-            "query_string": scope.get("query_string", b"").decode("latin-1"),
-            "headers": headers,
-            "remote_ip": client[0] if client else None,
+            # Decoded on the sender thread.
+            "request": functools.partial(scope_details, *raw),
             "response_size": self.size,
             "content_type": self.content_type,
         }
         policy = RedactionPolicy.of(config.sensitive_params, config.redaction_allow)
         if owner.track_request_body:
+            headers = scope_details(*raw)["headers"]
             details["request_body"] = policy.body(
                 bytes(self.request_body), config.max_body_size, headers.get("content-type")
             )
@@ -212,6 +223,19 @@ class _ASGIRequest(MonitoredRequest):
                 bytes(self.response_body), config.max_body_size, self.content_type
             )
         return details
+
+
+def scope_details(
+    headers: list[tuple[bytes, bytes]], query_string: bytes, client: Any
+) -> dict[str, Any]:
+    """query_string, headers and remote_ip of a request, from its scope's raw values."""
+    return {
+        "query_string": query_string.decode("latin-1"),
+        "headers": {
+            name.decode("latin-1").lower(): value.decode("latin-1") for name, value in headers
+        },
+        "remote_ip": client[0] if client else None,
+    }
 
 
 _threadpool_installed = False

@@ -9,6 +9,7 @@ but not profiled.
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -17,7 +18,7 @@ from .core.lifecycle import MonitoredRequest
 from .core.monitor import Monitor
 from .core.record import BODY_CAPTURE_LIMIT
 from .core.redaction import RedactionPolicy
-from .utils.logger import capture_internal_exceptions
+from .utils.logger import capture_internal_exceptions, internal_error
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 RouteResolver = Callable[[dict[str, Any]], "str | None"]
@@ -63,13 +64,17 @@ class MonitoredWSGIApp:
         self.route_resolver = route_resolver
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        sampled = None
-        with capture_internal_exceptions():
+        try:
             sampled = self.monitor.decide(environ.get("PATH_INFO") or "/")
+        except Exception as error:
+            internal_error(error)
+            sampled = None
         if sampled is None:
             return self.app(environ, start_response)
-        call = _WSGIRequest(self, environ, start_response, sampled, sys._getframe())
-        if call.state is not None and self.monitor.config.track_request_body:
+        call = _WSGIRequest(
+            self, environ, start_response, sampled, sys._getframe() if sampled else None
+        )
+        if sampled and call.state is not None and self.monitor.config.track_request_body:
             with capture_internal_exceptions():
                 call.body = BodyTee(environ.get("wsgi.input"), BODY_CAPTURE_LIMIT)
                 environ["wsgi.input"] = call.body
@@ -78,7 +83,7 @@ class MonitoredWSGIApp:
         except BaseException as error:
             call.finish(error)
             raise
-        if call.state is not None and call.state.profiler is not None:
+        if sampled and call.state is not None and call.state.profiler is not None:
             # Profile only the app call: a body the server never iterates (a
             # test client, say) must not leave a profiler running on this thread.
             self.monitor.stop_profiling(call.state)
@@ -115,11 +120,12 @@ class _WSGIRequest(MonitoredRequest):
         self.owner = owner
         self.environ = environ
         self.start_response = start_response
-        self.headers: list[Any] = []
+        self.headers: list[Any] | tuple[()] = ()
         self.size = 0
         self.result: Iterable[bytes] = ()
         self.body: BodyTee | None = None
-        super().__init__(
+        MonitoredRequest.__init__(
+            self,
             owner.monitor,
             environ.get("REQUEST_METHOD", "GET"),
             environ.get("PATH_INFO") or "/",
@@ -128,9 +134,10 @@ class _WSGIRequest(MonitoredRequest):
         )
 
     def monitored_start_response(self, status: str, headers: list[Any], *args: Any) -> Any:
-        timing = self.server_timing()
-        if timing is not None:
-            headers = [*headers, ("Server-Timing", timing)]
+        if self.state is not None:
+            timing = self.server_timing()
+            if timing is not None:
+                headers = [*headers, ("Server-Timing", timing)]
         self.status = int(status[:3]) if status[:3].isdigit() else 0
         self.headers = headers
         if self.owner.route_resolver is None:
@@ -163,9 +170,11 @@ class _WSGIRequest(MonitoredRequest):
             self.finish()
 
     def finish(self, error: BaseException | None = None) -> None:
+        if self.finished:  # closed after the body was exhausted: already counted
+            return
         if self.exception is None:
             self.exception = self.environ.get(EXCEPTION_KEY)
-        super().finish(error)
+        MonitoredRequest.finish(self, error)
 
     def traceparent(self) -> str | None:
         return self.environ.get("HTTP_TRACEPARENT")
@@ -175,8 +184,11 @@ class _WSGIRequest(MonitoredRequest):
         return resolver(self.environ) if resolver is not None else None
 
     def details(self) -> dict[str, Any]:
-        details = request_details(self.environ)
-        details["response_size"] = self.size
+        # The headers are read from a copy of the environ on the sender thread.
+        details: dict[str, Any] = {
+            "request": functools.partial(request_details, dict(self.environ)),
+            "response_size": self.size,
+        }
         for name, value in self.headers:
             if name.lower() == "content-type":
                 details["content_type"] = value

@@ -1,66 +1,84 @@
 """SQL metrics for SQLAlchemy (Flask/FastAPI apps): ``instrument_engine(engine)``.
 
-Listens to the engine's cursor events; for a sampled request it adds each
-statement's count and time (and the slow ones) to the request's record, the
-time of fetching its rows included (the execution context's DB-API cursor
-is wrapped, see ``core/rows.py``). Outside a sampled request the listeners
-return at once.
+For a sampled request each statement's count and time (and the slow ones)
+go into the request's record, the time of fetching its rows included (the
+execution context's DB-API cursor is wrapped, see ``core/rows.py``).
+
+The engine's dialect executes every statement through ``do_execute``,
+``do_executemany`` or ``do_execute_no_params``; ``instrument_engine`` wraps
+those three methods of that dialect instance. Outside a sampled request a
+wrapper is one context-variable read and the original call. Engine events
+(``before/after_cursor_execute``) would do the same work but turn on
+SQLAlchemy's event machinery for every connection, transaction and
+execution of the engine — sampled or not (measured with
+``benchmarks/sdk_instructions.py``; see benchmarks/README.md).
+
+A statement that a ``do_execute`` *event* listener executes itself (one
+that returns True, so the dialect's method is never called) is not counted.
 """
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
+from time import perf_counter
 from typing import Any
 
-from .core.request import current_request
+from .core.request import RequestState, current_sampled
 from .core.rows import timed_rows
 from .utils.logger import capture_internal_exceptions
 
-_START_KEY = "performance_monitor_query_start"
+_INSTRUMENTED = "_performance_monitor_instrumented"
 
 
-def _before(
-    conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
-) -> None:
-    if current_request() is not None:
-        conn.info.setdefault(_START_KEY, []).append(time.perf_counter())
-
-
-def _after(
-    conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
-) -> None:
-    state = current_request()
-    if state is None:
-        return
-    starts = conn.info.get(_START_KEY)
-    if not starts:
-        return
+def _count(state: RequestState, statement: str, duration: float, context: Any, rows: bool) -> None:
     with capture_internal_exceptions():
-        execution = state.add_query(statement, time.perf_counter() - starts.pop())
-        if context is not None and not executemany:
-            # The result reads its rows from the context's cursor, after this event.
+        execution = state.add_query(statement, duration)
+        if rows and context is not None and not context.executemany:
+            # The result reads its rows from the context's cursor, after this returns.
             context.cursor = timed_rows(context.cursor, state, execution)
 
 
-def _error(exception_context: Any) -> None:
-    starts = (
-        exception_context.connection.info.get(_START_KEY) if exception_context.connection else None
-    )
-    if starts:
-        starts.pop()
+def _with_parameters(method: Callable[..., None], rows: bool) -> Callable[..., None]:
+    """``do_execute``/``do_executemany``, counting the statement in a sampled request."""
+
+    def execute(cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
+        state = current_sampled()
+        if state is None:
+            return method(cursor, statement, parameters, context)
+        start = perf_counter()
+        method(cursor, statement, parameters, context)
+        _count(state, statement, perf_counter() - start, context, rows)
+        return None
+
+    execute.__wrapped__ = method  # type: ignore[attr-defined]
+    return execute
+
+
+def _without_parameters(method: Callable[..., None]) -> Callable[..., None]:
+    """``do_execute_no_params``, counting the statement in a sampled request."""
+
+    def execute(cursor: Any, statement: str, context: Any = None) -> None:
+        state = current_sampled()
+        if state is None:
+            return method(cursor, statement, context)
+        start = perf_counter()
+        method(cursor, statement, context)
+        _count(state, statement, perf_counter() - start, context, True)
+        return None
+
+    execute.__wrapped__ = method  # type: ignore[attr-defined]
+    return execute
 
 
 def instrument_engine(engine: Any) -> Any:
     """Add query metrics to sampled requests for ``engine`` (sync or ``AsyncEngine``); returns it."""
-    from sqlalchemy import event
-
-    target = getattr(engine, "sync_engine", engine)
-    if getattr(target, "_performance_monitor_instrumented", False):
+    dialect = getattr(engine, "sync_engine", engine).dialect
+    if dialect.__dict__.get(_INSTRUMENTED):
         return engine
-    event.listen(target, "before_cursor_execute", _before)
-    event.listen(target, "after_cursor_execute", _after)
-    event.listen(target, "handle_error", _error)
-    target._performance_monitor_instrumented = True
+    dialect.do_execute = _with_parameters(dialect.do_execute, rows=True)
+    dialect.do_executemany = _with_parameters(dialect.do_executemany, rows=False)
+    dialect.do_execute_no_params = _without_parameters(dialect.do_execute_no_params)
+    setattr(dialect, _INSTRUMENTED, True)
     return engine
 
 

@@ -17,7 +17,7 @@ from time import perf_counter
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..utils.logger import capture_internal_exceptions
+from ..utils.logger import capture_internal_exceptions, internal_error
 from .exceptions import exception_type
 from .request import RequestState, reset_current, set_current
 from .trace_context import adopt_traceparent, server_timing_of
@@ -67,20 +67,28 @@ class MonitoredRequest:
         self.handed: weakref.ref[MonitoredRequest] | None = None
         self.finished = False
         self.token = None
+        self.state: RequestState | None = None
+        if not sampled:
+            # The hot path: an unsampled request is a start time and, at its end, a count.
+            self.start = perf_counter()
+            return
         state = None
-        if sampled:
-            with capture_internal_exceptions():
-                # ``frame``: the integration's call, where pyinstrument attributes awaits.
-                state = monitor.begin(
-                    method, path, sampled=True, caller_frame=frame, async_mode=async_mode
-                )
-        self.state: RequestState | None = state
+        try:  # the guard's work, without its three calls (as on the unsampled path)
+            # ``frame``: the integration's call, where pyinstrument attributes awaits.
+            state = monitor.begin(
+                method, path, sampled=True, caller_frame=frame, async_mode=async_mode
+            )
+        except Exception as error:
+            internal_error(error)
+        self.state = state
         if state is not None:
             self.start = state.start
             # Only sampled requests need to be found by the SQL/cache hooks and decorators.
             self.token = set_current(state)
-            with capture_internal_exceptions():
+            try:
                 adopt_traceparent(state, self.traceparent())
+            except Exception as error:
+                internal_error(error)
         else:
             self.start = perf_counter()
 
@@ -121,8 +129,10 @@ class MonitoredRequest:
             return
         self.finished = True
         end = perf_counter()
-        with capture_internal_exceptions():
+        try:
             self._finish(end, error)
+        except Exception as problem:
+            internal_error(problem)
         if self.handed is not None:
             self.monitor.forget_finishing(self.handed)
         if self.token is not None:

@@ -17,7 +17,7 @@ from types import FrameType
 from typing import Any, Literal
 
 from ..utils.config import Config
-from ..utils.logger import capture_internal_exceptions, logger
+from ..utils.logger import capture_internal_exceptions, internal_error, logger
 from .aggregates import EndpointAggregates
 from .exceptions import exception_info, exception_type
 from .lifecycle import UNMATCHED_ROUTE
@@ -147,8 +147,10 @@ class Monitor:
                 return None
         state = RequestState(method, path, sampled)
         if sampled:
-            with capture_internal_exceptions():
+            try:
                 self._start_sampled(state, caller_frame, async_mode or self.async_mode)
+            except Exception as error:
+                internal_error(error)
         return state
 
     def _start_sampled(
@@ -182,10 +184,12 @@ class Monitor:
         the session then ends too.
         """
         if state.sampled and state.profiler is not None and state.profiler.running:
-            with capture_internal_exceptions():
+            try:
                 state.extra["session"] = state.profiler.stop(at)
                 state.extra["cpu_time"] = time.thread_time() - state.start_cpu
                 state.extra["thread_waits"] = waits_since(state.start_waits)
+            except Exception as error:
+                internal_error(error)
 
     def stop_timing(self, state: RequestState, end: float | None = None) -> float:
         """Stop the clock (at ``end``, else now) and the profiler; returns the duration."""
@@ -217,11 +221,13 @@ class Monitor:
             if state.memory_start is not None:
                 with capture_internal_exceptions():
                     memory = finish_memory(state)
-            with capture_internal_exceptions():
+            try:
                 error = None
                 if exception is not None:
                     error = exception_info(exception, self.config.sensitive_params)
                 self._queue_record(state, route, status, duration, details or {}, memory, error)
+            except Exception as problem:
+                internal_error(problem)
 
     def count(
         self,
@@ -259,6 +265,25 @@ class Monitor:
         error: dict[str, Any] | None,
     ) -> None:
         assert self.sender is not None
+        extra = state.extra
+        # What only the request thread can read now: its clocks. The rest is read by
+        # the sender thread (the state is no longer written once the request finished).
+        waits = extra["thread_waits"] if "thread_waits" in extra else waits_since(state.start_waits)
+        cpu_time = (
+            extra["cpu_time"] if "cpu_time" in extra else time.thread_time() - state.start_cpu
+        )
+        self.sender.submit(
+            _PendingRecord(
+                self, state, route, status, duration, details, memory, error, waits, cpu_time
+            )
+        )
+
+    def captured(self, pending: _PendingRecord) -> CapturedRequest:
+        """The record's content from a finished request (on the sender thread)."""
+        state, duration, details = pending.state, pending.duration, pending.details
+        request = details.pop("request", None)
+        if request is not None:
+            details.update(request())  # the request's headers, query string, client address
         config = self.config
         extra = state.extra
         metrics: dict[str, Any] = {
@@ -275,36 +300,36 @@ class Monitor:
         }
         if state.template_time:
             metrics["template_time"] = state.template_time
-        waits = extra["thread_waits"] if "thread_waits" in extra else waits_since(state.start_waits)
+        waits = pending.waits
         if waits is not None:
             # Linux adds a wait to the counter when the thread next runs: a wait
             # begun before the request can land inside it. Never more than its time.
             # Worker threads the request handed sync code to count as its own.
             metrics["run_queue_time"] = min(waits[0] + state.thread_run_queue, duration)
             metrics["context_switches"] = waits[1] + state.thread_switches
-        if memory is not None:
-            metrics["memory_usage"] = memory
+        if pending.memory is not None:
+            metrics["memory_usage"] = pending.memory
         tags = {**config.tags, **state.tags}
         if duration > config.ai_analysis_threshold and config.enable_ai_analysis:
             tags["ai_analysis"] = "requested"
         profiler = state.profiler
-        captured = CapturedRequest(
+        return CapturedRequest(
             trace_id=trace_id_of(state),
             span_id=span_id_of(state),
             parent_span_id=extra.get("parent_span_id"),
             timestamp=state.start_wall,
             method=state.method,
             path=state.path,
-            route=route,
+            route=pending.route,
             query_string=details.get("query_string", ""),
             headers=details.get("headers", {}),
             remote_ip=details.get("remote_ip"),
-            status_code=status,
+            status_code=pending.status,
             response_size=details.get("response_size"),
             content_type=details.get("content_type"),
             total_duration=duration,
             # The event loop's (or request thread's) CPU plus the thread-pool work.
-            cpu_time=extra.get("cpu_time", time.thread_time() - state.start_cpu) + state.thread_cpu,
+            cpu_time=pending.cpu_time + state.thread_cpu,
             performance_extra=metrics,
             version_info=self.version_info,
             environment=self.environment,
@@ -319,10 +344,9 @@ class Monitor:
             request_body=details.get("request_body"),
             response_body=details.get("response_body"),
             profile_truncated=profiler.truncated if profiler is not None else False,
-            error=error,
+            error=pending.error,
             sql_statements=statements_summary(state.statements) if state.statements else None,
         )
-        self.sender.submit(captured)
 
     # -- adaptive capture --------------------------------------------------------------
 
@@ -384,3 +408,51 @@ def _forked() -> None:
 
 
 os.register_at_fork(after_in_child=_forked)
+
+
+class _PendingRecord:
+    """A sampled request as the sender queues it: its state and what was read at its end.
+
+    :meth:`build` runs on the sender thread: the record's content is put
+    together there (:meth:`Monitor.captured`), then built as before.
+    """
+
+    __slots__ = (
+        "monitor",
+        "state",
+        "route",
+        "status",
+        "duration",
+        "details",
+        "memory",
+        "error",
+        "waits",
+        "cpu_time",
+    )
+
+    def __init__(
+        self,
+        monitor: Monitor,
+        state: RequestState,
+        route: str,
+        status: int,
+        duration: float,
+        details: dict[str, Any],
+        memory: dict[str, Any] | None,
+        error: dict[str, Any] | None,
+        waits: tuple[float, int] | None,
+        cpu_time: float,
+    ) -> None:
+        self.monitor = monitor
+        self.state = state
+        self.route = route
+        self.status = status
+        self.duration = duration
+        self.details = details
+        self.memory = memory
+        self.error = error
+        self.waits = waits
+        self.cpu_time = cpu_time
+
+    def build(self) -> dict[str, Any]:
+        return self.monitor.captured(self).build()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import datetime
-import json
 import os
 import platform
 import socket
@@ -23,6 +22,7 @@ from typing import Any
 from pyinstrument.session import Session
 
 from .application import SDK_DIR, application_root
+from .encoding import dumps
 from .redaction import REDACTED as REDACTED  # re-exported: the marker tests and users import
 from .redaction import RedactionPolicy
 from .tree import (
@@ -114,7 +114,7 @@ def installed_version(*distributions: str) -> str | None:
 
 
 def compress_session(session: Session) -> str:
-    raw = json.dumps(trim_to_request(session).to_json()).encode("utf-8")
+    raw = dumps(trim_to_request(session).to_json())
     # Level 1: nearly the ratio of level 6 on this JSON at a fraction of the CPU.
     return base64.b64encode(zlib.compress(raw, 1)).decode("ascii")
 

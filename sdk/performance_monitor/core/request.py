@@ -160,6 +160,11 @@ def current_request() -> RequestState | None:
     return state if state is not None and state.sampled else None
 
 
+#: The sampled request of this context, or None: the bound ``ContextVar.get``, one C call
+#: (only sampled requests are published), for hooks that run on every statement.
+current_sampled = _current.get
+
+
 def current_state() -> RequestState | None:
     """The sampled request being handled in this context (unsampled ones are not published)."""
     return _current.get()

@@ -1,16 +1,17 @@
-"""HTTP to the collector with the standard library only: gzip JSON, timeouts, retry policy."""
+"""HTTP to the collector with the standard library: gzip JSON (orjson when installed), timeouts, retry policy."""
 
 from __future__ import annotations
 
-import gzip
 import json
 import random
 import urllib.error
 import urllib.request
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
 from .. import __version__
+from .encoding import dumps
 
 COLLECT_PATH = "/api/v1/performance/collect"
 METRICS_PATH = "/api/v1/performance/metrics"
@@ -48,8 +49,7 @@ class Transport:
         }
 
     def post_json(self, path: str, payload: Any) -> Response:
-        # Level 1: most of the size gain for a fraction of the CPU (the GIL is shared with the app).
-        body = gzip.compress(json.dumps(payload, default=str).encode("utf-8"), compresslevel=1)
+        body = gzip_bytes(dumps(payload))
         headers = {
             **self._headers(),
             "Content-Type": "application/json",
@@ -78,6 +78,16 @@ class Transport:
             return Response(error.code, body)
         except (TimeoutError, urllib.error.URLError, OSError, ValueError):
             return Response(0)
+
+
+def gzip_bytes(data: bytes) -> bytes:
+    """``data`` gzipped at level 1, in C (``gzip.compress`` builds its header in Python).
+
+    Level 1: most of the size gain for a fraction of the CPU (the GIL is shared
+    with the app); wbits 31 is the gzip container.
+    """
+    compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
+    return compressor.compress(data) + compressor.flush()
 
 
 def _parse(raw: bytes) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from .._wsgi_common import EXCEPTION_KEY, request_details
 from ..core.lifecycle import MonitoredRequest
 from ..core.monitor import Monitor
 from ..utils.config import Config
-from ..utils.logger import capture_internal_exceptions
+from ..utils.logger import capture_internal_exceptions, internal_error
 from .instrumentation import (
     install_cache_tracking,
     install_template_tracking,
@@ -74,12 +75,14 @@ class PerformanceMiddleware:
     def __call__(self, request: Any) -> Any:
         if self.asynchronous:
             return self._acall(request)
-        sampled = None
-        with capture_internal_exceptions():
+        try:
             sampled = self.monitor.decide(request.path_info or "/")
+        except Exception as error:
+            internal_error(error)
+            sampled = None
         if sampled is None:
             return self.get_response(request)
-        call = _DjangoRequest(self.monitor, request, sampled, sys._getframe())
+        call = _DjangoRequest(self.monitor, request, sampled, sys._getframe() if sampled else None)
         try:
             if call.state is not None:
                 # Always wrapped when sampled: ``@monitor_view(track_sql=...)`` decides later.
@@ -93,12 +96,15 @@ class PerformanceMiddleware:
         return call.respond(response)
 
     async def _acall(self, request: Any) -> Any:
-        sampled = None
-        with capture_internal_exceptions():
+        try:
             sampled = self.monitor.decide(request.path_info or "/")
+        except Exception as error:
+            internal_error(error)
+            sampled = None
         if sampled is None:
             return await self.get_response(request)
-        call = _DjangoRequest(self.monitor, request, sampled, sys._getframe(), "enabled")
+        frame = sys._getframe() if sampled else None
+        call = _DjangoRequest(self.monitor, request, sampled, frame, "enabled")
         queries = ExitStack() if call.state is not None else None
         try:
             if queries is None:
@@ -136,15 +142,16 @@ class _DjangoRequest(MonitoredRequest):
         self.response: Any = None
         self.async_mode = async_mode
         method, path = request.method or "GET", request.path_info or "/"
-        super().__init__(monitor, method, path, sampled, frame, async_mode)
+        MonitoredRequest.__init__(self, monitor, method, path, sampled, frame, async_mode)
 
     def respond(self, response: Any) -> Any:
         """Note the response; finish now, or when Django closes a streaming one."""
         self.response = response
         self.status = response.status_code
-        timing = self.server_timing()
-        if timing is not None:
-            response["Server-Timing"] = timing
+        if self.state is not None:
+            timing = self.server_timing()
+            if timing is not None:
+                response["Server-Timing"] = timing
         if getattr(response, "streaming", False):
             # The body is iterated after we return: finish when Django closes the response.
             closers = getattr(response, "_resource_closers", None)
@@ -160,9 +167,11 @@ class _DjangoRequest(MonitoredRequest):
         return response
 
     def finish(self, error: BaseException | None = None) -> None:
+        if self.finished:
+            return
         if self.exception is None:
             self.exception = self.request.META.get(EXCEPTION_KEY)
-        super().finish(error)
+        MonitoredRequest.finish(self, error)
 
     def traceparent(self) -> str | None:
         header: str | None = self.request.META.get("HTTP_TRACEPARENT")
@@ -176,7 +185,10 @@ class _DjangoRequest(MonitoredRequest):
         return None
 
     def details(self) -> dict[str, Any]:
-        details = request_details(self.request.META)
+        # The headers are read from a copy of META on the sender thread.
+        details: dict[str, Any] = {
+            "request": functools.partial(request_details, dict(self.request.META))
+        }
         response = self.response
         if response is not None:
             details["content_type"] = response.get("Content-Type")

@@ -66,6 +66,21 @@ class _InternalExceptions:
 _INTERNAL_EXCEPTIONS = _InternalExceptions()
 
 
+def internal_error(error: Exception) -> None:
+    """What the guard does with ``error``, for ``except Exception`` on the request path.
+
+    ``try: ... except Exception as error: internal_error(error)`` costs
+    nothing until something fails, where ``with capture_internal_exceptions()``
+    makes three calls each time; the hot path of an unsampled request uses it.
+    Re-raises in test mode, as the guard does.
+    """
+    global _internal_error_count
+    _internal_error_count += 1
+    if raise_internal_errors:
+        raise error
+    logger.error("performance_monitor: internal error (ignored)", exc_info=error)
+
+
 def capture_internal_exceptions() -> _InternalExceptions:
     """The guard around every piece of SDK work (see :class:`_InternalExceptions`)."""
     return _INTERNAL_EXCEPTIONS
