@@ -32,7 +32,7 @@ import tracemalloc
 from functools import lru_cache
 from typing import Any
 
-from .callsite import is_application_file
+from .application import is_application_path
 
 TRACE_FRAMES = 1
 MAX_SITES = 20
@@ -74,7 +74,7 @@ def group(raw: list[Any]) -> Sites:
     return {
         line: [sum(sizes), len(sizes)]
         for line, sizes in lines.items()
-        if is_application_file(line[0])
+        if is_application_path(line[0])
     }
 
 

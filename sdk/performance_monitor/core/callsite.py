@@ -1,44 +1,17 @@
-"""Which frames are the application's, and the application frame that called us.
+"""The application frame that called us: a SQL statement's call site.
 
-Used for exception tracebacks, SQL call sites and allocation sites. A file is
-the application's unless it lies under the interpreter's or a virtualenv's
-prefixes (the standard library, site-packages), inside this SDK, or is not
-a real file (``<frozen ...>``, ``<string>``, a zip archive's member).
+Which frames are the application's is :func:`.application.is_application_path`,
+the rule call trees, tracebacks and allocation sites use too.
 """
 
 from __future__ import annotations
 
-import os
 import sys
-import sysconfig
 import time
-from functools import lru_cache
 from types import FrameType
 from typing import Any
 
-SDK_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-
-
-def _library_prefixes() -> tuple[str, ...]:
-    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
-    for name in ("stdlib", "platstdlib", "purelib", "platlib"):
-        path = sysconfig.get_paths().get(name)
-        if path:
-            paths.add(path)
-    return tuple(sorted({os.path.abspath(p) + os.sep for p in paths}))
-
-
-_LIBRARY_PREFIXES = _library_prefixes()
-
-
-@lru_cache(maxsize=4096)
-def is_application_file(path: str) -> bool:
-    if not path or path.startswith("<") or ".zip" + os.sep in path or ".egg" + os.sep in path:
-        return False
-    if "site-packages" in path or "dist-packages" in path:
-        return False
-    absolute = os.path.abspath(path)
-    return not absolute.startswith(SDK_DIR) and not absolute.startswith(_LIBRARY_PREFIXES)
+from .application import is_application_path
 
 
 def application_caller(frame: FrameType | None, limit: int = 64) -> dict[str, object] | None:
@@ -51,7 +24,7 @@ def application_caller(frame: FrameType | None, limit: int = 64) -> dict[str, ob
     depth = 0
     while frame is not None and depth < limit:
         code = frame.f_code
-        if is_application_file(code.co_filename):
+        if is_application_path(code.co_filename):
             line = frame.f_lineno
             holder: FrameType | None = frame
             while holder is not None and holder.f_code.co_name.startswith("<"):
@@ -107,7 +80,7 @@ def _awaited_in(coroutine: Any, limit: int) -> dict[str, object] | None:
         if frame is None:
             break  # a future, or a C awaitable
         code = frame.f_code
-        if is_application_file(code.co_filename):
+        if is_application_path(code.co_filename):
             found = {"function": code.co_name, "file": code.co_filename, "line": frame.f_lineno}
         awaitable = getattr(awaitable, "cr_await", None) or getattr(awaitable, "gi_yieldfrom", None)
         depth += 1

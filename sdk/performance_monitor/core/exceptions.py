@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
-from .callsite import is_application_file
+from .application import is_application_path
 from .record import is_sensitive
 from .redaction import REDACTED
 
@@ -59,7 +59,7 @@ def _frames(traceback: TracebackType | None) -> tuple[list[dict[str, Any]], int]
                 "function": code.co_name,
                 "file": code.co_filename,
                 "line": traceback.tb_lineno,
-                "is_application": is_application_file(code.co_filename),
+                "is_application": is_application_path(code.co_filename),
             }
         )
         total += 1
