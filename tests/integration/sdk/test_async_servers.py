@@ -218,14 +218,14 @@ def test_async_trees_cover_their_own_request(
             (endpoint,) = _named(nodes, "third")
             sprigs = [n for n in _children(nodes, endpoint) if n["function_name"] == "sprig"]
             assert sprigs and all(n["is_application"] for n in sprigs), record["path"]
-            assert any(_named(_children(nodes, n), "tally") for n in sprigs)
+            assert any(_named(_children(nodes, n), "tally") for n in sprigs), _outline(nodes)
             continue
         view, helper = helpers[record["route"]]
         other = next(h for v, h in helpers.values() if h != helper)
         (endpoint,) = _named(nodes, view)
         (found,) = [n for n in _children(nodes, endpoint) if n["function_name"] == helper]
         assert found["is_application"] and endpoint["is_application"]
-        assert _named(_children(nodes, found), "tally"), record["path"]
+        assert _named(_children(nodes, found), "tally"), f"{record['path']}\n{_outline(nodes)}"
         # The time it slept is in it, as an explicit await below it.
         # A sample lands where the stack is when the thread runs again: while it
         # waited for a CPU (run_queue_time, Linux) samples shift by up to that much.
