@@ -47,8 +47,10 @@ def test_samples_after_the_request_clock_stopped_are_cut() -> None:
     _spin(0.04)
     session = profiler.stop(end)
     assert session is not None
+    # Exactly the request's time: none of the 40 ms after ``end``. (No upper bound in
+    # seconds: on a loaded machine the start itself can be preempted for longer.)
     assert abs(_total(session) - (end - profiler.started)) < 1e-9
-    assert 0.03 <= _total(session) < 0.07
+    assert _total(session) >= 0.03
 
 
 def test_truncated_session_gets_no_tail() -> None:
