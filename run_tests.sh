@@ -44,7 +44,8 @@ case "${1:-all}" in
     install-deps) install_deps ;;
     fast) run_pytest -m "not slow and not e2e" "${@:2}" ;;
     # The unit tests use none of the property-testing plugins; not loading them saves ~3 s a run.
-    unit) run_pytest -p no:schemathesis -p no:hypothesispytest -p no:anyio tests/unit "${@:2}" ;;
+    # Two worker processes (work-stealing): 24 s -> 15 s on two idle cores.
+    unit) run_pytest -p no:schemathesis -p no:hypothesispytest -p no:anyio -n 2 --dist worksteal tests/unit "${@:2}" ;;
     integration) run_pytest tests/integration "${@:2}" ;;
     e2e) run_pytest tests/e2e "${@:2}" ;;
     reliability) run_pytest tests/reliability tests/security "${@:2}" ;;
