@@ -120,7 +120,7 @@ def drain(variant: str) -> int:
 # -- Flask and FastAPI, SQL through SQLAlchemy ----------------------------------------
 
 
-def _engine(db: str) -> Any:
+def items_engine(db: str) -> Any:
     from sqlalchemy import create_engine, text
 
     engine = create_engine(f"sqlite:///{db}", connect_args={"check_same_thread": False})
@@ -134,7 +134,7 @@ def _engine(db: str) -> Any:
     return engine
 
 
-def _query_items(engine: Any) -> list[dict[str, Any]]:
+def query_items(engine: Any) -> list[dict[str, Any]]:
     from sqlalchemy import text
 
     items = []
@@ -160,7 +160,7 @@ def flask_app(variant: str, sink_url: str, db: str) -> Any:
     from flask import Flask, jsonify
 
     app = Flask(__name__)
-    engine = _engine(db)
+    engine = items_engine(db)
 
     @app.get("/ping")
     def ping() -> str:
@@ -168,7 +168,7 @@ def flask_app(variant: str, sink_url: str, db: str) -> Any:
 
     @app.get("/items")
     def items() -> Any:
-        return jsonify(items=_query_items(engine))
+        return jsonify(items=query_items(engine))
 
     if variant.startswith("sdk"):
         from performance_monitor.flask.middleware import PerformanceMiddleware
@@ -203,7 +203,7 @@ def fastapi_app(variant: str, sink_url: str, db: str) -> Any:
     from fastapi.responses import PlainTextResponse
 
     app = FastAPI()
-    engine = _engine(db)
+    engine = items_engine(db)
 
     @app.get("/ping", response_class=PlainTextResponse)
     async def ping() -> str:
@@ -211,7 +211,7 @@ def fastapi_app(variant: str, sink_url: str, db: str) -> Any:
 
     @app.get("/items")
     def items() -> dict[str, Any]:
-        return {"items": _query_items(engine)}
+        return {"items": query_items(engine)}
 
     if variant.startswith("sdk"):
         from performance_monitor.fastapi import PerformanceMiddleware

@@ -30,7 +30,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sdk_overhead import _engine, drive_wsgi, start_sink  # noqa: E402
+from overhead_apps import items_engine  # noqa: E402
+from sdk_overhead import drive_wsgi, start_sink  # noqa: E402
 
 
 def build_app(sink_url: str, db: str, sampling_rate: float, track_memory: bool) -> Any:
@@ -40,7 +41,7 @@ def build_app(sink_url: str, db: str, sampling_rate: float, track_memory: bool) 
     from sqlalchemy import text
 
     app = Flask(__name__)
-    engine = instrument_engine(_engine(db))
+    engine = instrument_engine(items_engine(db))
     held: list[Any] = []
 
     def deep(n: int) -> int:

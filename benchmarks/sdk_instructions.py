@@ -67,6 +67,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.overhead_apps import items_engine, query_items  # noqa: E402
+
 VARIANTS = ["bare", "sdk-0", "sdk-100", "pyinstrument"]
 #: Not run unless asked: the bare app with `instrument_engine` only (what the SQL hooks cost).
 EXTRA_VARIANTS = ["bare-hooks"]
@@ -110,32 +114,6 @@ def toggles_library() -> str | None:
 # -- the apps -------------------------------------------------------------------------
 
 
-def _engine(db: str) -> Any:
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(f"sqlite:///{db}", connect_args={"check_same_thread": False})
-    with engine.begin() as conn:
-        conn.execute(
-            text("CREATE TABLE IF NOT EXISTS items (id INTEGER PRIMARY KEY, name TEXT, price REAL)")
-        )
-        rows = ",".join(f"('item{i}', {i * 1.5})" for i in range(200))
-        conn.execute(text("INSERT INTO items (name, price) VALUES " + rows))
-    return engine
-
-
-def _query_items(engine: Any) -> list[dict[str, Any]]:
-    from sqlalchemy import text
-
-    items = []
-    with engine.connect() as conn:
-        for offset in range(0, 50, 10):
-            rows = conn.execute(
-                text("SELECT id, name, price FROM items LIMIT 10 OFFSET :o"), {"o": offset}
-            )
-            items.extend({"id": r[0], "name": r[1], "price": r[2]} for r in rows)
-    return items
-
-
 def sdk_settings(variant: str) -> dict[str, Any]:
     out_of_reach = 3600.0
     return {
@@ -175,7 +153,7 @@ def flask_app(variant: str, db: str) -> Any:
     from flask import Flask, jsonify
 
     app = Flask(__name__)
-    engine = _engine(db)
+    engine = items_engine(db)
 
     @app.get("/ping")
     def ping() -> str:
@@ -183,7 +161,7 @@ def flask_app(variant: str, db: str) -> Any:
 
     @app.get("/items")
     def items() -> Any:
-        return jsonify(items=_query_items(engine))
+        return jsonify(items=query_items(engine))
 
     if variant.startswith(("sdk", "bare-hooks")):
         from performance_monitor.sqlalchemy import instrument_engine
@@ -203,7 +181,7 @@ def fastapi_app(variant: str, db: str) -> Any:
     from fastapi.responses import PlainTextResponse
 
     app = FastAPI()
-    engine = _engine(db)
+    engine = items_engine(db)
 
     @app.get("/ping", response_class=PlainTextResponse)
     async def ping() -> str:
@@ -211,7 +189,7 @@ def fastapi_app(variant: str, db: str) -> Any:
 
     @app.get("/items")
     def items() -> dict[str, Any]:
-        return {"items": _query_items(engine)}
+        return {"items": query_items(engine)}
 
     if variant.startswith(("sdk", "bare-hooks")):
         from performance_monitor.sqlalchemy import instrument_engine
