@@ -51,7 +51,7 @@ class OverviewPage(Page):
         for project in projects:
             if project.get("status") == "archived":
                 continue
-            result = trends.project_trends(self.lab.store, project["project_key"], span)
+            result = trends.project_overview(self.lab.store, project["project_key"], span)
             entries.append(
                 {
                     "project": project,

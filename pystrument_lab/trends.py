@@ -286,3 +286,13 @@ def project_trends(
         "buckets": trend_buckets(docs, span),
         "endpoints": endpoint_rows(docs, span.seconds),
     }
+
+
+def project_overview(store: Store, project_key: str, span: Window) -> dict[str, Any]:
+    """A project's summary and buckets over a window from its roll-ups (every route at
+    once): what the overview shows of each project, at a cost that does not grow with
+    its routes."""
+    docs = store.project_metric_docs(
+        project_key, since=span.since, until=span.until, resolution=span.resolution
+    )
+    return {"summary": summary(docs, span.seconds), "buckets": trend_buckets(docs, span)}

@@ -32,6 +32,7 @@ from pystrument_lab.store.schema import (
     JOB_RUNS,
     METRIC_BATCHES,
     METRIC_RETENTION,
+    PROJECT_METRICS,
     PROJECTS,
     RECORDS,
     REPORTS,
@@ -99,6 +100,7 @@ class Store(
         self.records = self.db[RECORDS]
         self.call_trees = self.db[CALL_TREES]
         self.endpoint_metrics = self.db[ENDPOINT_METRICS]
+        self.project_metrics = self.db[PROJECT_METRICS]
         self.metric_batches = self.db[METRIC_BATCHES]
         self.analyses = self.db[ANALYSES]
         self.reports = self.db[REPORTS]
@@ -152,6 +154,7 @@ class Store(
             for name, indexes in INDEXES.items():
                 self.db[name].create_indexes(indexes)
             self.backfill_epochs()
+            self.build_project_metrics()
         except PyMongoError as exc:
             raise StoreUnavailable(f"cannot create indexes: {exc}") from exc
         self._indexes_ready = True
@@ -170,20 +173,23 @@ class Store(
         """
         cutoff = as_utc(cutoff)
         now = utcnow()
-        metrics = self._delete_chunked(self.endpoint_metrics, "bucket_epoch", epoch(cutoff))
-        for resolution, keep in METRIC_RETENTION.items():
-            if now - keep > cutoff:
-                metrics += self._delete_chunked(
-                    self.endpoint_metrics,
-                    "bucket_epoch",
-                    epoch(now - keep),
-                    {"resolution": eq(resolution)},
-                )
+        removed: dict[str, int] = {}
+        for collection in (self.endpoint_metrics, self.project_metrics):
+            metrics = self._delete_chunked(collection, "bucket_epoch", epoch(cutoff))
+            for resolution, keep in METRIC_RETENTION.items():
+                if now - keep > cutoff:
+                    metrics += self._delete_chunked(
+                        collection,
+                        "bucket_epoch",
+                        epoch(now - keep),
+                        {"resolution": eq(resolution)},
+                    )
+            removed[collection.name] = metrics
         before = epoch(cutoff)
         return {
             RECORDS: self._delete_chunked(self.records, "ts", before),
             CALL_TREES: self._delete_chunked(self.call_trees, "ts", before),
-            ENDPOINT_METRICS: metrics,
+            **removed,
             METRIC_BATCHES: self._delete_chunked(self.metric_batches, "received_epoch", before),
             # few documents (analyses of slow requests): a scan here is cheap
             ANALYSES: self.analyses.delete_many({"created_at": {"$lt": cutoff}}).deleted_count,

@@ -129,6 +129,7 @@ class ProjectQueries(Collections):
             self.records,
             self.call_trees,
             self.endpoint_metrics,
+            self.project_metrics,
             self.metric_batches,
             self.analyses,
             self.reports,

@@ -57,6 +57,7 @@ __all__ = [
     "METRIC_BATCHES",
     "METRIC_RETENTION",
     "PROJECTS",
+    "PROJECT_METRICS",
     "RATE_WINDOWS",
     "UNKNOWN_KEYS",
     "UNKNOWN_KEY_LIMIT",
@@ -84,6 +85,10 @@ PROJECTS = "projects"
 RECORDS = "performance_records"
 CALL_TREES = "call_trees"
 ENDPOINT_METRICS = "endpoint_metrics"
+#: The same metrics rolled up over every route of a project, one document per
+#: (project, resolution, bucket, app version): what a project-wide figure reads,
+#: however many routes the project has.
+PROJECT_METRICS = "project_metrics"
 METRIC_BATCHES = "metric_batches"
 ANALYSES = "ai_analysis_results"
 REPORTS = "reports"
@@ -183,6 +188,13 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("resolution", ASCENDING), ("bucket_epoch", ASCENDING)]),
         IndexModel([("bucket_epoch", ASCENDING)]),
     ],
+    PROJECT_METRICS: [
+        IndexModel(
+            [("project_key", ASCENDING), ("resolution", ASCENDING), ("bucket_epoch", ASCENDING)]
+        ),
+        IndexModel([("resolution", ASCENDING), ("bucket_epoch", ASCENDING)]),
+        IndexModel([("bucket_epoch", ASCENDING)]),
+    ],
     METRIC_BATCHES: [
         IndexModel([("project_key", ASCENDING), ("batch_id", ASCENDING)], unique=True),
         IndexModel([("received_epoch", ASCENDING)]),
@@ -222,6 +234,7 @@ class Collections:
     records: Collection[Document]
     call_trees: Collection[Document]
     endpoint_metrics: Collection[Document]
+    project_metrics: Collection[Document]
     metric_batches: Collection[Document]
     analyses: Collection[Document]
     reports: Collection[Document]

@@ -17,6 +17,7 @@ from pystrument_lab.store import (
     ENDPOINT_METRICS,
     JOB_RUNS,
     METRIC_BATCHES,
+    PROJECT_METRICS,
     RECORDS,
     REPORTS,
     Store,
@@ -69,6 +70,10 @@ def test_cleanup_deletes_exactly_what_is_older_than_the_retention(
             {"project_key": KEY, "resolution": "1h", "bucket_start": when, "bucket_epoch": at,
              "route": label, "method": "GET", "status_class": "2xx", "app_version": "1", "count": 1}
         )  # fmt: skip
+        store.project_metrics.insert_one(
+            {"project_key": KEY, "resolution": "1h", "bucket_start": when, "bucket_epoch": at,
+             "route": "", "method": "", "status_class": "", "app_version": label, "count": 1}
+        )  # fmt: skip
         store.metric_batches.insert_one(
             {"project_key": KEY, "batch_id": label, "received_at": when, "received_epoch": at}
         )
@@ -91,12 +96,14 @@ def test_cleanup_deletes_exactly_what_is_older_than_the_retention(
 
     assert outcome["cutoff"] == cutoff and outcome["retention_days"] == 30
     assert outcome["removed"] == {
-        RECORDS: 1, CALL_TREES: 1, ENDPOINT_METRICS: 1, METRIC_BATCHES: 1, ANALYSES: 1,
+        RECORDS: 1, CALL_TREES: 1, ENDPOINT_METRICS: 1, PROJECT_METRICS: 1, METRIC_BATCHES: 1,
+        ANALYSES: 1,
         REPORTS: 3, "report_folders": 3, JOB_RUNS: 1,
     }  # fmt: skip
     for collection in (store.records, store.call_trees, store.analyses):
         assert sorted(doc["trace_id"] for doc in collection.find()) == ["edge", "new"]
     assert sorted(doc["route"] for doc in store.endpoint_metrics.find()) == ["edge", "new"]
+    assert sorted(doc["app_version"] for doc in store.project_metrics.find()) == ["edge", "new"]
     assert sorted(doc["batch_id"] for doc in store.metric_batches.find()) == ["edge", "new"]
     assert sorted(doc["_id"] for doc in store.db[JOB_RUNS].find()) == ["edge", "new"]
     left = {str(doc["_id"]) for doc in store.reports.find()}

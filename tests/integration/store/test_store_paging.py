@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from collector.ingest import validate_records
+from pystrument_lab import trends
 from pystrument_lab.errors import ParameterError
 from pystrument_lab.store import Store
 from pystrument_lab.store.listing import COUNT_LIMIT, MAX_SKIP
@@ -160,6 +161,63 @@ def test_metric_writes_address_one_document_per_key(store: Store) -> None:
         "k", since=minute - timedelta(hours=1), until=minute + timedelta(hours=1), resolution="1h"
     )
     assert [doc["count"] for doc in hours] == [12]
+
+
+def _routes_points(start: datetime) -> list[dict]:
+    """Points of three routes, two versions and an error class over 25 minutes."""
+    points = []
+    for index, (route, status, version) in enumerate(
+        (("/a", "2xx", "1.0"), ("/b/{id}", "5xx", "1.0"), ("/c", "2xx", "2.0"))
+    ):
+        for minute in (0, 7, 24):
+            durations = [0.01 * (index + 1) * (minute + 1), 0.2 * (index + 1)]
+            point = make_metric(
+                durations, start=start, route=route, status_class=status, app_version=version,
+                errors=len(durations) if status == "5xx" else 0,
+            )  # fmt: skip
+            point["interval_start"] = start + timedelta(minutes=minute, seconds=index)
+            points.append(point)
+    return points
+
+
+def test_project_metrics_sum_every_route_in_one_document_per_bucket(store: Store) -> None:
+    start = datetime(2026, 4, 2, 9, 0, tzinfo=timezone.utc)
+    store.add_metrics("k", _routes_points(start))
+    span = trends.Window(start, start + timedelta(hours=1), timedelta(minutes=10), "10m")
+    rollups = store.project_metric_docs("k", since=span.since, until=span.until, resolution="10m")
+    # buckets 9:00, 9:20 for version 1.0 and 2.0: 4 documents, not one per route
+    assert sorted((doc["bucket_start"].minute, doc["app_version"]) for doc in rollups) == [
+        (0, "1.0"), (0, "2.0"), (20, "1.0"), (20, "2.0"),
+    ]  # fmt: skip
+    assert sum(doc["count"] for doc in rollups) == 18
+    overview = trends.project_overview(store, "k", span)
+    full = trends.project_trends(store, "k", span)
+    assert overview["summary"] == full["summary"]
+    assert overview["buckets"] == full["buckets"]
+    assert overview["summary"]["count"] == 18 and overview["summary"]["errors"] == 6
+    assert overview["summary"]["max"] == 0.75
+    assert [row["count"] for row in overview["buckets"]] == [12, 0, 6, 0, 0, 0]
+    # a second batch adds to the same documents
+    store.add_metrics("k", _routes_points(start)[:1])
+    assert trends.project_overview(store, "k", span)["summary"]["count"] == 20
+    assert store.project_metrics.count_documents({"project_key": "k", "resolution": "10m"}) == 4
+
+
+def test_project_metrics_of_a_store_from_before_them_are_built_once(store: Store) -> None:
+    start = datetime(2026, 4, 2, 9, 0, tzinfo=timezone.utc)
+    store.add_metrics("k", _routes_points(start))
+    store.add_metrics("other", _routes_points(start)[3:])
+    made_at_ingest = sorted(store.project_metrics.find({}, {"_id": 1, "count": 1, "histogram": 1,
+                                                            "duration_min": 1, "errors": 1}),
+                            key=lambda doc: doc["_id"])  # fmt: skip
+    store.project_metrics.delete_many({})
+    store.db["store_meta"].delete_one({"_id": "project_metrics"})
+    assert store.build_project_metrics() == len(made_at_ingest) == 2 * (6 + 4 + 2)
+    built = sorted(store.project_metrics.find({}, {"_id": 1, "count": 1, "histogram": 1,
+                                                   "duration_min": 1, "errors": 1}),
+                   key=lambda doc: doc["_id"])  # fmt: skip
+    assert built == made_at_ingest
+    assert store.build_project_metrics() == 0  # marked done
 
 
 def test_documents_from_before_the_epoch_fields_get_them_once(store: Store) -> None:

@@ -163,6 +163,8 @@ def test_retention_deletes_only_older_documents(store: Store) -> None:
     # the old point's three documents, and the newer point's minute and
     # 10-minute documents, which are kept for 2 and 14 days only
     assert removed["endpoint_metrics"] == 5
+    assert removed["project_metrics"] == 5  # the same for the project's roll-ups
+    assert store.project_metrics.distinct("resolution") == ["1h"]
     assert store.records.distinct("trace_id") == ["new"]
     assert store.call_trees.distinct("trace_id") == ["new"]
     assert store.endpoint_metrics.distinct("resolution") == ["1h"]

@@ -17,6 +17,7 @@ HANDLES = {
     "records",
     "call_trees",
     "endpoint_metrics",
+    "project_metrics",
     "metric_batches",
     "analyses",
     "reports",
