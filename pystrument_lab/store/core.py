@@ -38,6 +38,7 @@ from pystrument_lab.store.schema import (
     REPORTS,
     SCHEDULER_STATE,
     STORE_META,
+    SUPERSEDED_INDEXES,
     Document,
     as_utc,
     epoch,
@@ -153,11 +154,21 @@ class Store(
             self.migrate_record_keys()  # before the unique record_key indexes exist
             for name, indexes in INDEXES.items():
                 self.db[name].create_indexes(indexes)
+            self.drop_superseded_indexes()
             self.backfill_epochs()
             self.build_project_metrics()
         except PyMongoError as exc:
             raise StoreUnavailable(f"cannot create indexes: {exc}") from exc
         self._indexes_ready = True
+
+    def drop_superseded_indexes(self) -> None:
+        """Drop the indexes of :data:`SUPERSEDED_INDEXES` where they exist."""
+        for name, superseded in SUPERSEDED_INDEXES.items():
+            collection = self.db[name]
+            for index, info in collection.index_information().items():
+                # The embedded server names indexes its own way: match on the fields.
+                if [field for field, _ in info["key"]] in superseded:
+                    collection.drop_index(index)
 
     # -- retention ----------------------------------------------------------
 

@@ -142,7 +142,14 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("project_key", ASCENDING), ("record_key", ASCENDING)], unique=True),
         IndexModel([("record_key", ASCENDING)]),
         IndexModel([("trace_id", ASCENDING)]),
-        IndexModel([("project_key", ASCENDING), ("ts", DESCENDING)]),
+        # total_duration after ts: a newest-first page with a minimum duration
+        # walks this index and tests the duration in it, reading only the
+        # documents it returns (listing._find_sorted; 19 ms -> 1 ms for a
+        # window of 4,800 records at 100k). It serves every (project_key, ts)
+        # query too, and replaces that index (SUPERSEDED_INDEXES).
+        IndexModel(
+            [("project_key", ASCENDING), ("ts", DESCENDING), ("total_duration", DESCENDING)]
+        ),
         IndexModel([("project_key", ASCENDING), ("route", ASCENDING), ("ts", DESCENDING)]),
         IndexModel([("project_key", ASCENDING), ("path", ASCENDING), ("ts", DESCENDING)]),
         IndexModel([("project_key", ASCENDING), ("method", ASCENDING), ("ts", DESCENDING)]),
@@ -220,6 +227,11 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("started_at", DESCENDING)]),
     ],
 }
+
+
+#: Indexes an earlier version created that one of :data:`INDEXES` now serves (by their
+#: fields): dropped when a store opens, so ingest does not keep writing them.
+SUPERSEDED_INDEXES: dict[str, list[list[str]]] = {RECORDS: [["project_key", "ts"]]}
 
 
 #: What the driver returns for a stored document (no class mapping).

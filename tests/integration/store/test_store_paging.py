@@ -260,3 +260,22 @@ def test_a_duration_filter_matching_many_pages_newest_first(store: Store) -> Non
     assert [item["trace_id"] for item in few.items] == [
         f"d{i}" for i in range(1339, 1400) if i % 4
     ][:20]
+
+
+def test_an_index_a_newer_one_serves_is_dropped_when_the_store_opens(store: Store) -> None:
+    def record_indexes() -> list[list[str]]:
+        return sorted(
+            [field for field, _ in info["key"]]
+            for info in store.records.index_information().values()
+        )
+
+    assert ["project_key", "ts", "total_duration"] in record_indexes()
+    assert ["project_key", "ts"] not in record_indexes()
+    # a store from before: the (project_key, ts) index it had goes, the rest stays
+    store.records.create_index([("project_key", 1), ("ts", -1)])
+    before = record_indexes()
+    store._indexes_ready = False
+    store.ensure_indexes()
+    after = record_indexes()
+    assert ["project_key", "ts"] in before and ["project_key", "ts"] not in after
+    assert len(after) == len(before) - 1
