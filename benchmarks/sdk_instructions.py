@@ -72,10 +72,14 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.overhead_apps import items_engine, query_items  # noqa: E402
 
 VARIANTS = ["bare", "sdk-0", "sdk-100", "pyinstrument"]
-#: Not run unless asked: the bare app with `instrument_engine` only (what the SQL hooks cost).
-EXTRA_VARIANTS = ["bare-hooks"]
+#: Not run unless asked: the bare app with `instrument_engine` only (what the SQL hooks cost);
+#: FastAPI under pyinstrument with every function Starlette hands to a worker thread
+#: profiled there too, as the SDK's sampled path does (what the SDK's record holds).
+EXTRA_VARIANTS = ["bare-hooks", "pyinstrument-threads"]
 FRAMEWORKS = ["flask", "fastapi", "django"]
 ENDPOINTS = {"trivial": "/ping", "realistic": "/items"}
+#: SDK settings given with --set, passed to the measured processes.
+SETTINGS_ENV = "SDK_INSTRUCTIONS_SET"
 #: (N1, N2) requests per endpoint.
 COUNTS = {"trivial": (40, 120), "realistic": (10, 30)}
 WARMUP = 30
@@ -132,6 +136,8 @@ def sdk_settings(variant: str) -> dict[str, Any]:
         "ai_analysis_threshold": out_of_reach,
         "slow_query_threshold": out_of_reach,
         "max_trace_duration": out_of_reach,
+        # --set: what one SDK feature costs, by measuring without it
+        **json.loads(os.environ.get(SETTINGS_ENV, "{}")),
     }
 
 
@@ -199,7 +205,7 @@ def fastapi_app(variant: str, db: str) -> Any:
         from performance_monitor.fastapi import PerformanceMiddleware
 
         app.add_middleware(PerformanceMiddleware, **sdk_settings(variant))
-    elif variant == "pyinstrument":
+    elif variant.startswith("pyinstrument"):
         from pyinstrument import Profiler
 
         class ProfilerMiddleware:
@@ -215,7 +221,32 @@ def fastapi_app(variant: str, db: str) -> Any:
                     profiler.stop()
 
         app.add_middleware(ProfilerMiddleware)
+        if variant == "pyinstrument-threads":
+            _profile_worker_threads()
     return app
+
+
+def _profile_worker_threads() -> None:
+    """Run every function Starlette hands to ``anyio.to_thread.run_sync`` under a
+    pyinstrument Profiler of its own in the worker thread: a ``def`` endpoint's
+    work, which the event loop's profiler sees as ``[await]``."""
+    import anyio.to_thread
+    from pyinstrument import Profiler
+
+    original = anyio.to_thread.run_sync
+
+    async def run_sync(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        def profiled(*inner: Any) -> Any:
+            profiler = Profiler(interval=0.001, async_mode="disabled")
+            profiler.start()
+            try:
+                return func(*inner)
+            finally:
+                profiler.stop()
+
+        return await original(profiled, *args, **kwargs)
+
+    anyio.to_thread.run_sync = run_sync  # type: ignore[assignment]
 
 
 def django_app(variant: str, db: str) -> Any:
@@ -596,6 +627,13 @@ def main() -> None:
         "--encoding", action="store_true", help="wall-clock encoding + gzip per record, then stop"
     )
     parser.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="NAME=VALUE",
+        help="SDK settings of the sdk variants (VALUE as JSON, e.g. track_sql=false)",
+    )
+    parser.add_argument(
         "--measure",
         nargs=4,
         metavar=("FRAMEWORK", "ENDPOINT", "VARIANT", "N"),
@@ -609,6 +647,12 @@ def main() -> None:
     if args.encoding:
         encoding_benchmark(Path(args.sdk))
         return
+    if args.set:
+        settings = {}
+        for item in args.set:
+            name, _, value = item.partition("=")
+            settings[name] = json.loads(value)
+        os.environ[SETTINGS_ENV] = json.dumps(settings)
     if args.quick:
         COUNTS.update({endpoint: (n1 // 2, n2 // 2) for endpoint, (n1, n2) in COUNTS.items()})
     if shutil.which("valgrind") is None:

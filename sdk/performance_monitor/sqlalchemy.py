@@ -25,17 +25,19 @@ from typing import Any
 
 from .core.request import RequestState, current_sampled
 from .core.rows import timed_rows
-from .utils.logger import capture_internal_exceptions
+from .utils.logger import internal_error
 
 _INSTRUMENTED = "_performance_monitor_instrumented"
 
 
 def _count(state: RequestState, statement: str, duration: float, context: Any, rows: bool) -> None:
-    with capture_internal_exceptions():
+    try:
         execution = state.add_query(statement, duration)
         if rows and context is not None and not context.executemany:
             # The result reads its rows from the context's cursor, after this returns.
             context.cursor = timed_rows(context.cursor, state, execution)
+    except Exception as error:
+        internal_error(error)
 
 
 def _with_parameters(method: Callable[..., None], rows: bool) -> Callable[..., None]:

@@ -108,7 +108,8 @@ class RequestState:
         task = self.profiler.task if self.profiler is not None else None
         execution = Execution(statement, add_statement(self.statements, statement, duration, task))
         execution.duration = duration
-        self._note_slow(execution)
+        if duration >= self.slow_query_threshold:
+            self._note_slow(execution)
         return execution
 
     def add_fetch(self, execution: Execution, duration: float) -> None:
@@ -119,7 +120,9 @@ class RequestState:
         entry[1] += duration
         if execution.duration > entry[2]:
             entry[2] = execution.duration
-        self._note_slow(execution)
+        # called once per fetched row by some drivers: no call unless it is or becomes slow
+        if execution.slow is not None or execution.duration >= self.slow_query_threshold:
+            self._note_slow(execution)
 
     def _note_slow(self, execution: Execution) -> None:
         if execution.slow is not None:

@@ -15,7 +15,9 @@ cursor's own. Its frames are hidden from the call tree (``__tracebackhide__``,
 which pyinstrument honours): the driver's fetch stays right below the
 library that called it, where the analysis counts it as database time. A
 later statement on the same cursor takes it over; a fetch
-outside the request that ran the statement is passed straight through.
+outside the request that ran the statement is passed straight through
+(the sampled request of the fetching context: only sampled requests are
+published in it).
 Rows fetched some other way than through the cursor (a driver's own bulk
 API on the raw connection) are not timed.
 """
@@ -25,8 +27,8 @@ from __future__ import annotations
 from time import perf_counter
 from typing import Any
 
-from ..utils.logger import capture_internal_exceptions
-from .request import Execution, RequestState, current_request
+from ..utils.logger import internal_error
+from .request import Execution, RequestState, current_sampled
 
 _OWN = ("_pm_cursor", "_pm_state", "_pm_execution")
 
@@ -38,7 +40,8 @@ class TimedRows:
 
     def __init__(self, cursor: Any, state: RequestState, execution: Execution | None) -> None:
         object.__setattr__(self, "_pm_cursor", cursor)
-        self.bind(state, execution)
+        object.__setattr__(self, "_pm_state", state)
+        object.__setattr__(self, "_pm_execution", execution)
 
     def bind(self, state: RequestState, execution: Execution | None) -> None:
         object.__setattr__(self, "_pm_state", state)
@@ -50,37 +53,64 @@ class TimedRows:
     def __setattr__(self, name: str, value: Any) -> None:
         setattr(self._pm_cursor, name, value)
 
-    def _timed(self, fetch: Any, *args: Any, **kwargs: Any) -> Any:
-        __tracebackhide__ = True
-        execution: Execution | None = self._pm_execution
-        state: RequestState = self._pm_state
-        if execution is None or current_request() is not state:
-            return fetch(*args, **kwargs)
-        start = perf_counter()
-        try:
-            return fetch(*args, **kwargs)
-        finally:
-            with capture_internal_exceptions():
-                state.add_fetch(execution, perf_counter() - start)
+    # Each fetch is timed in its own method, without a helper call or a context
+    # manager: a sampled request runs them under the profiler, once per row for
+    # a driver read row by row, where every Python call costs a profiler event
+    # (benchmarks/README.md, "SDK hot path").
 
     def fetchone(self) -> Any:
         __tracebackhide__ = True
-        return self._timed(self._pm_cursor.fetchone)
+        execution = self._pm_execution
+        if execution is None or current_sampled() is not self._pm_state:
+            return self._pm_cursor.fetchone()
+        start = perf_counter()
+        try:
+            return self._pm_cursor.fetchone()
+        finally:
+            self._add(execution, perf_counter() - start)
 
     def fetchmany(self, *args: Any, **kwargs: Any) -> Any:
         __tracebackhide__ = True
-        return self._timed(self._pm_cursor.fetchmany, *args, **kwargs)
+        execution = self._pm_execution
+        if execution is None or current_sampled() is not self._pm_state:
+            return self._pm_cursor.fetchmany(*args, **kwargs)
+        start = perf_counter()
+        try:
+            return self._pm_cursor.fetchmany(*args, **kwargs)
+        finally:
+            self._add(execution, perf_counter() - start)
 
     def fetchall(self) -> Any:
         __tracebackhide__ = True
-        return self._timed(self._pm_cursor.fetchall)
+        execution = self._pm_execution
+        if execution is None or current_sampled() is not self._pm_state:
+            return self._pm_cursor.fetchall()
+        start = perf_counter()
+        try:
+            return self._pm_cursor.fetchall()
+        finally:
+            self._add(execution, perf_counter() - start)
 
     def __iter__(self) -> TimedRows:
         return self
 
     def __next__(self) -> Any:
         __tracebackhide__ = True
-        return self._timed(next, self._pm_cursor)
+        execution = self._pm_execution
+        if execution is None or current_sampled() is not self._pm_state:
+            return next(self._pm_cursor)
+        start = perf_counter()
+        try:
+            return next(self._pm_cursor)
+        finally:
+            self._add(execution, perf_counter() - start)
+
+    def _add(self, execution: Execution, duration: float) -> None:
+        __tracebackhide__ = True
+        try:
+            self._pm_state.add_fetch(execution, duration)
+        except Exception as error:
+            internal_error(error)
 
 
 def timed_rows(cursor: Any, state: RequestState, execution: Execution | None) -> Any:

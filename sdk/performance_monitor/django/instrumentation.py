@@ -20,7 +20,7 @@ from typing import Any
 from ..core.profiler import add_thread_time, profiled_in_thread, timed_in_thread
 from ..core.request import current_request
 from ..core.rows import timed_rows
-from ..utils.logger import capture_internal_exceptions
+from ..utils.logger import capture_internal_exceptions, internal_error
 
 _MISSING = object()
 _PATCHED = "_performance_monitor_patched"
@@ -36,12 +36,14 @@ def _sql_wrapper(
     try:
         return execute(sql, params, many, context)
     finally:
-        with capture_internal_exceptions():
+        try:
             execution = state.add_query(sql, time.perf_counter() - start)
             wrapper = context.get("cursor")
             if wrapper is not None and not many:
                 # Django's CursorWrapper fetches from its DB-API cursor, after this returns.
                 wrapper.cursor = timed_rows(wrapper.cursor, state, execution)
+        except Exception as error:
+            internal_error(error)
 
 
 @contextmanager
