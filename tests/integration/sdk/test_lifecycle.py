@@ -133,9 +133,19 @@ def _flush() -> None:
 def test_adaptive_capture_profiles_as_many_requests_as_configured(
     sink: Sink, framework: str
 ) -> None:
+    from performance_monitor.core.monitor import all_monitors
+
     settings = _sdk(sink, sampling_rate=0, ai_analysis_threshold=SLOW / 2, adaptive_capture_count=4)
+    earlier = set(all_monitors())
     with SERVERS[framework](settings) as url, httpx.Client(base_url=url) as client:
         assert client.get("/w/7", params={"s": SLOW}).json() == {"n": 7}  # slow: arms it
+        # A server counts a request, and so arms adaptive capture, when its response
+        # body ends: after the client may have read the response and sent the next
+        # request on another connection. Requests from then on are the next ones.
+        deadline = time.monotonic() + 5
+        while not any(monitor._adaptive for monitor in set(all_monitors()) - earlier):
+            assert time.monotonic() < deadline, "the slow request did not arm adaptive capture"
+            time.sleep(0.005)
         for i in range(8):
             assert client.get("/w/7", params={"s": 0.001 * i}).json() == {"n": 7}
         _flush()
