@@ -46,7 +46,9 @@ def test_sampled_request_is_stored_with_route_duration_tree_and_redaction(
         for n in nodes
         if n["function_name"] == "sleep" and n["parent_call_id"] == view[0]["call_id"]
     ]
-    assert sleeps and sleeps[0]["duration"] == pytest.approx(flask_app.SLEEP, abs=0.02)
+    # At least the sleep (less a sample or two), at most the request: a loaded machine
+    # wakes the thread late, and the samples bill that wait to the sleep.
+    assert sleeps and flask_app.SLEEP - 0.02 <= sleeps[0]["duration"] <= record["total_duration"]
     # The compressed pyinstrument session arrives too, and loads back into pyinstrument.
     document = store.call_trees.find_one(
         {"project_key": project["project_key"], "trace_id": record["trace_id"]}
