@@ -173,18 +173,13 @@ class MetricQueries(Collections):
         app_version: str | None = None,
     ) -> list[dict[str, Any]]:
         """The metric documents of one resolution whose bucket starts in [since, until)."""
-        if resolution not in RESOLUTIONS:
-            raise ParameterError(f"resolution must be one of {sorted(RESOLUTIONS)}")
-        query: dict[str, Any] = {
-            "project_key": eq(project_key),
-            "resolution": eq(resolution),
-            "bucket_epoch": {"$gte": epoch(since), "$lt": epoch(until)},
-        }
-        for field, value in (("route", route), ("method", method), ("app_version", app_version)):
-            if value is not None:
-                query[field] = eq(value)
-        return list(
-            self.endpoint_metrics.find(query, {"_id": 0, "project_key": 0, "bucket_epoch": 0})
+        return _window_docs(
+            self.endpoint_metrics,
+            project_key,
+            since,
+            until,
+            resolution,
+            {"route": route, "method": method, "app_version": app_version},
         )
 
     def project_metric_docs(
@@ -199,17 +194,13 @@ class MetricQueries(Collections):
         """The project's roll-ups (every route) of one resolution whose bucket starts in
         [since, until): as many documents as buckets (times app versions), however many
         routes the project has."""
-        if resolution not in RESOLUTIONS:
-            raise ParameterError(f"resolution must be one of {sorted(RESOLUTIONS)}")
-        query: dict[str, Any] = {
-            "project_key": eq(project_key),
-            "resolution": eq(resolution),
-            "bucket_epoch": {"$gte": epoch(since), "$lt": epoch(until)},
-        }
-        if app_version is not None:
-            query["app_version"] = eq(app_version)
-        return list(
-            self.project_metrics.find(query, {"_id": 0, "project_key": 0, "bucket_epoch": 0})
+        return _window_docs(
+            self.project_metrics,
+            project_key,
+            since,
+            until,
+            resolution,
+            {"app_version": app_version},
         )
 
     def app_versions(self, project_key: str) -> list[str]:
@@ -230,6 +221,27 @@ class MetricQueries(Collections):
             {"count": 1},
         )
         return sum(int(document.get("count", 0)) for document in documents)
+
+
+def _window_docs(
+    collection: Collection[Document],
+    project_key: str,
+    since: datetime,
+    until: datetime,
+    resolution: str,
+    equal: Mapping[str, str | None],
+) -> list[dict[str, Any]]:
+    """A project's metric documents of one resolution whose bucket starts in [since, until),
+    with the fields of ``equal`` that are not None equal to their value."""
+    if resolution not in RESOLUTIONS:
+        raise ParameterError(f"resolution must be one of {sorted(RESOLUTIONS)}")
+    query: dict[str, Any] = {
+        "project_key": eq(project_key),
+        "resolution": eq(resolution),
+        "bucket_epoch": {"$gte": epoch(since), "$lt": epoch(until)},
+    }
+    query.update({field: eq(value) for field, value in equal.items() if value is not None})
+    return list(collection.find(query, {"_id": 0, "project_key": 0, "bucket_epoch": 0}))
 
 
 def rollup_key(resolution: str, start: datetime, app_version: str) -> dict[str, Any]:
